@@ -1,0 +1,2 @@
+//! Shoal actors.
+#![forbid(unsafe_code)]

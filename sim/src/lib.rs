@@ -1,0 +1,2 @@
+//! Simulated Docker engines.
+#![forbid(unsafe_code)]
