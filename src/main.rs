@@ -1,1 +1,83 @@
-fn main() {}
+//! `shoal`: parse the command line, load the config, run until a signal.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use shoal::cli::{Cli, Command};
+use shoal::config::{ListenAddr, ManageConfig};
+use shoal::discovery::Discovery;
+use shoal::server::{self, Listener};
+use std::process::ExitCode;
+
+fn init_tracing(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn bind(addr: &ListenAddr) -> std::io::Result<Listener> {
+    Ok(match addr {
+        ListenAddr::Tcp(hp) => Listener::Tcp(std::net::TcpListener::bind(hp)?),
+        ListenAddr::Unix(path) => {
+            // A socket file left by an earlier run would make bind fail.
+            if path.exists() {
+                std::fs::remove_file(path)?;
+            }
+            Listener::Unix(std::os::unix::net::UnixListener::bind(path)?)
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::List(args) => {
+            let result = Discovery::parse(&args.discovery)
+                .and_then(|d| actix_rt::System::new().block_on(async move { d.read().await }));
+            match result {
+                Ok(addrs) => {
+                    for a in addrs {
+                        println!("{a}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("shoal: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Manage(args) => {
+            init_tracing(&args.log_level);
+            let config = match ManageConfig::from_args(&args) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("shoal: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let listener = match bind(&config.listen) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("shoal: cannot listen on {}: {e}", args.host);
+                    return ExitCode::from(2);
+                }
+            };
+            let result = actix_rt::System::new().block_on(async move {
+                let running = server::start(config, listener).await?;
+                tracing::info!(host = %args.host, "shoal is serving the Docker API");
+                running.server.await?;
+                Ok::<_, server::StartError>(())
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("shoal: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

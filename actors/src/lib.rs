@@ -1,2 +1,7 @@
-//! Shoal actors.
+//! Shoal's actors: one `NodeActor` per engine, the `ClusterActor` that owns the set of
+//! nodes and publishes the cluster view, and the engine client they use.
 #![forbid(unsafe_code)]
+
+pub mod cluster;
+pub mod engine;
+pub mod node;

@@ -1,0 +1,157 @@
+//! The ClusterActor: starts a NodeActor per engine that discovery lists, stops the ones it no
+//! longer lists, restarts any that stops on its own, and publishes the `ClusterView`.
+//!
+//! NodeActors are spread over a few arbiters (threads) so that thousands of engines use all
+//! cores; each node's engine client is built on the thread that runs it.
+
+use super::view::{ClusterView, NodeHandle};
+use crate::engine::{EngineAddr, HttpEngine, Timeouts};
+use crate::node::{NodeActor, NodeConfig, NodeEvent, NodeSnapshot, NodeStopped, StopNode};
+use actix::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// How the cluster runs its nodes.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub node: NodeConfig,
+    pub timeouts: Timeouts,
+    /// Threads the NodeActors run on.
+    pub arbiters: usize,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            node: NodeConfig::default(),
+            timeouts: Timeouts::default(),
+            arbiters: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// Sent by discovery each time it reads the list of engines: the whole list, not a diff.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SetEngines(pub Vec<EngineAddr>);
+
+pub struct ClusterActor {
+    config: ClusterConfig,
+    arbiters: Vec<Arbiter>,
+    next_arbiter: usize,
+    wanted: BTreeSet<EngineAddr>,
+    nodes: BTreeMap<EngineAddr, NodeHandle>,
+    view: watch::Sender<Arc<ClusterView>>,
+    events_out: Option<Recipient<NodeEvent>>,
+    restarts: u64,
+}
+
+impl ClusterActor {
+    /// The actor and the receiver of the views it will publish.
+    pub fn new(config: ClusterConfig) -> (Self, watch::Receiver<Arc<ClusterView>>) {
+        let (tx, rx) = watch::channel(Arc::new(ClusterView::default()));
+        let arbiters = (0..config.arbiters.max(1))
+            .map(|_| Arbiter::new())
+            .collect();
+        (
+            ClusterActor {
+                config,
+                arbiters,
+                next_arbiter: 0,
+                wanted: BTreeSet::new(),
+                nodes: BTreeMap::new(),
+                view: tx,
+                events_out: None,
+                restarts: 0,
+            },
+            rx,
+        )
+    }
+
+    /// Where every node sends its engine's events.
+    pub fn events_to(mut self, out: Recipient<NodeEvent>) -> Self {
+        self.events_out = Some(out);
+        self
+    }
+
+    fn start_node(&mut self, addr: EngineAddr, ctx: &mut Context<Self>) {
+        let arbiter = self.arbiters[self.next_arbiter % self.arbiters.len()].handle();
+        self.next_arbiter += 1;
+        let (tx, rx) = watch::channel(Arc::new(NodeSnapshot::pending(addr.clone())));
+        let supervisor = ctx.address().recipient();
+        let events = self.events_out.clone();
+        let (node_config, timeouts, engine_addr) =
+            (self.config.node.clone(), self.config.timeouts, addr.clone());
+        let actor = NodeActor::start_in_arbiter(&arbiter, move |_| {
+            let engine = Rc::new(HttpEngine::new(engine_addr, timeouts));
+            let node = NodeActor::new(engine, node_config, tx).supervised_by(supervisor);
+            match events {
+                Some(out) => node.events_to(out),
+                None => node,
+            }
+        });
+        self.nodes.insert(
+            addr.clone(),
+            NodeHandle {
+                addr,
+                actor,
+                state: rx,
+            },
+        );
+    }
+
+    fn publish(&self) {
+        let view = ClusterView {
+            nodes: self.nodes.values().cloned().collect(),
+        };
+        self.view.send_replace(Arc::new(view));
+    }
+}
+
+impl Actor for ClusterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(4096);
+    }
+}
+
+impl Handler<SetEngines> for ClusterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetEngines, ctx: &mut Context<Self>) {
+        let wanted: BTreeSet<EngineAddr> = msg.0.into_iter().collect();
+        let gone: Vec<EngineAddr> = self.wanted.difference(&wanted).cloned().collect();
+        let new: Vec<EngineAddr> = wanted.difference(&self.wanted).cloned().collect();
+        for addr in &gone {
+            if let Some(node) = self.nodes.remove(addr) {
+                tracing::info!(node = %addr, "engine left discovery, stopping its node");
+                // A full mailbox still gets the stop: the node is leaving either way.
+                node.actor.do_send(StopNode);
+            }
+        }
+        for addr in new {
+            tracing::info!(node = %addr, "engine joined");
+            self.start_node(addr, ctx);
+        }
+        self.wanted = wanted;
+        self.publish();
+    }
+}
+
+impl Handler<NodeStopped> for ClusterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: NodeStopped, ctx: &mut Context<Self>) {
+        if msg.removed || !self.wanted.contains(&msg.addr) {
+            return;
+        }
+        self.restarts += 1;
+        tracing::warn!(node = %msg.addr, restarts = self.restarts, "node actor stopped, restarting it");
+        self.nodes.remove(&msg.addr);
+        self.start_node(msg.addr, ctx);
+        self.publish();
+    }
+}

@@ -1,0 +1,218 @@
+//! The HTTP engine client: awc over TCP or a unix socket.
+//!
+//! awc's `Client` is bound to the thread that made it, so each NodeActor builds its own in
+//! `started`, on its own arbiter. Every call runs under `actix_rt::time::timeout`, body
+//! included, because a slow engine must cost its own node a timeout and nobody else anything.
+
+use super::{Engine, EngineAddr, EngineError};
+use actix_tls::connect::{ConnectError, ConnectInfo, Connection};
+use awc::http::{Method, Uri};
+use bytes::Bytes;
+use futures_util::future::LocalBoxFuture;
+use futures_util::stream::{LocalBoxStream, StreamExt};
+use std::time::Duration;
+
+/// An open stream of body chunks from an engine.
+pub type EngineStream = LocalBoxStream<'static, Result<Bytes, EngineError>>;
+
+/// Largest body Shoal reads whole from an engine (lists of a busy engine stay far below).
+const BODY_LIMIT: usize = 256 * 1024 * 1024;
+
+/// Time limits of engine calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Connect + request + whole body of one ordinary call.
+    pub call: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            call: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One engine over HTTP.
+pub struct HttpEngine {
+    addr: EngineAddr,
+    base: String,
+    client: awc::Client,
+    timeouts: Timeouts,
+}
+
+impl HttpEngine {
+    /// Builds the client for `addr`. Must run on the thread that will use it.
+    pub fn new(addr: EngineAddr, timeouts: Timeouts) -> Self {
+        let builder = awc::Client::builder().disable_timeout();
+        let (client, base) = match &addr {
+            EngineAddr::Tcp { host, port } => {
+                let connector = awc::Connector::new().timeout(timeouts.call);
+                (
+                    builder.connector(connector).finish(),
+                    format!("http://{host}:{port}"),
+                )
+            }
+            EngineAddr::Unix(path) => {
+                let path = path.clone();
+                let unix = actix_service::fn_service(move |req: ConnectInfo<Uri>| {
+                    let path = path.clone();
+                    async move {
+                        let io = actix_rt::net::UnixStream::connect(&path)
+                            .await
+                            .map_err(ConnectError::Io)?;
+                        Ok::<_, ConnectError>(Connection::new(req.request().clone(), io))
+                    }
+                });
+                let connector = awc::Connector::new().timeout(timeouts.call).connector(unix);
+                (
+                    builder.connector(connector).finish(),
+                    "http://localhost".to_string(),
+                )
+            }
+        };
+        HttpEngine {
+            addr,
+            base,
+            client,
+            timeouts,
+        }
+    }
+
+    fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> LocalBoxFuture<'static, Result<(u16, Bytes), EngineError>> {
+        let addr = self.addr.to_string();
+        let path = path.to_string();
+        let limit = self.timeouts.call;
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if body.is_some() {
+            req = req.insert_header(("Content-Type", "application/json"));
+        }
+        Box::pin(async move {
+            let exchange = async {
+                let sent = match body {
+                    Some(b) => req.send_body(b).await,
+                    None => req.send().await,
+                };
+                let mut resp = sent.map_err(|e| EngineError::Connect {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
+                let status = resp.status().as_u16();
+                let bytes = resp
+                    .body()
+                    .limit(BODY_LIMIT)
+                    .await
+                    .map_err(|e| EngineError::Io {
+                        addr: addr.clone(),
+                        reason: e.to_string(),
+                    })?;
+                Ok((status, bytes))
+            };
+            match actix_rt::time::timeout(limit, exchange).await {
+                Ok(result) => result,
+                Err(_) => Err(EngineError::Timeout {
+                    addr,
+                    path,
+                    secs: limit.as_secs_f64(),
+                }),
+            }
+        })
+    }
+}
+
+/// Docker's error bodies are `{"message": "..."}`; anything else is shown as text.
+pub(crate) fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Msg {
+        message: String,
+    }
+    match serde_json::from_slice::<Msg>(body) {
+        Ok(m) => m.message,
+        Err(_) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+    }
+}
+
+impl Engine for HttpEngine {
+    fn get(&self, path: &str) -> LocalBoxFuture<'static, Result<Bytes, EngineError>> {
+        let call = self.call(Method::GET, path, None);
+        let addr = self.addr.to_string();
+        let path = path.to_string();
+        Box::pin(async move {
+            let (status, body) = call.await?;
+            if (200..300).contains(&status) {
+                Ok(body)
+            } else {
+                Err(EngineError::Status {
+                    addr,
+                    path,
+                    status,
+                    message: error_message(&body),
+                })
+            }
+        })
+    }
+
+    fn post(
+        &self,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> LocalBoxFuture<'static, Result<(u16, Bytes), EngineError>> {
+        self.call(Method::POST, path, body)
+    }
+
+    fn delete(&self, path: &str) -> LocalBoxFuture<'static, Result<(u16, Bytes), EngineError>> {
+        self.call(Method::DELETE, path, None)
+    }
+
+    fn events(&self, query: &str) -> LocalBoxFuture<'static, Result<EngineStream, EngineError>> {
+        let addr = self.addr.to_string();
+        let path = format!("/events{query}");
+        let limit = self.timeouts.call;
+        let req = self.client.get(format!("{}{}", self.base, path));
+        Box::pin(async move {
+            let resp = match actix_rt::time::timeout(limit, req.send()).await {
+                Err(_) => {
+                    return Err(EngineError::Timeout {
+                        addr,
+                        path,
+                        secs: limit.as_secs_f64(),
+                    })
+                }
+                Ok(Err(e)) => {
+                    return Err(EngineError::Connect {
+                        addr,
+                        reason: e.to_string(),
+                    })
+                }
+                Ok(Ok(resp)) => resp,
+            };
+            let status = resp.status().as_u16();
+            if status != 200 {
+                return Err(EngineError::Status {
+                    addr,
+                    path,
+                    status,
+                    message: "event stream refused".to_string(),
+                });
+            }
+            let stream = resp.map(move |chunk| {
+                chunk.map_err(|e| EngineError::Io {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })
+            });
+            Ok(Box::pin(stream) as EngineStream)
+        })
+    }
+
+    fn addr(&self) -> &EngineAddr {
+        &self.addr
+    }
+}

@@ -1,0 +1,481 @@
+//! The NodeActor: one engine's refresh loop, health, caches and event stream.
+//!
+//! Everything that can go wrong with an engine (refused connection, timeout, garbage)
+//! ends here as a failed refresh of this node. Nothing here waits on another node, and the
+//! actor never blocks: every engine call is a spawned future with its own timeout.
+
+use super::events::EventDecoder;
+use super::messages::{
+    InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, StopNode,
+};
+use super::snapshot::{
+    ContainerResources, ContainerTable, EngineFacts, InfoBody, NodeSnapshot, Reservation,
+    VersionBody,
+};
+use super::{EngineEvent, HealthTracker};
+use crate::engine::{Engine, EngineAddr, EngineError};
+use actix::prelude::*;
+use bollard_stubs::models::{ContainerSummary, ImageSummary};
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
+use rand::Rng;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
+
+/// How a NodeActor runs; one value shared by all nodes, from the CLI.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub refresh_min: Duration,
+    pub refresh_max: Duration,
+    pub failure_retry: u32,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            refresh_min: Duration::from_secs(30),
+            refresh_max: Duration::from_secs(60),
+            failure_retry: 3,
+        }
+    }
+}
+
+/// Containers inspected at once per node to learn their reservations.
+const INSPECT_CONCURRENCY: usize = 4;
+/// Wait after an engine event before re-listing, so a burst of events costs one list.
+const EVENT_DEBOUNCE: Duration = Duration::from_millis(50);
+/// Wait before reconnecting a broken event stream when the engine still answers.
+const EVENTS_RETRY: Duration = Duration::from_secs(1);
+
+pub struct NodeActor {
+    addr: EngineAddr,
+    config: NodeConfig,
+    engine: Rc<dyn Engine>,
+    health: HealthTracker,
+    published: watch::Sender<Arc<NodeSnapshot>>,
+    supervisor: Option<Recipient<NodeStopped>>,
+    /// Receives every engine event (the EventsHub), when there is one.
+    events_out: Option<Recipient<NodeEvent>>,
+    inspect_cache: HashMap<String, Bytes>,
+    image_cache: HashMap<String, Bytes>,
+    resources: HashMap<String, ContainerResources>,
+    refreshing: bool,
+    next_refresh: Option<SpawnHandle>,
+    containers_pending: bool,
+    events_connected: bool,
+    removed: bool,
+}
+
+/// An engine event, sent by a NodeActor to whoever fans events out (the EventsHub).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct NodeEvent {
+    pub addr: EngineAddr,
+    pub event: EngineEvent,
+}
+
+/// The parts of a full refresh.
+struct Refreshed {
+    facts: EngineFacts,
+    containers: Vec<ContainerSummary>,
+    images: Vec<ImageSummary>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    addr: &EngineAddr,
+    path: &str,
+    body: &[u8],
+) -> Result<T, EngineError> {
+    serde_json::from_slice(body).map_err(|e| EngineError::Garbage {
+        addr: addr.to_string(),
+        path: path.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+impl NodeActor {
+    pub fn new(
+        engine: Rc<dyn Engine>,
+        config: NodeConfig,
+        published: watch::Sender<Arc<NodeSnapshot>>,
+    ) -> Self {
+        let addr = engine.addr().clone();
+        NodeActor {
+            addr,
+            health: HealthTracker::new(config.failure_retry),
+            config,
+            engine,
+            published,
+            supervisor: None,
+            events_out: None,
+            inspect_cache: HashMap::new(),
+            image_cache: HashMap::new(),
+            resources: HashMap::new(),
+            refreshing: false,
+            next_refresh: None,
+            containers_pending: false,
+            events_connected: false,
+            removed: false,
+        }
+    }
+
+    /// Who to tell when this actor stops.
+    pub fn supervised_by(mut self, supervisor: Recipient<NodeStopped>) -> Self {
+        self.supervisor = Some(supervisor);
+        self
+    }
+
+    /// Where to send the engine's events.
+    pub fn events_to(mut self, out: Recipient<NodeEvent>) -> Self {
+        self.events_out = Some(out);
+        self
+    }
+
+    fn publish(&self, change: impl FnOnce(&mut NodeSnapshot)) {
+        self.published.send_modify(|current| {
+            let mut next = NodeSnapshot::clone(current);
+            change(&mut next);
+            *current = Arc::new(next);
+        });
+    }
+
+    fn next_delay(&self) -> Duration {
+        let (min, max) = (
+            self.config.refresh_min,
+            self.config.refresh_max.max(self.config.refresh_min),
+        );
+        match self.health.failures() {
+            0 => {
+                // Jitter spreads the refreshes of many nodes over the interval.
+                let spread = (max - min).as_millis() as u64;
+                let extra = if spread == 0 {
+                    0
+                } else {
+                    rand::thread_rng().gen_range(0..=spread)
+                };
+                min + Duration::from_millis(extra)
+            }
+            n => {
+                // Back off while the engine fails, from min up to max.
+                let factor = 1u32 << (n - 1).min(16);
+                min.saturating_mul(factor).min(max)
+            }
+        }
+    }
+
+    fn schedule_refresh(&mut self, ctx: &mut Context<Self>, delay: Duration) {
+        if let Some(h) = self.next_refresh.take() {
+            ctx.cancel_future(h);
+        }
+        self.next_refresh = Some(ctx.run_later(delay, |act, ctx| {
+            act.next_refresh = None;
+            act.refresh(ctx);
+        }));
+    }
+
+    fn refresh(&mut self, ctx: &mut Context<Self>) {
+        if self.refreshing {
+            return;
+        }
+        self.refreshing = true;
+        let engine = self.engine.clone();
+        let addr = self.addr.clone();
+        let work = async move {
+            let (info, version, containers, images) = futures_util::join!(
+                engine.get("/info"),
+                engine.get("/version"),
+                engine.get("/containers/json?all=1"),
+                engine.get("/images/json"),
+            );
+            let info: InfoBody = parse(&addr, "/info", &info?)?;
+            let version: VersionBody = parse(&addr, "/version", &version?)?;
+            Ok::<_, EngineError>(Refreshed {
+                facts: EngineFacts::from_bodies(info, version),
+                containers: parse(&addr, "/containers/json", &containers?)?,
+                images: parse(&addr, "/images/json", &images?)?,
+            })
+        };
+        ctx.spawn(work.into_actor(self).map(|result, act, ctx| {
+            act.refreshing = false;
+            match result {
+                Ok(r) => act.on_refreshed(r, ctx),
+                Err(e) => act.on_failed(e),
+            }
+            let delay = act.next_delay();
+            act.schedule_refresh(ctx, delay);
+        }));
+    }
+
+    fn on_refreshed(&mut self, r: Refreshed, ctx: &mut Context<Self>) {
+        if let Some(state) = self.health.on_success() {
+            tracing::info!(node = %self.addr, name = %r.facts.name, health = %state, "node health changed");
+        }
+        let health = self.health.state();
+        let facts = Arc::new(r.facts);
+        let images = Arc::new(r.images);
+        self.image_cache.clear();
+        self.publish(|s| {
+            s.health = health;
+            s.failures = 0;
+            s.last_error = None;
+            s.last_update = Some(SystemTime::now());
+            s.facts = Some(facts);
+            s.images = images;
+        });
+        self.apply_containers(r.containers, ctx);
+        if !self.events_connected {
+            self.connect_events(ctx);
+        }
+    }
+
+    fn on_failed(&mut self, e: EngineError) {
+        let changed = self.health.on_failure();
+        if let Some(state) = changed {
+            tracing::warn!(node = %self.addr, health = %state, error = %e, "node health changed");
+        } else {
+            tracing::debug!(node = %self.addr, error = %e, "refresh failed");
+        }
+        let (health, failures) = (self.health.state(), self.health.failures());
+        let msg = e.to_string();
+        self.publish(|s| {
+            s.health = health;
+            s.failures = failures;
+            s.last_error = Some(msg);
+        });
+    }
+
+    /// Publishes a new container list; forgets caches of containers that are gone and
+    /// inspects the new ones to learn what they reserve.
+    fn apply_containers(&mut self, list: Vec<ContainerSummary>, ctx: &mut Context<Self>) {
+        let table = ContainerTable::new(list);
+        self.resources.retain(|id, _| table.by_id(id).is_some());
+        self.inspect_cache.retain(|id, _| table.by_id(id).is_some());
+        let unknown: Vec<String> = table
+            .entries
+            .iter()
+            .map(|e| e.id().to_string())
+            .filter(|id| !self.resources.contains_key(id))
+            .collect();
+        let table = Arc::new(table);
+        self.publish_containers(table);
+        if !unknown.is_empty() {
+            self.inspect_new(unknown, ctx);
+        }
+    }
+
+    fn publish_containers(&self, table: Arc<ContainerTable>) {
+        let mut reserved = Reservation::default();
+        for e in &table.entries {
+            if let Some(r) = self.resources.get(e.id()) {
+                reserved.nano_cpus += r.reservation.nano_cpus;
+                reserved.memory += r.reservation.memory;
+            }
+        }
+        let resources = Arc::new(self.resources.clone());
+        self.publish(|s| {
+            s.containers = table;
+            s.resources = resources;
+            s.reserved = reserved;
+        });
+    }
+
+    fn inspect_new(&mut self, ids: Vec<String>, ctx: &mut Context<Self>) {
+        let engine = self.engine.clone();
+        let work = stream::iter(ids)
+            .map(move |id| {
+                let call = engine.get(&format!("/containers/{id}/json"));
+                async move { (id, call.await) }
+            })
+            .buffer_unordered(INSPECT_CONCURRENCY)
+            .collect::<Vec<_>>();
+        ctx.spawn(work.into_actor(self).map(|results, act, _ctx| {
+            for (id, result) in results {
+                if let Ok(body) = result {
+                    if let Some(r) = ContainerResources::from_inspect(&body) {
+                        act.resources.insert(id.clone(), r);
+                        act.inspect_cache.insert(id, body);
+                    }
+                }
+            }
+            let table = act.published.borrow().containers.clone();
+            act.publish_containers(table);
+        }));
+    }
+
+    fn refresh_containers(&mut self, ctx: &mut Context<Self>) {
+        let call = self.engine.get("/containers/json?all=1");
+        let addr = self.addr.clone();
+        ctx.spawn(call.into_actor(self).map(move |result, act, ctx| {
+            act.containers_pending = false;
+            match result.and_then(|b| parse::<Vec<ContainerSummary>>(&addr, "/containers/json", &b))
+            {
+                Ok(list) => act.apply_containers(list, ctx),
+                Err(e) => tracing::debug!(node = %act.addr, error = %e, "container list failed"),
+            }
+        }));
+    }
+
+    fn connect_events(&mut self, ctx: &mut Context<Self>) {
+        self.events_connected = true;
+        let open = self.engine.events("");
+        ctx.spawn(open.into_actor(self).map(|result, act, ctx| match result {
+            Ok(stream) => {
+                let mut decoder = EventDecoder::default();
+                let events = stream.flat_map(move |chunk| {
+                    let evs = match chunk {
+                        Ok(bytes) => decoder.push(&bytes).into_iter().map(Ok).collect(),
+                        Err(e) => vec![Err(e)],
+                    };
+                    stream::iter(evs)
+                });
+                ctx.add_stream(events);
+                // Anything that changed before the stream opened is picked up by one list.
+                act.refresh_containers(ctx);
+            }
+            Err(e) => {
+                tracing::debug!(node = %act.addr, error = %e, "event stream refused");
+                act.events_connected = false;
+            }
+        }));
+    }
+
+    fn on_event(&mut self, ev: EngineEvent, ctx: &mut Context<Self>) {
+        match ev.kind.as_str() {
+            "container" => {
+                self.inspect_cache.remove(&ev.actor.id);
+                if !self.containers_pending {
+                    self.containers_pending = true;
+                    ctx.run_later(EVENT_DEBOUNCE, |act, ctx| act.refresh_containers(ctx));
+                }
+            }
+            "image" => {
+                self.image_cache.clear();
+                self.schedule_refresh(ctx, EVENT_DEBOUNCE);
+            }
+            _ => {}
+        }
+        if let Some(out) = &self.events_out {
+            let msg = NodeEvent {
+                addr: self.addr.clone(),
+                event: ev,
+            };
+            if out.try_send(msg).is_err() {
+                tracing::debug!(node = %self.addr, "events hub full, event dropped");
+            }
+        }
+    }
+}
+
+impl Actor for NodeActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(1024);
+        self.refresh(ctx);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if let Some(sup) = &self.supervisor {
+            let msg = NodeStopped {
+                addr: self.addr.clone(),
+                removed: self.removed,
+            };
+            if let Err(e) = sup.try_send(msg) {
+                tracing::warn!(node = %self.addr, error = %e, "could not tell the cluster this node stopped");
+            }
+        }
+    }
+}
+
+impl StreamHandler<Result<EngineEvent, EngineError>> for NodeActor {
+    fn handle(&mut self, item: Result<EngineEvent, EngineError>, ctx: &mut Context<Self>) {
+        match item {
+            Ok(ev) => self.on_event(ev, ctx),
+            Err(e) => tracing::debug!(node = %self.addr, error = %e, "event stream error"),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        // The stream ended: the engine restarted, or went away. A refresh tells which, and
+        // reconnects the stream when the engine answers again.
+        self.events_connected = false;
+        if !self.removed {
+            self.schedule_refresh(ctx, EVENTS_RETRY.min(self.config.refresh_min));
+        }
+    }
+}
+
+impl Handler<RefreshNode> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, _: RefreshNode, ctx: &mut Context<Self>) {
+        self.schedule_refresh(ctx, Duration::ZERO);
+    }
+}
+
+impl Handler<InspectContainer> for NodeActor {
+    type Result = ResponseActFuture<Self, Result<Bytes, EngineError>>;
+
+    fn handle(&mut self, msg: InspectContainer, _ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(body) = self.inspect_cache.get(&msg.id) {
+            let body = body.clone();
+            return Box::pin(async move { Ok(body) }.into_actor(self));
+        }
+        let call = self.engine.get(&format!("/containers/{}/json", msg.id));
+        Box::pin(call.into_actor(self).map(move |result, act, _| {
+            if let Ok(body) = &result {
+                act.inspect_cache.insert(msg.id, body.clone());
+            }
+            result
+        }))
+    }
+}
+
+impl Handler<InspectImage> for NodeActor {
+    type Result = ResponseActFuture<Self, Result<Bytes, EngineError>>;
+
+    fn handle(&mut self, msg: InspectImage, _ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(body) = self.image_cache.get(&msg.name) {
+            let body = body.clone();
+            return Box::pin(async move { Ok(body) }.into_actor(self));
+        }
+        let call = self.engine.get(&format!("/images/{}/json", msg.name));
+        Box::pin(call.into_actor(self).map(move |result, act, _| {
+            if let Ok(body) = &result {
+                act.image_cache.insert(msg.name, body.clone());
+            }
+            result
+        }))
+    }
+}
+
+impl Handler<ListContainerSizes> for NodeActor {
+    type Result = ResponseFuture<Result<HashMap<String, (i64, i64)>, EngineError>>;
+
+    fn handle(&mut self, _: ListContainerSizes, _ctx: &mut Context<Self>) -> Self::Result {
+        let path = "/containers/json?all=1&size=1";
+        let call = self.engine.get(path);
+        let addr = self.addr.clone();
+        Box::pin(async move {
+            let list: Vec<ContainerSummary> = parse(&addr, path, &call.await?)?;
+            Ok(list
+                .into_iter()
+                .filter_map(|c| {
+                    Some((c.id?, (c.size_rw.unwrap_or(0), c.size_root_fs.unwrap_or(0))))
+                })
+                .collect())
+        })
+    }
+}
+
+impl Handler<StopNode> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopNode, ctx: &mut Context<Self>) {
+        self.removed = true;
+        ctx.stop();
+    }
+}

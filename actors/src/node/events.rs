@@ -1,0 +1,78 @@
+//! The engine's own `/events` stream: JSON objects one per line, split and parsed here.
+
+use bytes::{Buf, Bytes, BytesMut};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// The fields of an engine event the NodeActor acts on. The raw line is kept so it can be
+/// passed on unchanged.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EngineEvent {
+    #[serde(rename = "Type", default)]
+    pub kind: String,
+    #[serde(rename = "Action", default)]
+    pub action: String,
+    #[serde(rename = "Actor", default)]
+    pub actor: EventActor,
+    #[serde(rename = "timeNano", default)]
+    pub time_nano: i64,
+    #[serde(skip)]
+    pub raw: Bytes,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EventActor {
+    #[serde(rename = "ID", default)]
+    pub id: String,
+    #[serde(rename = "Attributes", default)]
+    pub attributes: Option<HashMap<String, String>>,
+}
+
+/// Splits a byte stream into lines and parses each. A line that is not an event is skipped:
+/// one odd line must not end the stream.
+#[derive(Default)]
+pub(crate) struct EventDecoder {
+    buf: BytesMut,
+}
+
+/// Longest line kept while waiting for its end; an engine that sends more without a newline
+/// is sending garbage, and the buffer is dropped.
+const MAX_LINE: usize = 1024 * 1024;
+
+impl EventDecoder {
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<EngineEvent> {
+        self.buf.extend_from_slice(chunk);
+        let mut out = Vec::new();
+        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+            let line = self.buf.split_to(pos + 1).freeze();
+            let trimmed = line.slice(..pos);
+            if trimmed.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            if let Ok(mut ev) = serde_json::from_slice::<EngineEvent>(&trimmed) {
+                ev.raw = trimmed;
+                out.push(ev);
+            }
+        }
+        if self.buf.len() > MAX_LINE {
+            self.buf.advance(self.buf.len());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_lines_across_chunks_and_skips_garbage() {
+        let mut d = EventDecoder::default();
+        assert!(d.push(br#"{"Type":"container","Action":"st"#).is_empty());
+        let evs = d.push(b"art\",\"Actor\":{\"ID\":\"abc\"}}\nnot json\n\n{\"Type\":\"image\"}\n");
+        assert_eq!(evs.len(), 2);
+        assert_eq!(evs[0].action, "start");
+        assert_eq!(evs[0].actor.id, "abc");
+        assert_eq!(evs[1].kind, "image");
+    }
+}

@@ -1,0 +1,477 @@
+//! What one NodeActor publishes about its engine: facts, health, containers, images.
+//!
+//! The actor owns the state and publishes an immutable `Arc<NodeSnapshot>` through a
+//! `tokio::sync::watch` channel after each change, so the HTTP front reads a consistent
+//! picture of every node without a message round trip per node and without locks held
+//! across awaits (STYLE: "read a snapshot it publishes").
+
+use super::Health;
+use crate::engine::EngineAddr;
+use bollard_stubs::models::{ContainerSummary, ImageSummary};
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// The engine's facts, from `GET /info` and `GET /version`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EngineFacts {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub ncpu: i64,
+    pub mem_total: i64,
+    pub operating_system: String,
+    pub os_type: String,
+    pub kernel_version: String,
+    pub storage_driver: String,
+    pub architecture: String,
+    pub server_version: String,
+    pub api_version: String,
+    pub min_api_version: String,
+}
+
+/// The fields of `GET /info` Shoal keeps. Unknown fields are ignored, so newer engines parse.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct InfoBody {
+    #[serde(rename = "ID", default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub labels: Vec<String>,
+    #[serde(rename = "NCPU", default)]
+    pub ncpu: i64,
+    #[serde(default)]
+    pub mem_total: i64,
+    #[serde(default)]
+    pub operating_system: String,
+    #[serde(rename = "OSType", default)]
+    pub os_type: String,
+    #[serde(default)]
+    pub kernel_version: String,
+    #[serde(default)]
+    pub driver: String,
+    #[serde(default)]
+    pub architecture: String,
+}
+
+/// The fields of `GET /version` Shoal keeps.
+#[derive(Debug, Deserialize)]
+pub(crate) struct VersionBody {
+    #[serde(rename = "Version", default)]
+    pub version: String,
+    #[serde(rename = "ApiVersion")]
+    pub api_version: String,
+    #[serde(rename = "MinAPIVersion", default)]
+    pub min_api_version: String,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+impl EngineFacts {
+    pub(crate) fn from_bodies(info: InfoBody, version: VersionBody) -> Self {
+        let labels = info
+            .labels
+            .iter()
+            .map(|l| match l.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (l.clone(), String::new()),
+            })
+            .collect();
+        EngineFacts {
+            id: info.id,
+            name: info.name,
+            labels,
+            ncpu: info.ncpu,
+            mem_total: info.mem_total,
+            operating_system: info.operating_system,
+            os_type: info.os_type,
+            kernel_version: info.kernel_version,
+            storage_driver: info.driver,
+            architecture: info.architecture,
+            server_version: version.version,
+            api_version: version.api_version,
+            min_api_version: version.min_api_version,
+        }
+    }
+}
+
+/// Resources a container holds on its node, from its inspect (`HostConfig`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reservation {
+    pub nano_cpus: i64,
+    pub memory: i64,
+}
+
+/// A host port a container holds, bound in bridge mode or exposed with `--net=host`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    pub port: u16,
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// True for `--net=host` containers, whose exposed ports are the host's.
+    pub host_mode: bool,
+}
+
+/// What a container holds on its node, read once from its inspect.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerResources {
+    pub reservation: Reservation,
+    pub host_ports: Vec<HostPort>,
+    pub network_mode: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct InspectHostConfig {
+    nano_cpus: i64,
+    memory: i64,
+    cpuset_cpus: String,
+    network_mode: String,
+    #[serde(deserialize_with = "null_as_default")]
+    port_bindings: HashMap<String, Option<Vec<InspectBinding>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct InspectBinding {
+    host_port: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct InspectConfig {
+    #[serde(deserialize_with = "null_as_default")]
+    exposed_ports: HashMap<String, serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InspectBody {
+    #[serde(default)]
+    host_config: Option<InspectHostConfig>,
+    #[serde(default)]
+    config: Option<InspectConfig>,
+}
+
+/// Number of CPUs a `--cpuset-cpus` list names: `0-3,5` is 5.
+pub fn cpuset_count(set: &str) -> i64 {
+    set.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|part| match part.trim().split_once('-') {
+            Some((a, b)) => match (a.parse::<i64>(), b.parse::<i64>()) {
+                (Ok(a), Ok(b)) if b >= a => b - a + 1,
+                _ => 0,
+            },
+            None => i64::from(part.trim().parse::<i64>().is_ok()),
+        })
+        .sum()
+}
+
+fn split_port(spec: &str) -> Option<(u16, String)> {
+    let (port, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
+    Some((port.parse().ok()?, proto.to_string()))
+}
+
+impl ContainerResources {
+    /// Reads the resources from a container's inspect JSON; `None` when it is not one.
+    pub fn from_inspect(body: &[u8]) -> Option<Self> {
+        let b: InspectBody = serde_json::from_slice(body).ok()?;
+        let hc = b.host_config.unwrap_or_default();
+        let cpuset_nanos = cpuset_count(&hc.cpuset_cpus) * 1_000_000_000;
+        let host_mode = hc.network_mode == "host";
+        let mut host_ports = Vec::new();
+        if host_mode {
+            for spec in b.config.unwrap_or_default().exposed_ports.keys() {
+                if let Some((port, proto)) = split_port(spec) {
+                    host_ports.push(HostPort {
+                        port,
+                        proto,
+                        host_mode: true,
+                    });
+                }
+            }
+        } else {
+            for (spec, bindings) in &hc.port_bindings {
+                let Some((_, proto)) = split_port(spec) else {
+                    continue;
+                };
+                for b in bindings.iter().flatten() {
+                    if let Ok(port) = b.host_port.parse::<u16>() {
+                        if port != 0 {
+                            host_ports.push(HostPort {
+                                port,
+                                proto: proto.clone(),
+                                host_mode: false,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Some(ContainerResources {
+            reservation: Reservation {
+                nano_cpus: hc.nano_cpus.max(cpuset_nanos),
+                memory: hc.memory,
+            },
+            host_ports,
+            network_mode: hc.network_mode,
+        })
+    }
+}
+
+/// One container as the engine listed it, plus its pre-rendered JSON.
+#[derive(Debug, Clone)]
+pub struct ContainerEntry {
+    pub summary: ContainerSummary,
+    /// The engine's first name without the leading `/`.
+    pub name: String,
+    /// The list JSON of this container without its `Names` field and without the opening
+    /// `{`: a list answer is `{"Names":[...],` followed by this, so the node-qualified names
+    /// are written per answer while the rest is serialized once per change, not per request.
+    pub rendered_tail: Bytes,
+}
+
+impl ContainerEntry {
+    pub fn new(mut summary: ContainerSummary) -> Self {
+        let name = summary
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .unwrap_or_default();
+        let names = summary.names.take();
+        let full = serde_json::to_vec(&summary).unwrap_or_else(|_| b"{}".to_vec());
+        summary.names = names;
+        let rendered_tail = Bytes::from(full).slice(1..);
+        ContainerEntry {
+            summary,
+            name,
+            rendered_tail,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        self.summary.id.as_deref().unwrap_or("")
+    }
+
+    pub fn created(&self) -> i64 {
+        self.summary.created.unwrap_or(0)
+    }
+
+    /// Writes this container's list JSON, with every name shown as `/node/name`.
+    /// `sizes` (`SizeRw`, `SizeRootFs`) are added when the client asked for them.
+    pub fn render_into(&self, node_name: &str, sizes: Option<(i64, i64)>, out: &mut BytesMut) {
+        out.put_slice(b"{\"Names\":[");
+        if let Some(names) = &self.summary.names {
+            for (i, n) in names.iter().enumerate() {
+                if i > 0 {
+                    out.put_u8(b',');
+                }
+                let qualified = format!("/{node_name}/{}", n.trim_start_matches('/'));
+                // A name is a plain string; serde_json escapes what needs escaping.
+                out.put_slice(
+                    serde_json::to_string(&qualified)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                );
+            }
+        }
+        out.put_slice(b"]");
+        if let Some((rw, root)) = sizes {
+            out.put_slice(format!(",\"SizeRw\":{rw},\"SizeRootFs\":{root}").as_bytes());
+        }
+        if self.rendered_tail.len() > 1 {
+            out.put_u8(b',');
+        }
+        out.put_slice(&self.rendered_tail);
+    }
+}
+
+/// The containers of one node, indexed by ID and by name.
+#[derive(Debug, Default)]
+pub struct ContainerTable {
+    pub entries: Vec<ContainerEntry>,
+    by_id: HashMap<String, usize>,
+    by_name: HashMap<String, usize>,
+}
+
+impl ContainerTable {
+    pub fn new(summaries: Vec<ContainerSummary>) -> Self {
+        let entries: Vec<ContainerEntry> = summaries.into_iter().map(ContainerEntry::new).collect();
+        let mut by_id = HashMap::with_capacity(entries.len());
+        let mut by_name = HashMap::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            by_id.insert(e.id().to_string(), i);
+            by_name.insert(e.name.clone(), i);
+        }
+        ContainerTable {
+            entries,
+            by_id,
+            by_name,
+        }
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<&ContainerEntry> {
+        self.by_id.get(id).map(|&i| &self.entries[i])
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&ContainerEntry> {
+        self.by_name.get(name).map(|&i| &self.entries[i])
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Counts by state: (running, paused, stopped).
+    pub fn state_counts(&self) -> (usize, usize, usize) {
+        use bollard_stubs::models::ContainerSummaryStateEnum as S;
+        let mut c = (0, 0, 0);
+        for e in &self.entries {
+            match e.summary.state {
+                Some(S::RUNNING) | Some(S::RESTARTING) => c.0 += 1,
+                Some(S::PAUSED) => c.1 += 1,
+                _ => c.2 += 1,
+            }
+        }
+        c
+    }
+}
+
+/// One node as its actor last saw it.
+#[derive(Debug, Clone)]
+pub struct NodeSnapshot {
+    pub addr: EngineAddr,
+    pub health: Health,
+    /// Failed refreshes in a row.
+    pub failures: u32,
+    pub last_error: Option<String>,
+    pub last_update: Option<SystemTime>,
+    pub facts: Option<Arc<EngineFacts>>,
+    pub containers: Arc<ContainerTable>,
+    pub images: Arc<Vec<ImageSummary>>,
+    /// What each container holds, by container ID, for those inspected so far.
+    pub resources: Arc<HashMap<String, ContainerResources>>,
+    /// Sum of the known reservations of the listed containers.
+    pub reserved: Reservation,
+}
+
+impl NodeSnapshot {
+    pub fn pending(addr: EngineAddr) -> Self {
+        NodeSnapshot {
+            addr,
+            health: Health::Pending,
+            failures: 0,
+            last_error: None,
+            last_update: None,
+            facts: None,
+            containers: Arc::new(ContainerTable::default()),
+            images: Arc::new(Vec::new()),
+            resources: Arc::new(HashMap::new()),
+            reserved: Reservation::default(),
+        }
+    }
+
+    /// The engine's own name, or the address while it is not known.
+    pub fn engine_name(&self) -> String {
+        match &self.facts {
+            Some(f) if !f.name.is_empty() => f.name.clone(),
+            _ => self.addr.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(id: &str, name: &str) -> ContainerSummary {
+        ContainerSummary {
+            id: Some(id.into()),
+            names: Some(vec![format!("/{name}")]),
+            image: Some("busybox".into()),
+            created: Some(7),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rendered_entry_is_the_engine_json_with_qualified_names() {
+        let e = ContainerEntry::new(summary("abc", "web"));
+        let mut out = BytesMut::new();
+        e.render_into("node-1", Some((1, 2)), &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["Names"][0], "/node-1/web");
+        assert_eq!(v["Id"], "abc");
+        assert_eq!(v["Image"], "busybox");
+        assert_eq!(v["Created"], 7);
+        assert_eq!(v["SizeRootFs"], 2);
+        assert_eq!(e.name, "web");
+    }
+
+    #[test]
+    fn table_indexes_by_id_and_name() {
+        let t = ContainerTable::new(vec![summary("a1", "x"), summary("b2", "y")]);
+        assert_eq!(t.by_id("b2").unwrap().name, "y");
+        assert_eq!(t.by_name("x").unwrap().id(), "a1");
+        assert!(t.by_name("z").is_none());
+    }
+
+    #[test]
+    fn resources_come_from_host_config() {
+        let body = br#"{"HostConfig":{"NanoCpus":0,"Memory":1073741824,"CpusetCpus":"0-1,3",
+            "NetworkMode":"default","PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}],
+            "53/udp":[{"HostIp":"","HostPort":"53"}],"81/tcp":null}},"Config":{"ExposedPorts":null}}"#;
+        let r = ContainerResources::from_inspect(body).unwrap();
+        assert_eq!(
+            r.reservation,
+            Reservation {
+                nano_cpus: 3_000_000_000,
+                memory: 1 << 30
+            }
+        );
+        let mut ports: Vec<_> = r
+            .host_ports
+            .iter()
+            .map(|p| (p.port, p.proto.as_str()))
+            .collect();
+        ports.sort();
+        assert_eq!(ports, vec![(53, "udp"), (8080, "tcp")]);
+        let host =
+            br#"{"HostConfig":{"NetworkMode":"host"},"Config":{"ExposedPorts":{"80/tcp":{}}}}"#;
+        let r = ContainerResources::from_inspect(host).unwrap();
+        assert_eq!(
+            r.host_ports,
+            vec![HostPort {
+                port: 80,
+                proto: "tcp".into(),
+                host_mode: true
+            }]
+        );
+        assert!(ContainerResources::from_inspect(b"garbage").is_none());
+        assert_eq!(cpuset_count(""), 0);
+        assert_eq!(cpuset_count("2"), 1);
+    }
+
+    #[test]
+    fn info_with_null_labels_parses() {
+        let info: InfoBody =
+            serde_json::from_str(r#"{"ID":"X","Name":"n","Labels":null,"NCPU":2}"#).unwrap();
+        assert!(info.labels.is_empty());
+        assert_eq!(info.ncpu, 2);
+    }
+}

@@ -1,0 +1,286 @@
+//! `GET /containers/json` and `GET /containers/{id}/json`, answered from the node snapshots
+//! (the list) and the node's inspect cache (one container).
+
+use super::filters::Filters;
+use super::{ApiError, ApiState};
+use actix_web::{web, HttpResponse};
+use bollard_stubs::models::ContainerSummaryStateEnum as State;
+use bytes::{BufMut, BytesMut};
+use serde::Deserialize;
+use shoal_actors::cluster::{ClusterRead, NodeRead};
+use shoal_actors::node::{ContainerEntry, InspectContainer, ListContainerSizes};
+use std::collections::HashMap;
+
+const LIST_FILTERS: &[&str] = &[
+    "id", "name", "label", "status", "ancestor", "before", "since", "exited",
+];
+const STATES: &[&str] = &[
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
+];
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    all: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
+    #[serde(default)]
+    size: Option<String>,
+    #[serde(default)]
+    filters: Option<String>,
+}
+
+/// Docker reads booleans in queries as `1`/`true` (any case); anything else is false.
+pub fn truthy(v: Option<&str>) -> bool {
+    matches!(
+        v.map(str::to_ascii_lowercase).as_deref(),
+        Some("1") | Some("true")
+    )
+}
+
+fn state_name(e: &ContainerEntry) -> String {
+    e.summary.state.map(|s| s.to_string()).unwrap_or_default()
+}
+
+/// Exit code from the engine's status text (`Exited (137) 2 hours ago`).
+fn exit_code(e: &ContainerEntry) -> Option<String> {
+    let status = e.summary.status.as_deref()?;
+    let rest = status.strip_prefix("Exited (")?;
+    Some(rest.split(')').next()?.to_string())
+}
+
+fn ancestor_matches(e: &ContainerEntry, wanted: &str) -> bool {
+    let image = e.summary.image.as_deref().unwrap_or("");
+    let image_id = e.summary.image_id.as_deref().unwrap_or("");
+    let bare_id = image_id.trim_start_matches("sha256:");
+    let with_tag = |s: &str| {
+        if s.rsplit('/').next().is_some_and(|last| last.contains(':')) || s.contains('@') {
+            s.to_string()
+        } else {
+            format!("{s}:latest")
+        }
+    };
+    with_tag(image) == with_tag(wanted)
+        || image_id == wanted
+        || (wanted.len() >= 4 && bare_id.starts_with(wanted.trim_start_matches("sha256:")))
+}
+
+struct Selection<'a> {
+    node: &'a NodeRead,
+    entry: &'a ContainerEntry,
+}
+
+fn created_of(read: &ClusterRead, reference: &str) -> Result<i64, ApiError> {
+    let (_, e) = read.resolve_container(reference)?;
+    Ok(e.created())
+}
+
+fn select<'a>(read: &'a ClusterRead, q: &ListQuery) -> Result<Vec<Selection<'a>>, ApiError> {
+    let filters = Filters::parse(q.filters.as_deref(), LIST_FILTERS)?;
+    if let Some(states) = filters.get("status") {
+        if let Some(bad) = states.iter().find(|s| !STATES.contains(&s.as_str())) {
+            return Err(ApiError::BadRequest(format!(
+                "invalid filter 'status={bad}'"
+            )));
+        }
+    }
+    let before = filters
+        .get("before")
+        .map(|v| created_of(read, &v[0]))
+        .transpose()?;
+    let since = filters
+        .get("since")
+        .map(|v| created_of(read, &v[0]))
+        .transpose()?;
+    let limit: Option<usize> = match q.limit.as_deref().filter(|l| !l.is_empty()) {
+        None => None,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if n > 0 => Some(n as usize),
+            Ok(_) => None,
+            Err(_) => {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid limit {l:?}: not a number"
+                )))
+            }
+        },
+    };
+    let all = truthy(q.all.as_deref())
+        || limit.is_some()
+        || before.is_some()
+        || since.is_some()
+        || filters.get("status").is_some()
+        || filters.get("exited").is_some();
+    let mut out = Vec::new();
+    for node in &read.nodes {
+        for entry in &node.snapshot.containers.entries {
+            if !all
+                && !matches!(
+                    entry.summary.state,
+                    Some(State::RUNNING) | Some(State::PAUSED) | Some(State::RESTARTING)
+                )
+            {
+                continue;
+            }
+            let names: Vec<&String> = entry.summary.names.iter().flatten().collect();
+            let name_ok = filters.get("name").is_none()
+                || names.iter().any(|n| {
+                    let bare = format!("/{}", n.trim_start_matches('/'));
+                    filters.matches("name", &bare)
+                        || filters.matches("name", &format!("/{}{bare}", node.name))
+                });
+            if !name_ok
+                || !filters.matches("id", entry.id())
+                || !filters.matches_labels("label", entry.summary.labels.as_ref())
+            {
+                continue;
+            }
+            if let Some(states) = filters.get("status") {
+                if !states.contains(&state_name(entry)) {
+                    continue;
+                }
+            }
+            if let Some(codes) = filters.get("exited") {
+                if !exit_code(entry).is_some_and(|c| codes.contains(&c)) {
+                    continue;
+                }
+            }
+            if let Some(images) = filters.get("ancestor") {
+                if !images.iter().any(|i| ancestor_matches(entry, i)) {
+                    continue;
+                }
+            }
+            if before.is_some_and(|t| entry.created() >= t)
+                || since.is_some_and(|t| entry.created() <= t)
+            {
+                continue;
+            }
+            out.push(Selection { node, entry });
+        }
+    }
+    // Newest first, as an engine lists; the ID breaks ties so the order is stable.
+    out.sort_unstable_by(|a, b| {
+        b.entry
+            .created()
+            .cmp(&a.entry.created())
+            .then_with(|| a.entry.id().cmp(b.entry.id()))
+    });
+    if let Some(n) = limit {
+        out.truncate(n);
+    }
+    Ok(out)
+}
+
+pub async fn list(
+    state: web::Data<ApiState>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let read = state.read();
+    let selected = select(&read, &q)?;
+    let sizes = if truthy(q.size.as_deref()) {
+        fetch_sizes(&selected).await
+    } else {
+        HashMap::new()
+    };
+    let mut body = BytesMut::with_capacity(selected.len() * 512 + 2);
+    body.put_u8(b'[');
+    for (i, s) in selected.iter().enumerate() {
+        if i > 0 {
+            body.put_u8(b',');
+        }
+        s.entry
+            .render_into(&s.node.name, sizes.get(s.entry.id()).copied(), &mut body);
+    }
+    body.put_u8(b']');
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body.freeze()))
+}
+
+/// Sizes are computed by the engines on request, so `size=1` asks the nodes involved.
+async fn fetch_sizes(selected: &[Selection<'_>]) -> HashMap<String, (i64, i64)> {
+    let mut nodes: Vec<&NodeRead> = Vec::new();
+    for s in selected {
+        if !nodes.iter().any(|n| n.handle.addr == s.node.handle.addr) {
+            nodes.push(s.node);
+        }
+    }
+    let asks = nodes
+        .iter()
+        .map(|n| n.handle.actor.send(ListContainerSizes));
+    let mut sizes = HashMap::new();
+    for answer in futures_util::future::join_all(asks).await {
+        if let Ok(Ok(map)) = answer {
+            sizes.extend(map);
+        }
+    }
+    sizes
+}
+
+pub async fn inspect(
+    state: web::Data<ApiState>,
+    path: web::Path<(String,)>,
+) -> Result<HttpResponse, ApiError> {
+    let (reference,) = path.into_inner();
+    let (node_idx, id) = {
+        let read = state.read();
+        let (i, e) = read.resolve_container(&reference)?;
+        (i, e.id().to_string())
+    };
+    let read = state.read();
+    let node = read
+        .nodes
+        .get(node_idx)
+        .ok_or_else(|| ApiError::NotFound(format!("No such container: {reference}")))?;
+    let body = node.handle.actor.send(InspectContainer { id }).await??;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(with_node_field(&body, node)))
+}
+
+/// Adds classic Swarm's `"Node"` object to an engine's inspect JSON, so clients can tell
+/// where the container runs.
+pub fn with_node_field(body: &[u8], node: &NodeRead) -> bytes::Bytes {
+    let facts = node.snapshot.facts.as_deref();
+    let node_json = serde_json::json!({
+        "ID": facts.map(|f| f.id.clone()).unwrap_or_default(),
+        "IP": node.handle.addr.host(),
+        "Addr": node.handle.addr.to_string(),
+        "Name": node.name,
+        "Cpus": facts.map_or(0, |f| f.ncpu),
+        "Memory": facts.map_or(0, |f| f.mem_total),
+        "Labels": facts.map(|f| f.labels.clone()).unwrap_or_default(),
+    });
+    let trimmed = body.trim_ascii_start();
+    if trimmed.first() != Some(&b'{') {
+        return bytes::Bytes::copy_from_slice(body);
+    }
+    let mut out = BytesMut::with_capacity(body.len() + 256);
+    out.put_slice(b"{\"Node\":");
+    out.put_slice(node_json.to_string().as_bytes());
+    let rest = &trimmed[1..];
+    if rest.trim_ascii_start().first() != Some(&b'}') {
+        out.put_u8(b',');
+    }
+    out.put_slice(rest);
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truthy_like_docker() {
+        assert!(truthy(Some("1")));
+        assert!(truthy(Some("True")));
+        assert!(!truthy(Some("0")));
+        assert!(!truthy(Some("yes")));
+        assert!(!truthy(None));
+    }
+}

@@ -1,0 +1,76 @@
+//! The one place errors become Docker-shaped HTTP answers: a status and
+//! `{"message": "..."}`, as an engine writes them.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use shoal_actors::cluster::ResolveError;
+use shoal_actors::engine::EngineError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("page not found")]
+    NoRoute,
+    #[error("{method} {path} is not supported by shoal yet")]
+    NotImplemented { method: String, path: String },
+    #[error("{0}")]
+    Resolve(#[from] ResolveError),
+    /// An engine answered with an error of its own: its status and message pass through.
+    #[error("{message}")]
+    EngineAnswer { status: u16, message: String },
+    /// An engine could not be reached or answered garbage.
+    #[error("{0}")]
+    EngineDown(EngineError),
+    #[error("no healthy node in the cluster: {0}")]
+    NoNode(String),
+    #[error("shoal internal error: {0}")]
+    Internal(String),
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Status {
+                status, message, ..
+            } => ApiError::EngineAnswer { status, message },
+            other => ApiError::EngineDown(other),
+        }
+    }
+}
+
+impl From<actix::MailboxError> for ApiError {
+    fn from(e: actix::MailboxError) -> Self {
+        ApiError::Internal(format!("actor unavailable: {e}"))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Resolve(ResolveError::NotFound(_)) => StatusCode::NOT_FOUND,
+            // Docker answers an ambiguous prefix with its System error kind.
+            ApiError::Resolve(ResolveError::AmbiguousPrefix(_)) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::Resolve(ResolveError::AmbiguousName { .. }) => StatusCode::CONFLICT,
+            ApiError::EngineAnswer { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+            }
+            ApiError::EngineDown(_) => StatusCode::BAD_GATEWAY,
+            ApiError::NoNode(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .json(serde_json::json!({ "message": self.to_string() }))
+    }
+}

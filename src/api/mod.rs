@@ -1,0 +1,68 @@
+//! The Docker Engine API front: actix-web handlers that read the actors' published state
+//! or send them messages, and write answers in the engine's shapes.
+//!
+//! Each route is registered twice, unversioned and under `/v{version}`, as the engine does.
+//! A versioned request above what every healthy engine speaks is refused like the engine
+//! refuses it, so clients negotiate down.
+
+mod containers;
+mod error;
+mod fallback;
+mod filters;
+mod images;
+mod system;
+
+pub use error::ApiError;
+
+use actix_web::web;
+use shoal_actors::cluster::ClusterView;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::sync::watch;
+
+/// Lowest API version Shoal accepts from a client (what current Docker engines accept).
+pub const MIN_API_VERSION: &str = "1.24";
+/// Answered before any engine is healthy, so a client has something to negotiate with.
+pub const FALLBACK_API_VERSION: &str = "1.41";
+
+/// What the handlers share. Cheap to clone per worker.
+#[derive(Clone)]
+pub struct ApiState {
+    pub view: watch::Receiver<Arc<ClusterView>>,
+    pub info: Arc<DaemonFacts>,
+}
+
+/// Facts about this Shoal process shown by `/info` and `/version`.
+#[derive(Debug, Clone)]
+pub struct DaemonFacts {
+    pub id: String,
+    pub name: String,
+    pub started: SystemTime,
+    pub strategy: String,
+    pub filters: Vec<String>,
+}
+
+impl ApiState {
+    pub fn read(&self) -> shoal_actors::cluster::ClusterRead {
+        let view = self.view.borrow().clone();
+        view.read()
+    }
+}
+
+/// All routes, for `App::configure`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::scope("/v{api_version:[0-9]+\\.[0-9]+}").configure(routes))
+        .configure(routes)
+        .default_service(web::to(fallback::unrouted));
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/_ping", web::get().to(system::ping))
+        .route("/_ping", web::head().to(system::ping))
+        .route("/version", web::get().to(system::version))
+        .route("/info", web::get().to(system::info))
+        .route("/containers/json", web::get().to(containers::list))
+        .route("/containers/{id}/json", web::get().to(containers::inspect))
+        .route("/images/json", web::get().to(images::list))
+        .route("/images/{name:.+}/json", web::get().to(images::inspect));
+}

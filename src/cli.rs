@@ -1,0 +1,64 @@
+//! The command line: `shoal manage [OPTIONS] [DISCOVERY]` and `shoal list DISCOVERY`.
+
+use clap::{Args, Parser, Subcommand};
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shoal",
+    version,
+    about = "One Docker endpoint in front of a pool of Docker engines"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the manager: serve the Docker API in front of the engines DISCOVERY lists.
+    Manage(ManageArgs),
+    /// Print the engine addresses DISCOVERY yields, one a line.
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManageArgs {
+    /// nodes://h1:2375,h2:2375 (ranges like 10.0.0.[10:20]:2375), file:///path, or
+    /// unix:///path. Default: unix:///var/run/docker.sock when it exists.
+    pub discovery: Option<String>,
+
+    /// Where to serve the Docker API: host:port, tcp://host:port or unix:///path.
+    #[arg(short = 'H', long = "host", default_value = "127.0.0.1:2375")]
+    pub host: String,
+
+    /// Shortest time between two refreshes of an engine.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub engine_refresh_min_interval: Duration,
+
+    /// Longest time between two refreshes of an engine (also the longest back-off).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub engine_refresh_max_interval: Duration,
+
+    /// Failed refreshes in a row after which an engine is marked unhealthy.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub engine_failure_retry: u32,
+
+    /// Time limit of every call to an engine.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub engine_timeout: Duration,
+
+    /// Start N simulated engines in this process and use them as the cluster.
+    #[arg(long, value_name = "N", conflicts_with = "discovery")]
+    pub sim: Option<usize>,
+
+    /// Log level: error, warn, info, debug, trace (or a tracing filter directive).
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The discovery to read, as for `shoal manage`.
+    pub discovery: String,
+}

@@ -1,0 +1,10 @@
+//! The `shoal` daemon: command line, configuration, discovery, the Docker API front, and
+//! the server that ties them to the actors of `shoal-actors`.
+#![forbid(unsafe_code)]
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod discovery;
+pub mod server;

@@ -1,0 +1,106 @@
+//! Builds the running daemon from a `ManageConfig` and an already-bound listener: the
+//! ClusterActor, discovery feeding it, and the HTTP server. Tests call `start` with a
+//! listener on `127.0.0.1:0`, so they run exactly what the binary runs.
+
+use crate::api::{self, ApiError, ApiState, DaemonFacts};
+use crate::config::{EngineSource, ManageConfig};
+use crate::discovery::DiscoveryError;
+use actix::{Actor, Addr};
+use actix_web::{web, App, HttpServer};
+use shoal_actors::cluster::{ClusterActor, ClusterView};
+use std::sync::Arc;
+use std::time::SystemTime;
+use thiserror::Error;
+use tokio::sync::watch;
+
+/// A bound socket the API will serve on.
+pub enum Listener {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Discovery(#[from] DiscoveryError),
+    #[error("cannot serve the API: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("simulated engines: {0}")]
+    Sim(String),
+}
+
+/// The parts of a running daemon a caller may hold.
+pub struct Running {
+    pub server: actix_web::dev::Server,
+    pub cluster: Addr<ClusterActor>,
+    pub view: watch::Receiver<Arc<ClusterView>>,
+    /// Simulated engines started for `--sim`, kept alive with the daemon.
+    pub sim: Option<()>,
+}
+
+fn daemon_facts() -> DaemonFacts {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "shoal".to_string());
+    let id: String = (0..12)
+        .map(|_| format!("{:X}", rand::random::<u8>() & 0xF))
+        .collect::<Vec<_>>()
+        .chunks(4)
+        .map(|c| c.concat())
+        .collect::<Vec<_>>()
+        .join(":");
+    DaemonFacts {
+        id,
+        name,
+        started: SystemTime::now(),
+        strategy: "spread".to_string(),
+        filters: vec!["health".to_string()],
+    }
+}
+
+/// Starts everything inside the current actix System.
+pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, StartError> {
+    let (cluster, view) = ClusterActor::new(config.cluster.clone());
+    let cluster = cluster.start();
+    let sim = None;
+    match config.engines {
+        EngineSource::Discovery(discovery) => {
+            let first = discovery.read().await?;
+            actix_rt::spawn(discovery.run(cluster.clone(), first));
+        }
+        EngineSource::Simulated(_) => return Err(StartError::Sim("TEMP".into())),
+    }
+    let state = ApiState {
+        view: view.clone(),
+        info: Arc::new(daemon_facts()),
+    };
+    let http = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+            )
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+            )
+            .app_data(
+                web::JsonConfig::default()
+                    .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+            )
+            .configure(api::configure)
+    })
+    .workers(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    .shutdown_timeout(5);
+    let http = match listener {
+        Listener::Tcp(l) => http.listen(l)?,
+        Listener::Unix(l) => http.listen_uds(l)?,
+    };
+    Ok(Running {
+        server: http.run(),
+        cluster,
+        view,
+        sim,
+    })
+}
