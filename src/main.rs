@@ -69,6 +69,9 @@ fn main() -> ExitCode {
                 let running = server::start(config, listener).await?;
                 tracing::info!(host = %args.host, "shoal is serving the Docker API");
                 running.server.await?;
+                if let Some(sim) = running.sim {
+                    sim.stop().await;
+                }
                 Ok::<_, server::StartError>(())
             });
             match result {

@@ -4,7 +4,7 @@
 
 use crate::api::{self, ApiError, ApiState, DaemonFacts};
 use crate::config::{EngineSource, ManageConfig};
-use crate::discovery::DiscoveryError;
+use crate::discovery::{Discovery, DiscoveryError};
 use actix::{Actor, Addr};
 use actix_web::{web, App, HttpServer};
 use shoal_actors::cluster::{ClusterActor, ClusterView};
@@ -35,7 +35,7 @@ pub struct Running {
     pub cluster: Addr<ClusterActor>,
     pub view: watch::Receiver<Arc<ClusterView>>,
     /// Simulated engines started for `--sim`, kept alive with the daemon.
-    pub sim: Option<()>,
+    pub sim: Option<shoal_sim::SimFleet>,
 }
 
 fn daemon_facts() -> DaemonFacts {
@@ -62,14 +62,30 @@ fn daemon_facts() -> DaemonFacts {
 pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, StartError> {
     let (cluster, view) = ClusterActor::new(config.cluster.clone());
     let cluster = cluster.start();
-    let sim = None;
-    match config.engines {
-        EngineSource::Discovery(discovery) => {
-            let first = discovery.read().await?;
-            actix_rt::spawn(discovery.run(cluster.clone(), first));
+    let mut sim = None;
+    let discovery = match config.engines {
+        EngineSource::Discovery(discovery) => discovery,
+        EngineSource::Simulated(n) => {
+            let engines = (1..=n)
+                .map(|i| shoal_sim::EngineConfig::new(format!("sim-{i}")).containers(3))
+                .collect();
+            let fleet = shoal_sim::SimFleet::start(engines, shoal_sim::FleetOptions::default())
+                .await
+                .map_err(|e| StartError::Sim(e.to_string()))?;
+            let addrs = fleet
+                .addrs()
+                .into_iter()
+                .map(|a| shoal_actors::engine::EngineAddr::Tcp {
+                    host: a.ip().to_string(),
+                    port: a.port(),
+                })
+                .collect();
+            sim = Some(fleet);
+            Discovery::Nodes(addrs)
         }
-        EngineSource::Simulated(_) => return Err(StartError::Sim("TEMP".into())),
-    }
+    };
+    let first = discovery.read().await?;
+    actix_rt::spawn(discovery.run(cluster.clone(), first));
     let state = ApiState {
         view: view.clone(),
         info: Arc::new(daemon_facts()),

@@ -222,17 +222,23 @@ async fn fetch_sizes(selected: &[Selection<'_>]) -> HashMap<String, (i64, i64)> 
     sizes
 }
 
+/// The `{id}` of a container route. Taken by name: versioned routes have an
+/// `{api_version}` before it.
+#[derive(Debug, Deserialize)]
+pub struct ContainerPath {
+    pub id: String,
+}
+
 pub async fn inspect(
     state: web::Data<ApiState>,
-    path: web::Path<(String,)>,
+    path: web::Path<ContainerPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let (reference,) = path.into_inner();
+    let reference = path.into_inner().id;
+    let read = state.read();
     let (node_idx, id) = {
-        let read = state.read();
         let (i, e) = read.resolve_container(&reference)?;
         (i, e.id().to_string())
     };
-    let read = state.read();
     let node = read
         .nodes
         .get(node_idx)

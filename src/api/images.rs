@@ -91,11 +91,17 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// The `{name}` of an image route (it may hold slashes: `localhost:5000/busybox`).
+#[derive(Debug, Deserialize)]
+pub struct ImagePath {
+    pub name: String,
+}
+
 pub async fn inspect(
     state: web::Data<ApiState>,
-    path: web::Path<(String,)>,
+    path: web::Path<ImagePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name,) = path.into_inner();
+    let name = path.into_inner().name;
     let read = state.read();
     let wanted = name.trim_start_matches("sha256:");
     let with_tag = if name.rsplit('/').next().is_some_and(|l| l.contains(':')) {

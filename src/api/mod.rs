@@ -14,8 +14,13 @@ mod system;
 
 pub use error::ApiError;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
 use actix_web::web;
+use shoal_actors::cluster::compare_versions;
 use shoal_actors::cluster::ClusterView;
+use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::watch;
@@ -51,9 +56,42 @@ impl ApiState {
 
 /// All routes, for `App::configure`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/v{api_version:[0-9]+\\.[0-9]+}").configure(routes))
-        .configure(routes)
-        .default_service(web::to(fallback::unrouted));
+    cfg.service(
+        web::scope("/v{api_version:[0-9]+\\.[0-9]+}")
+            .wrap(from_fn(check_version))
+            .configure(routes),
+    )
+    .configure(routes)
+    .default_service(web::to(fallback::unrouted));
+}
+
+/// Refuses a versioned path the cluster cannot speak, with the engine's own words.
+async fn check_version(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let asked = req
+        .match_info()
+        .get("api_version")
+        .unwrap_or("")
+        .to_string();
+    let max = req
+        .app_data::<web::Data<ApiState>>()
+        .and_then(|s| s.read().api_version())
+        .unwrap_or_else(|| FALLBACK_API_VERSION.to_string());
+    if compare_versions(&asked, &max) == Ordering::Greater {
+        return Err(ApiError::BadRequest(format!(
+            "client version {asked} is too new. Maximum supported API version is {max}"
+        ))
+        .into());
+    }
+    if compare_versions(&asked, MIN_API_VERSION) == Ordering::Less {
+        return Err(ApiError::BadRequest(format!(
+            "client version {asked} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+        ))
+        .into());
+    }
+    next.call(req).await
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
@@ -62,7 +100,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/version", web::get().to(system::version))
         .route("/info", web::get().to(system::info))
         .route("/containers/json", web::get().to(containers::list))
-        .route("/containers/{id}/json", web::get().to(containers::inspect))
+        .route(
+            "/containers/{id:.+}/json",
+            web::get().to(containers::inspect),
+        )
         .route("/images/json", web::get().to(images::list))
         .route("/images/{name:.+}/json", web::get().to(images::inspect));
 }

@@ -81,7 +81,14 @@ impl ClusterView {
                     name,
                 }
             })
-            .collect();
+            .collect::<Vec<NodeRead>>();
+        let mut nodes = nodes;
+        // Shown by name, as users look for them; the address breaks ties.
+        nodes.sort_by(|a, b| {
+            a.name
+                .cmp(&b.name)
+                .then_with(|| a.handle.addr.cmp(&b.handle.addr))
+        });
         ClusterRead { nodes }
     }
 }
