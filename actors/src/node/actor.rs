@@ -9,8 +9,8 @@ use super::messages::{
     InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, StopNode,
 };
 use super::snapshot::{
-    ContainerResources, ContainerTable, EngineFacts, InfoBody, NodeSnapshot, Reservation,
-    VersionBody,
+    ContainerResources, ContainerTable, EngineFacts, InfoBody, NodeSnapshot, ObjectEntry,
+    Reservation, VersionBody, VolumeList,
 };
 use super::{EngineEvent, HealthTracker};
 use crate::engine::{Engine, EngineAddr, EngineError};
@@ -82,6 +82,8 @@ struct Refreshed {
     facts: EngineFacts,
     containers: Vec<ContainerSummary>,
     images: Vec<ImageSummary>,
+    networks: Vec<ObjectEntry>,
+    volumes: Vec<ObjectEntry>,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(
@@ -184,18 +186,28 @@ impl NodeActor {
         let engine = self.engine.clone();
         let addr = self.addr.clone();
         let work = async move {
-            let (info, version, containers, images) = futures_util::join!(
+            let (info, version, containers, images, networks, volumes) = futures_util::join!(
                 engine.get("/info"),
                 engine.get("/version"),
                 engine.get("/containers/json?all=1"),
                 engine.get("/images/json"),
+                engine.get("/networks"),
+                engine.get("/volumes"),
             );
+            let networks: Vec<serde_json::Value> = parse(&addr, "/networks", &networks?)?;
+            let volumes: VolumeList = parse(&addr, "/volumes", &volumes?)?;
             let info: InfoBody = parse(&addr, "/info", &info?)?;
             let version: VersionBody = parse(&addr, "/version", &version?)?;
             Ok::<_, EngineError>(Refreshed {
                 facts: EngineFacts::from_bodies(info, version),
                 containers: parse(&addr, "/containers/json", &containers?)?,
                 images: parse(&addr, "/images/json", &images?)?,
+                networks: networks.into_iter().map(ObjectEntry::from_json).collect(),
+                volumes: volumes
+                    .volumes
+                    .into_iter()
+                    .map(ObjectEntry::from_json)
+                    .collect(),
             })
         };
         ctx.spawn(work.into_actor(self).map(|result, act, ctx| {
@@ -216,6 +228,7 @@ impl NodeActor {
         let health = self.health.state();
         let facts = Arc::new(r.facts);
         let images = Arc::new(r.images);
+        let (networks, volumes) = (Arc::new(r.networks), Arc::new(r.volumes));
         self.image_cache.clear();
         self.publish(|s| {
             s.health = health;
@@ -224,6 +237,8 @@ impl NodeActor {
             s.last_update = Some(SystemTime::now());
             s.facts = Some(facts);
             s.images = images;
+            s.networks = networks;
+            s.volumes = volumes;
         });
         self.apply_containers(r.containers, ctx);
         if !self.events_connected {
@@ -351,7 +366,7 @@ impl NodeActor {
                     ctx.run_later(EVENT_DEBOUNCE, |act, ctx| act.refresh_containers(ctx));
                 }
             }
-            "image" => {
+            "image" | "network" | "volume" => {
                 self.image_cache.clear();
                 self.schedule_refresh(ctx, EVENT_DEBOUNCE);
             }

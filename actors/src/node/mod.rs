@@ -18,5 +18,5 @@ pub use messages::{
 };
 pub use snapshot::{
     ContainerEntry, ContainerResources, ContainerTable, EngineFacts, HostPort, NodeSnapshot,
-    Reservation,
+    ObjectEntry, Reservation,
 };

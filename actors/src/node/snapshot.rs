@@ -352,6 +352,42 @@ impl ContainerTable {
     }
 }
 
+/// A network or a volume of one engine: the engine's JSON as listed, with the fields Shoal
+/// looks at read out once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectEntry {
+    pub name: String,
+    /// Networks have IDs; volumes are known by name only (empty here).
+    pub id: String,
+    /// `local`, `global` or `swarm`.
+    pub scope: String,
+    pub json: serde_json::Value,
+}
+
+impl ObjectEntry {
+    pub fn from_json(json: serde_json::Value) -> Self {
+        let field = |k: &str| {
+            json.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        ObjectEntry {
+            name: field("Name"),
+            id: field("Id"),
+            scope: field("Scope"),
+            json,
+        }
+    }
+}
+
+/// `GET /volumes` answers an object around the list.
+#[derive(Debug, Deserialize)]
+pub(crate) struct VolumeList {
+    #[serde(rename = "Volumes", default, deserialize_with = "null_as_default")]
+    pub volumes: Vec<serde_json::Value>,
+}
+
 /// One node as its actor last saw it.
 #[derive(Debug, Clone)]
 pub struct NodeSnapshot {
@@ -364,6 +400,8 @@ pub struct NodeSnapshot {
     pub facts: Option<Arc<EngineFacts>>,
     pub containers: Arc<ContainerTable>,
     pub images: Arc<Vec<ImageSummary>>,
+    pub networks: Arc<Vec<ObjectEntry>>,
+    pub volumes: Arc<Vec<ObjectEntry>>,
     /// What each container holds, by container ID, for those inspected so far.
     pub resources: Arc<HashMap<String, ContainerResources>>,
     /// Sum of the known reservations of the listed containers.
@@ -381,6 +419,8 @@ impl NodeSnapshot {
             facts: None,
             containers: Arc::new(ContainerTable::default()),
             images: Arc::new(Vec::new()),
+            networks: Arc::new(Vec::new()),
+            volumes: Arc::new(Vec::new()),
             resources: Arc::new(HashMap::new()),
             reserved: Reservation::default(),
         }
