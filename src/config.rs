@@ -102,6 +102,7 @@ impl ManageConfig {
                 },
                 timeouts: Timeouts {
                     call: args.engine_timeout,
+                    ..Timeouts::default()
                 },
                 ..ClusterConfig::default()
             },

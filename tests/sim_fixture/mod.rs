@@ -65,6 +65,7 @@ pub fn fast_cluster_config() -> ClusterConfig {
         },
         timeouts: Timeouts {
             call: Duration::from_millis(800),
+            long: Duration::from_secs(30),
         },
         arbiters: 2,
     }

@@ -4,7 +4,7 @@
 //! `started`, on its own arbiter. Every call runs under `actix_rt::time::timeout`, body
 //! included, because a slow engine must cost its own node a timeout and nobody else anything.
 
-use super::{Engine, EngineAddr, EngineError};
+use super::{Engine, EngineAddr, EngineError, PostRequest};
 use actix_tls::connect::{ConnectError, ConnectInfo, Connection};
 use awc::http::{Method, Uri};
 use bytes::Bytes;
@@ -23,12 +23,15 @@ const BODY_LIMIT: usize = 256 * 1024 * 1024;
 pub struct Timeouts {
     /// Connect + request + whole body of one ordinary call.
     pub call: Duration,
+    /// The same for calls that may take minutes: image pulls.
+    pub long: Duration,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
             call: Duration::from_secs(10),
+            long: Duration::from_secs(600),
         }
     }
 }
@@ -85,14 +88,37 @@ impl HttpEngine {
         path: &str,
         body: Option<Bytes>,
     ) -> LocalBoxFuture<'static, Result<(u16, Bytes), EngineError>> {
+        self.call_with(
+            method,
+            PostRequest {
+                path: path.to_string(),
+                body,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn call_with(
+        &self,
+        method: Method,
+        r: PostRequest,
+    ) -> LocalBoxFuture<'static, Result<(u16, Bytes), EngineError>> {
         let addr = self.addr.to_string();
-        let path = path.to_string();
-        let limit = self.timeouts.call;
+        let path = r.path;
+        let body = r.body;
+        let limit = if r.long {
+            self.timeouts.long
+        } else {
+            self.timeouts.call
+        };
         let mut req = self
             .client
             .request(method, format!("{}{}", self.base, path));
         if body.is_some() {
             req = req.insert_header(("Content-Type", "application/json"));
+        }
+        if let Some(auth) = r.registry_auth {
+            req = req.insert_header(("X-Registry-Auth", auth));
         }
         Box::pin(async move {
             let exchange = async {
@@ -128,7 +154,7 @@ impl HttpEngine {
 }
 
 /// Docker's error bodies are `{"message": "..."}`; anything else is shown as text.
-pub(crate) fn error_message(body: &[u8]) -> String {
+pub fn error_message(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Msg {
         message: String,
@@ -159,12 +185,8 @@ impl Engine for HttpEngine {
         })
     }
 
-    fn post(
-        &self,
-        path: &str,
-        body: Option<Bytes>,
-    ) -> LocalBoxFuture<'static, Result<(u16, Bytes), EngineError>> {
-        self.call(Method::POST, path, body)
+    fn post(&self, req: PostRequest) -> LocalBoxFuture<'static, Result<(u16, Bytes), EngineError>> {
+        self.call_with(Method::POST, req)
     }
 
     fn delete(&self, path: &str) -> LocalBoxFuture<'static, Result<(u16, Bytes), EngineError>> {

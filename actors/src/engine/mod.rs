@@ -9,23 +9,59 @@ mod client;
 mod error;
 
 pub use addr::{AddrError, EngineAddr};
-pub use client::{EngineStream, HttpEngine, Timeouts};
+pub use client::{error_message, EngineStream, HttpEngine, Timeouts};
 pub use error::EngineError;
 
 use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
+
+/// A `POST` to an engine.
+#[derive(Debug, Clone, Default)]
+pub struct PostRequest {
+    pub path: String,
+    pub body: Option<Bytes>,
+    /// `X-Registry-Auth`, passed through as the client sent it; never logged.
+    pub registry_auth: Option<String>,
+    /// A call that may take minutes (a pull): it gets `Timeouts::long`.
+    pub long: bool,
+}
+
+impl PostRequest {
+    pub fn new(path: impl Into<String>) -> Self {
+        PostRequest {
+            path: path.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn json(mut self, body: Bytes) -> Self {
+        self.body = Some(body);
+        self
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn query_escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
 
 /// What a NodeActor needs from an engine. Paths are engine API paths without a version
 /// prefix (`/info`, `/containers/json?all=1`); the client adds the version it negotiated.
 pub trait Engine {
     /// `GET path`, whole body, with the call timeout.
     fn get(&self, path: &str) -> LocalBoxFuture<'static, Result<Bytes, EngineError>>;
-    /// `POST path` with a JSON body (or none); answers status and body.
-    fn post(
-        &self,
-        path: &str,
-        body: Option<Bytes>,
-    ) -> LocalBoxFuture<'static, Result<(u16, Bytes), EngineError>>;
+    /// `POST path` with a JSON body (or none); answers status and body. `long` calls
+    /// (image pulls) run under the pull timeout instead of the call timeout.
+    fn post(&self, req: PostRequest) -> LocalBoxFuture<'static, Result<(u16, Bytes), EngineError>>;
     /// `DELETE path`; answers status and body.
     fn delete(&self, path: &str) -> LocalBoxFuture<'static, Result<(u16, Bytes), EngineError>>;
     /// `GET /events?since=...`: the open stream of JSON lines. Only the connection set-up has

@@ -124,6 +124,14 @@ impl NodeActor {
         }
     }
 
+    pub(super) fn engine(&self) -> Rc<dyn Engine> {
+        self.engine.clone()
+    }
+
+    pub(super) fn addr(&self) -> &EngineAddr {
+        &self.addr
+    }
+
     /// Who to tell when this actor stops.
     pub fn supervised_by(mut self, supervisor: Recipient<NodeStopped>) -> Self {
         self.supervisor = Some(supervisor);

@@ -1,16 +1,19 @@
 //! One NodeActor per engine: its refresh loop, health, facts, caches and event stream.
 //!
-//! Messages it takes (in `messages`): `RefreshNode`, `InspectContainer`, `InspectImage`,
-//! `StopNode`. It publishes `NodeSnapshot`s through a watch channel and tells its
+//! Messages it takes: `RefreshNode`, `InspectContainer`, `InspectImage`, `ListContainerSizes`,
+//! `StopNode` (in `messages`); `CreateContainer`, `PullImage`, `CreateNetwork`,
+//! `CreateVolume` (in `create`). It publishes `NodeSnapshot`s through a watch channel and tells its
 //! supervisor (the ClusterActor) `NodeStopped` when it ends.
 
 mod actor;
+mod create;
 mod events;
 mod health;
 mod messages;
 mod snapshot;
 
 pub use actor::{NodeActor, NodeConfig, NodeEvent};
+pub use create::{pull_query, CreateContainer, CreateNetwork, CreateVolume, PullImage};
 pub use events::EngineEvent;
 pub use health::{Health, HealthTracker};
 pub use messages::{
