@@ -1,2 +1,4 @@
 //! Shoal actors.
 #![forbid(unsafe_code)]
+
+pub mod scheduler;
