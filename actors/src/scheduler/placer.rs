@@ -248,6 +248,45 @@ impl Placer {
         cand: &mut NodeSet,
         tmp: &mut NodeSet,
     ) -> Result<u32, ScheduleError> {
+        self.filter(req, soft, cand, tmp)?;
+        let st = &self.state;
+        let pick = strategy::pick(
+            self.config.strategy,
+            &st.nums,
+            cand,
+            req.cpu,
+            req.memory,
+            &mut self.rng,
+        );
+        pick.ok_or(ScheduleError::NoResources)
+    }
+
+    /// The names of the nodes that pass the filters (tests).
+    #[cfg(test)]
+    pub(crate) fn candidates(
+        &mut self,
+        req: &PlacementRequest,
+        soft: bool,
+    ) -> Result<Vec<String>, ScheduleError> {
+        self.state.ensure_ranks();
+        let (mut cand, mut tmp) = (NodeSet::default(), NodeSet::default());
+        self.filter(req, soft, &mut cand, &mut tmp)?;
+        let mut names: Vec<String> = cand
+            .iter()
+            .map(|s| self.state.slot(s).offer.name.clone())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Runs the filters in order, narrowing `cand` from every live node.
+    fn filter(
+        &self,
+        req: &PlacementRequest,
+        soft: bool,
+        cand: &mut NodeSet,
+        tmp: &mut NodeSet,
+    ) -> Result<(), ScheduleError> {
         let st = &self.state;
         cand.copy_from(&st.live);
         // The implicit node-local rule runs where dependencies are resolved: after the
@@ -280,15 +319,7 @@ impl Placer {
                 return Err(self.unsatisfiable(req, soft, None));
             }
         }
-        let pick = strategy::pick(
-            self.config.strategy,
-            &st.nums,
-            cand,
-            req.cpu,
-            req.memory,
-            &mut self.rng,
-        );
-        pick.ok_or(ScheduleError::NoResources)
+        Ok(())
     }
 
     /// The request's conditions, as classic Swarm listed them in its refusal.

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use bollard_stubs::models::{ContainerCreateBody, MountTypeEnum};
+use bollard_stubs::models::{ContainerCreateBody, HostConfig, MountTypeEnum};
 
 use super::error::ScheduleError;
 use super::expr::{Expr, ExprKind};
@@ -161,9 +161,8 @@ impl PlacementRequest {
             whitelist: parse_exprs(ExprKind::Whitelist, env, labels, LABEL_WHITELISTS)?,
             ..Self::default()
         };
-        let Some(hc) = body.host_config.as_ref() else {
-            return Ok(req);
-        };
+        let no_hc = HostConfig::default();
+        let hc = body.host_config.as_ref().unwrap_or(&no_hc);
         (req.cpu, req.memory) = container_reservation(hc);
 
         let mode = hc.network_mode.as_deref().unwrap_or("");
