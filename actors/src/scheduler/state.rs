@@ -61,6 +61,9 @@ pub(crate) struct Nums {
     /// Totals, nano-CPUs and bytes, raised by the overcommit ratio.
     pub total_cpu: u64,
     pub total_mem: u64,
+    /// `100 / total`, so weighing is a multiply (0 when the total is 0).
+    pub cpu_k: f64,
+    pub mem_k: f64,
     /// Reserved by the node's containers plus in-flight reservations.
     pub used_cpu: u64,
     pub used_mem: u64,
@@ -187,6 +190,9 @@ impl ClusterState {
         let n = &mut self.nums[s as usize];
         n.total_cpu = grow(u64::from(offer.facts.ncpu) * super::offer::NANOS_PER_CPU);
         n.total_mem = grow(offer.facts.mem_total);
+        let k = |t: u64| if t == 0 { 0.0 } else { 100.0 / t as f64 };
+        n.cpu_k = k(n.total_cpu);
+        n.mem_k = k(n.total_mem);
         n.healthy = offer.health == Health::Healthy;
         self.healthy.set(s, n.healthy);
         self.refresh_nums(s);
