@@ -27,7 +27,7 @@ fn offer(i: usize) -> Offer {
     let mut o = Offer::new(&name)
         .capacity(32, 128 * GB)
         .label("zone", &format!("z{}", i % 4))
-        .label("storage", if i % 3 == 0 { "hdd" } else { "ssd" })
+        .label("storage", if i.is_multiple_of(3) { "hdd" } else { "ssd" })
         .label("containerslots", "500")
         .reserved((i % 7) as u64 * 1_000_000_000, (i % 5) as u64 * 4 * GB)
         .image(&format!("sha256:{i:064x}"), &["nginx:1.25", "nginx:latest"])
@@ -41,7 +41,7 @@ fn offer(i: usize) -> Offer {
     o.facts.kernel_version = "6.1.0-18-amd64".into();
     o.facts.os_type = "linux".into();
     o.facts.operating_system = "Debian GNU/Linux 12".into();
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         o = o.image(&format!("sha256:{:064x}", i + 1_000_000), &["redis:7"]);
         o = o.port(HostPort::tcp(80));
     }
