@@ -1,7 +1,9 @@
 //! Shoal's actors: one `NodeActor` per engine, the `ClusterActor` that owns the set of
-//! nodes and publishes the cluster view, and the engine client they use.
+//! nodes and publishes the cluster view, the `SchedulerActor` that places new containers,
+//! and the engine client they use.
 #![forbid(unsafe_code)]
 
 pub mod cluster;
 pub mod engine;
 pub mod node;
+pub mod scheduler;

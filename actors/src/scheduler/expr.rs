@@ -1,0 +1,262 @@
+//! Placement expressions, classic Swarm syntax: `key==value`, `key!=value`, soft
+//! `key==~value` / `key!=~value`; a value is an exact string, a glob with `*`, or a
+//! `/regex/`. Matching is case-insensitive, as in classic Swarm. Parsed once, when the
+//! request is read, so a decision never compiles a regex.
+
+use std::fmt;
+
+use regex::Regex;
+
+/// Where an expression came from; it decides the prefix in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExprKind {
+    Constraint,
+    Affinity,
+    Whitelist,
+}
+
+impl ExprKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ExprKind::Constraint => "constraint",
+            ExprKind::Affinity => "affinity",
+            ExprKind::Whitelist => "whitelist",
+        }
+    }
+}
+
+/// `==` or `!=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+}
+
+/// A malformed expression; the front answers 400 with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid expression \"{expr}\": {reason}")]
+pub struct ExprError {
+    /// The expression as the user wrote it, with its prefix (`constraint:==x`).
+    pub expr: String,
+    pub reason: String,
+}
+
+/// How a value matches.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// Exact, case-insensitive; stored lowercased so it is an index key.
+    Exact(String),
+    /// A glob (anchored) or a `/regex/` (unanchored), compiled case-insensitive.
+    Pattern(Regex),
+    /// Alternatives `a|b` (whitelist only).
+    AnyOf(Vec<Matcher>),
+}
+
+impl Matcher {
+    fn parse(value: &str, alternatives: bool) -> Result<Self, String> {
+        if alternatives && value.contains('|') {
+            let alts = value
+                .split('|')
+                .map(|v| Self::parse(v, false))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(Matcher::AnyOf(alts));
+        }
+        if value.is_empty() {
+            return Err("missing value".into());
+        }
+        if value.len() >= 2 && value.starts_with('/') && value.ends_with('/') {
+            let body = &value[1..value.len() - 1];
+            return Regex::new(&format!("(?i){body}"))
+                .map(Matcher::Pattern)
+                .map_err(|e| format!("bad regular expression: {e}"));
+        }
+        if value.contains('*') {
+            let parts: Vec<String> = value.split('*').map(regex::escape).collect();
+            let re = format!("(?i)^{}$", parts.join(".*"));
+            return Regex::new(&re)
+                .map(Matcher::Pattern)
+                .map_err(|e| format!("bad glob: {e}"));
+        }
+        Ok(Matcher::Exact(value.to_lowercase()))
+    }
+
+    /// Does `what` match?
+    pub fn matches(&self, what: &str) -> bool {
+        match self {
+            Matcher::Exact(v) => {
+                v.eq_ignore_ascii_case(what) || (!what.is_ascii() && *v == what.to_lowercase())
+            }
+            Matcher::Pattern(re) => re.is_match(what),
+            Matcher::AnyOf(alts) => alts.iter().any(|m| m.matches(what)),
+        }
+    }
+
+    /// The exact (lowercased) values this matcher accepts, if it is not a pattern:
+    /// then a lookup in an index answers it, with no scan.
+    pub fn exact_values(&self) -> Option<Vec<&str>> {
+        match self {
+            Matcher::Exact(v) => Some(vec![v.as_str()]),
+            Matcher::Pattern(_) => None,
+            Matcher::AnyOf(alts) => {
+                let mut out = Vec::with_capacity(alts.len());
+                for a in alts {
+                    out.extend(a.exact_values()?);
+                }
+                Some(out)
+            }
+        }
+    }
+}
+
+/// One parsed placement expression.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub key: String,
+    pub op: Op,
+    /// `==~` / `!=~`: enforced only when some node can meet it.
+    pub soft: bool,
+    pub matcher: Matcher,
+    /// As written, without the kind prefix (`storage==ssd`): what the labels record.
+    pub raw: String,
+}
+
+impl PartialEq for Expr {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.raw == other.raw
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind.prefix(), self.raw)
+    }
+}
+
+fn is_key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/')
+}
+
+impl Expr {
+    /// Parses `raw` (without its `constraint:` / `affinity:` / `whitelist:` prefix).
+    pub fn parse(kind: ExprKind, raw: &str) -> Result<Self, ExprError> {
+        let err = |reason: String| ExprError {
+            expr: format!("{}:{raw}", kind.prefix()),
+            reason,
+        };
+        let raw_t = raw.trim();
+        let key_end = raw_t.find(|c| !is_key_char(c)).unwrap_or(raw_t.len());
+        let key = &raw_t[..key_end];
+        let rest = &raw_t[key_end..];
+        let op_end = rest
+            .find(|c| !matches!(c, '=' | '!' | '<' | '>' | '~'))
+            .unwrap_or(rest.len());
+        let (op_str, value) = rest.split_at(op_end);
+        let (op, soft) = match op_str {
+            "==" => (Op::Eq, false),
+            "!=" => (Op::Ne, false),
+            "==~" => (Op::Eq, true),
+            "!=~" => (Op::Ne, true),
+            "" if rest.is_empty() => return Err(err("missing operator".into())),
+            "" => {
+                return Err(err(format!(
+                    "bad character {:?} in key",
+                    rest.chars().next().unwrap_or(' ')
+                )))
+            }
+            other => return Err(err(format!("unknown operator \"{other}\""))),
+        };
+        if key.is_empty() {
+            return Err(err("missing key".into()));
+        }
+        if !key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            return Err(err("key must start with a letter or '_'".into()));
+        }
+        if kind == ExprKind::Whitelist && key != "node" {
+            return Err(err("whitelist key must be \"node\"".into()));
+        }
+        let matcher = Matcher::parse(value, kind == ExprKind::Whitelist).map_err(err)?;
+        Ok(Expr {
+            kind,
+            key: key.to_owned(),
+            op,
+            soft,
+            matcher,
+            raw: raw_t.to_owned(),
+        })
+    }
+
+    /// True for `==`, whatever the softness.
+    pub fn is_eq(&self) -> bool {
+        self.op == Op::Eq
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses() {
+        let cases: &[(&str, &str, Op, bool)] = &[
+            ("storage==ssd", "storage", Op::Eq, false),
+            ("storage!=ssd", "storage", Op::Ne, false),
+            ("storage==~ssd", "storage", Op::Eq, true),
+            ("storage!=~ssd", "storage", Op::Ne, true),
+            ("com.example.zone==a", "com.example.zone", Op::Eq, false),
+            (" node==n1 ", "node", Op::Eq, false),
+        ];
+        for (raw, key, op, soft) in cases {
+            let e = Expr::parse(ExprKind::Constraint, raw).unwrap();
+            assert_eq!((&e.key[..], e.op, e.soft), (*key, *op, *soft), "{raw}");
+        }
+    }
+
+    #[test]
+    fn rejects_with_the_expression_named() {
+        let cases: &[(&str, &str)] = &[
+            ("==x", "missing key"),
+            ("storage", "missing operator"),
+            ("storage=ssd", "unknown operator \"=\""),
+            ("storage>=ssd", "unknown operator \">=\""),
+            ("storage~=ssd", "unknown operator \"~=\""),
+            ("storage==", "missing value"),
+            ("storage==/[a/", "bad regular expression"),
+            ("1abc==x", "key must start"),
+            ("a b==x", "bad character"),
+        ];
+        for (raw, reason) in cases {
+            let e = Expr::parse(ExprKind::Constraint, raw).unwrap_err();
+            assert_eq!(e.expr, format!("constraint:{raw}"));
+            assert!(e.reason.contains(reason), "{raw}: {}", e.reason);
+            assert!(e
+                .to_string()
+                .starts_with("invalid expression \"constraint:"));
+        }
+    }
+
+    #[test]
+    fn matchers() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("ssd", "ssd", true),
+            ("ssd", "SSD", true),
+            ("ssd", "ssd2", false),
+            ("ub*t*", "ubuntu", true),
+            ("ub*t*", "debian", false),
+            ("*.example.com", "a.example.com", true),
+            ("*.example.com", "aXexample.com", false),
+            ("/^ub.*/", "ubuntu", true),
+            ("/bun/", "ubuntu", true),
+            ("/^x/", "ubuntu", false),
+        ];
+        for (value, what, want) in cases {
+            let m = Matcher::parse(value, false).unwrap();
+            assert_eq!(m.matches(what), *want, "{value} vs {what}");
+        }
+        let m = Matcher::parse("n1|n2*", true).unwrap();
+        assert!(m.matches("n1") && m.matches("n22") && !m.matches("n3"));
+        assert!(m.exact_values().is_none());
+        let m = Matcher::parse("n1|N2", true).unwrap();
+        assert_eq!(m.exact_values().unwrap(), vec!["n1", "n2"]);
+    }
+}

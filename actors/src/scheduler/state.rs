@@ -1,0 +1,369 @@
+//! The scheduler's view of the cluster: the latest offer per node, the per-node numbers
+//! a strategy weighs (kept dense, one `Nums` per slot), and the indexes the filters look
+//! up (engine label value → nodes, image → nodes, container name → nodes, ...).
+//!
+//! Nodes live in stable slots (a removed node frees its slot for the next), so indexes
+//! and bitsets name nodes by a `u32`. Indexes are updated per offer: the old offer is
+//! un-indexed, the new one indexed, in one pass each; a decision only looks things up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::nodeset::NodeSet;
+use super::offer::{Health, HostPort, NodeId, Offer, Scope};
+
+/// slot → how many entries of this key the slot holds (several containers can share a
+/// label value, and a reservation adds its own).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Postings(Vec<(u32, u32)>);
+
+impl Postings {
+    fn add(&mut self, slot: u32) {
+        match self.0.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((slot, 1)),
+        }
+    }
+
+    /// Returns true when the list is left empty.
+    fn remove(&mut self, slot: u32) -> bool {
+        if let Some(i) = self.0.iter().position(|(s, _)| *s == slot) {
+            self.0[i].1 -= 1;
+            if self.0[i].1 == 0 {
+                self.0.swap_remove(i);
+            }
+        }
+        self.0.is_empty()
+    }
+
+    pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().map(|(s, _)| *s)
+    }
+}
+
+/// key (lowercased) → nodes.
+pub(crate) type Index = HashMap<String, Postings>;
+
+fn post(idx: &mut Index, key: &str, slot: u32, add: bool) {
+    let key = key.to_lowercase();
+    if add {
+        idx.entry(key).or_default().add(slot);
+    } else if let Some(p) = idx.get_mut(&key) {
+        if p.remove(slot) {
+            idx.remove(&key);
+        }
+    }
+}
+
+/// The numbers a strategy weighs, per slot, with pending reservations included.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Nums {
+    /// Totals, nano-CPUs and bytes, raised by the overcommit ratio.
+    pub total_cpu: u64,
+    pub total_mem: u64,
+    /// `100 / total`, so weighing is a multiply (0 when the total is 0).
+    pub cpu_k: f64,
+    pub mem_k: f64,
+    /// Reserved by the node's containers plus in-flight reservations.
+    pub used_cpu: u64,
+    pub used_mem: u64,
+    pub containers: u32,
+    /// Position of the node's name in name order (tie-break).
+    pub rank: u32,
+    pub healthy: bool,
+}
+
+/// One node's slot.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub offer: Arc<Offer>,
+    /// Reservations in flight on this node, by id.
+    pub pending: Vec<String>,
+    pub pending_cpu: u64,
+    pub pending_mem: u64,
+    pub pending_count: u32,
+    /// Engine label `containerslots=N`.
+    pub slots_limit: Option<u32>,
+}
+
+/// The cluster as the scheduler sees it.
+#[derive(Debug, Default)]
+pub(crate) struct ClusterState {
+    pub slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    pub by_node: HashMap<NodeId, u32>,
+    pub live: NodeSet,
+    pub healthy: NodeSet,
+    /// Nodes whose container slots are all taken.
+    pub full: NodeSet,
+    pub nums: Vec<Nums>,
+    ranks_dirty: bool,
+    overcommit: f64,
+
+    /// Node name, engine ID and address → nodes (`node==`, whitelist).
+    pub node_keys: Index,
+    /// Engine label key (and the facts `storagedriver`, ...) → value → nodes.
+    pub labels: HashMap<String, Index>,
+    pub ports: HashMap<HostPort, Postings>,
+    /// Container name, ID and short ID (lowercased) → nodes; reserved names too.
+    pub containers: Index,
+    /// Exact container name → (slot, container or reservation id): names are
+    /// cluster-unique.
+    pub names: HashMap<String, Vec<(u32, String)>>,
+    /// Image ID, short ID, repo:tag and repo → nodes.
+    pub images: Index,
+    /// Container label key → value → nodes.
+    pub clabels: HashMap<String, Index>,
+    /// Local-scope network name and ID → nodes.
+    pub networks: Index,
+    /// Volume name → nodes.
+    pub volumes: Index,
+}
+
+fn short(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}
+
+impl ClusterState {
+    pub fn new(overcommit: f64) -> Self {
+        Self {
+            overcommit,
+            ..Self::default()
+        }
+    }
+
+    pub fn slot(&self, s: u32) -> &Slot {
+        self.slots[s as usize].as_ref().expect("live slot")
+    }
+
+    pub fn slot_mut(&mut self, s: u32) -> &mut Slot {
+        self.slots[s as usize].as_mut().expect("live slot")
+    }
+
+    /// Installs a node's latest offer; returns its slot.
+    pub fn update(&mut self, offer: Arc<Offer>) -> u32 {
+        let s = match self.by_node.get(&offer.node) {
+            Some(&s) => {
+                let old = Arc::clone(&self.slot(s).offer);
+                self.index(s, &old, false);
+                if old.name != offer.name {
+                    self.ranks_dirty = true;
+                }
+                let slot = self.slot_mut(s);
+                slot.offer = Arc::clone(&offer);
+                s
+            }
+            None => {
+                let s = self.free.pop().unwrap_or(self.slots.len() as u32);
+                let slot = Slot {
+                    offer: Arc::clone(&offer),
+                    pending: Vec::new(),
+                    pending_cpu: 0,
+                    pending_mem: 0,
+                    pending_count: 0,
+                    slots_limit: None,
+                };
+                if s as usize == self.slots.len() {
+                    self.slots.push(Some(slot));
+                    self.nums.push(Nums::default());
+                } else {
+                    self.slots[s as usize] = Some(slot);
+                }
+                for set in [&mut self.live, &mut self.healthy, &mut self.full] {
+                    set.grow(self.slots.len());
+                }
+                self.by_node.insert(offer.node.clone(), s);
+                self.live.insert(s);
+                self.ranks_dirty = true;
+                s
+            }
+        };
+        self.index(s, &offer, true);
+        let oc = self.overcommit;
+        let grow = |total: u64| total.saturating_add((total as f64 * oc) as u64);
+        let limit = offer
+            .labels
+            .get("containerslots")
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        self.slot_mut(s).slots_limit = limit;
+        let n = &mut self.nums[s as usize];
+        n.total_cpu = grow(u64::from(offer.facts.ncpu) * super::offer::NANOS_PER_CPU);
+        n.total_mem = grow(offer.facts.mem_total);
+        let k = |t: u64| if t == 0 { 0.0 } else { 100.0 / t as f64 };
+        n.cpu_k = k(n.total_cpu);
+        n.mem_k = k(n.total_mem);
+        n.healthy = offer.health == Health::Healthy;
+        self.healthy.set(s, n.healthy);
+        self.refresh_nums(s);
+        s
+    }
+
+    /// Removes a node; returns its pending reservation ids (now void).
+    pub fn remove(&mut self, node: &NodeId) -> Vec<String> {
+        let Some(s) = self.by_node.remove(node) else {
+            return Vec::new();
+        };
+        let old = Arc::clone(&self.slot(s).offer);
+        self.index(s, &old, false);
+        let slot = self.slots[s as usize].take().expect("live slot");
+        for set in [&mut self.live, &mut self.healthy, &mut self.full] {
+            set.remove(s);
+        }
+        self.nums[s as usize] = Nums::default();
+        self.free.push(s);
+        self.ranks_dirty = true;
+        slot.pending
+    }
+
+    /// Recomputes a slot's used numbers and its "full" bit from offer + pending.
+    pub fn refresh_nums(&mut self, s: u32) {
+        let slot = self.slots[s as usize].as_ref().expect("live slot");
+        let n = &mut self.nums[s as usize];
+        n.used_cpu = slot.offer.reserved_cpu + slot.pending_cpu;
+        n.used_mem = slot.offer.reserved_memory + slot.pending_mem;
+        n.containers = slot.offer.containers.len() as u32 + slot.pending_count;
+        let full = slot.slots_limit.is_some_and(|l| n.containers >= l);
+        self.full.set(s, full);
+    }
+
+    /// Re-ranks nodes by name (then address) when membership or names changed.
+    pub fn ensure_ranks(&mut self) {
+        if !self.ranks_dirty {
+            return;
+        }
+        let mut order: Vec<(&str, &str, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                s.as_ref()
+                    .map(|s| (&*s.offer.name, s.offer.node.as_str(), i as u32))
+            })
+            .collect();
+        order.sort_unstable();
+        let ranks: Vec<(u32, u32)> = order
+            .iter()
+            .enumerate()
+            .map(|(r, (_, _, s))| (*s, r as u32))
+            .collect();
+        for (s, r) in ranks {
+            self.nums[s as usize].rank = r;
+        }
+        self.ranks_dirty = false;
+    }
+
+    /// Adds a reserved name (and its port bookings) to the indexes.
+    pub fn post_reservation(
+        &mut self,
+        s: u32,
+        name: Option<&str>,
+        id: &str,
+        ports: &[HostPort],
+        add: bool,
+    ) {
+        if let Some(name) = name {
+            post(&mut self.containers, name, s, add);
+            self.post_name(name, s, id, add);
+        }
+        for p in ports {
+            self.post_port(*p, s, add);
+        }
+    }
+
+    fn post_name(&mut self, name: &str, s: u32, id: &str, add: bool) {
+        if add {
+            self.names
+                .entry(name.to_owned())
+                .or_default()
+                .push((s, id.to_owned()));
+        } else if let Some(v) = self.names.get_mut(name) {
+            if let Some(i) = v.iter().position(|(vs, vid)| *vs == s && vid == id) {
+                v.swap_remove(i);
+            }
+            if v.is_empty() {
+                self.names.remove(name);
+            }
+        }
+    }
+
+    fn post_port(&mut self, p: HostPort, s: u32, add: bool) {
+        if add {
+            self.ports.entry(p).or_default().add(s);
+        } else if let Some(list) = self.ports.get_mut(&p) {
+            if list.remove(s) {
+                self.ports.remove(&p);
+            }
+        }
+    }
+
+    /// Indexes (or un-indexes) everything an offer says.
+    fn index(&mut self, s: u32, o: &Offer, add: bool) {
+        for key in [&o.name, &o.engine_id, &o.addr] {
+            if !key.is_empty() {
+                post(&mut self.node_keys, key, s, add);
+            }
+        }
+        let facts = [
+            ("storagedriver", &o.facts.storage_driver),
+            ("kernelversion", &o.facts.kernel_version),
+            ("operatingsystem", &o.facts.operating_system),
+            ("ostype", &o.facts.os_type),
+        ];
+        let labels = o.labels.iter().map(|(k, v)| (k.as_str(), v));
+        for (k, v) in facts.into_iter().chain(labels) {
+            if v.is_empty() {
+                continue;
+            }
+            let idx = self.labels.entry(k.to_owned()).or_default();
+            post(idx, v, s, add);
+            if idx.is_empty() {
+                self.labels.remove(k);
+            }
+        }
+        for p in &o.ports {
+            self.post_port(*p, s, add);
+        }
+        for c in &o.containers {
+            post(&mut self.containers, &c.id, s, add);
+            if c.id.len() > 12 {
+                post(&mut self.containers, short(&c.id), s, add);
+            }
+            for n in c.plain_names() {
+                post(&mut self.containers, n, s, add);
+                self.post_name(n, s, &c.id, add);
+            }
+            for (k, v) in &c.labels {
+                let idx = self.clabels.entry(k.clone()).or_default();
+                post(idx, v, s, add);
+                if idx.is_empty() {
+                    self.clabels.remove(k);
+                }
+            }
+        }
+        for img in &o.images {
+            post(&mut self.images, &img.id, s, add);
+            if let Some(bare) = img.id.strip_prefix("sha256:") {
+                post(&mut self.images, bare, s, add);
+            }
+            post(&mut self.images, short(&img.id), s, add);
+            for tag in &img.repo_tags {
+                post(&mut self.images, tag, s, add);
+                if let Some((repo, t)) = tag.rsplit_once(':') {
+                    if !t.contains('/') {
+                        post(&mut self.images, repo, s, add);
+                    }
+                }
+            }
+        }
+        for n in o.networks.iter().filter(|n| n.scope == Scope::Local) {
+            post(&mut self.networks, &n.name, s, add);
+            if !n.id.is_empty() {
+                post(&mut self.networks, &n.id, s, add);
+            }
+        }
+        for v in &o.volumes {
+            post(&mut self.volumes, v, s, add);
+        }
+    }
+}
