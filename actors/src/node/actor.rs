@@ -12,7 +12,8 @@ use super::snapshot::{
     ContainerResources, ContainerTable, EngineFacts, InfoBody, NodeSnapshot, ObjectEntry,
     Reservation, VersionBody, VolumeList,
 };
-use super::{EngineEvent, HealthTracker};
+use super::{offer_from, EngineEvent, HealthTracker};
+use crate::scheduler::UpdateOffer;
 use crate::engine::{Engine, EngineAddr, EngineError};
 use actix::prelude::*;
 use bollard_stubs::models::{ContainerSummary, ImageSummary};
@@ -59,6 +60,8 @@ pub struct NodeActor {
     supervisor: Option<Recipient<NodeStopped>>,
     /// Receives every engine event (the EventsHub), when there is one.
     events_out: Option<Recipient<NodeEvent>>,
+    /// Receives this node's resource offer after every change (the SchedulerActor).
+    offers_out: Option<Recipient<UpdateOffer>>,
     inspect_cache: HashMap<String, Bytes>,
     image_cache: HashMap<String, Bytes>,
     resources: HashMap<String, ContainerResources>,
@@ -113,6 +116,7 @@ impl NodeActor {
             published,
             supervisor: None,
             events_out: None,
+            offers_out: None,
             inspect_cache: HashMap::new(),
             image_cache: HashMap::new(),
             resources: HashMap::new(),
@@ -144,12 +148,27 @@ impl NodeActor {
         self
     }
 
+    /// Where to send this node's resource offers.
+    pub fn offers_to(mut self, out: Recipient<UpdateOffer>) -> Self {
+        self.offers_out = Some(out);
+        self
+    }
+
+    /// Publishes a changed snapshot, and the offer that follows from it.
     fn publish(&self, change: impl FnOnce(&mut NodeSnapshot)) {
         self.published.send_modify(|current| {
             let mut next = NodeSnapshot::clone(current);
             change(&mut next);
             *current = Arc::new(next);
         });
+        if let Some(out) = &self.offers_out {
+            let offer = Arc::new(offer_from(&self.published.borrow()));
+            // The scheduler keeps only the latest offer per node, so a full mailbox only
+            // delays this one until the next change; `do_send` would queue past the bound.
+            if out.try_send(UpdateOffer(offer)).is_err() {
+                tracing::debug!(node = %self.addr, "scheduler mailbox full, offer skipped");
+            }
+        }
     }
 
     fn next_delay(&self) -> Duration {

@@ -10,16 +10,18 @@ mod create;
 mod events;
 mod health;
 mod messages;
+mod offer;
 mod snapshot;
 
 pub use actor::{NodeActor, NodeConfig, NodeEvent};
 pub use create::{pull_query, CreateContainer, CreateNetwork, CreateVolume, PullImage};
 pub use events::EngineEvent;
+pub use offer::offer_from;
 pub use health::{Health, HealthTracker};
 pub use messages::{
     InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, StopNode,
 };
 pub use snapshot::{
-    ContainerEntry, ContainerResources, ContainerTable, EngineFacts, HostPort, NodeSnapshot,
-    ObjectEntry, Reservation,
+    ContainerEntry, ContainerResources, ContainerTable, EngineFacts, NodeSnapshot, ObjectEntry,
+    Reservation,
 };

@@ -7,7 +7,8 @@
 
 use super::Health;
 use crate::engine::EngineAddr;
-use bollard_stubs::models::{ContainerSummary, ImageSummary};
+use crate::scheduler::{container_reservation, HostPort};
+use bollard_stubs::models::{ContainerSummary, HostConfig, ImageSummary};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -112,39 +113,13 @@ pub struct Reservation {
     pub memory: i64,
 }
 
-/// A host port a container holds, bound in bridge mode or exposed with `--net=host`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HostPort {
-    pub port: u16,
-    /// `tcp` or `udp`.
-    pub proto: String,
-    /// True for `--net=host` containers, whose exposed ports are the host's.
-    pub host_mode: bool,
-}
-
 /// What a container holds on its node, read once from its inspect.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerResources {
     pub reservation: Reservation,
+    /// Host ports bound in bridge mode, or exposed by a `--net=host` container.
     pub host_ports: Vec<HostPort>,
     pub network_mode: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct InspectHostConfig {
-    nano_cpus: i64,
-    memory: i64,
-    cpuset_cpus: String,
-    network_mode: String,
-    #[serde(deserialize_with = "null_as_default")]
-    port_bindings: HashMap<String, Option<Vec<InspectBinding>>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct InspectBinding {
-    host_port: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -158,73 +133,47 @@ struct InspectConfig {
 #[serde(rename_all = "PascalCase")]
 struct InspectBody {
     #[serde(default)]
-    host_config: Option<InspectHostConfig>,
+    host_config: Option<HostConfig>,
     #[serde(default)]
     config: Option<InspectConfig>,
 }
 
-/// Number of CPUs a `--cpuset-cpus` list names: `0-3,5` is 5.
-pub fn cpuset_count(set: &str) -> i64 {
-    set.split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(|part| match part.trim().split_once('-') {
-            Some((a, b)) => match (a.parse::<i64>(), b.parse::<i64>()) {
-                (Ok(a), Ok(b)) if b >= a => b - a + 1,
-                _ => 0,
-            },
-            None => i64::from(part.trim().parse::<i64>().is_ok()),
-        })
-        .sum()
-}
-
-fn split_port(spec: &str) -> Option<(u16, String)> {
-    let (port, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
-    Some((port.parse().ok()?, proto.to_string()))
-}
-
 impl ContainerResources {
     /// Reads the resources from a container's inspect JSON; `None` when it is not one.
+    /// Reservations are counted as the scheduler counts them (`container_reservation`).
     pub fn from_inspect(body: &[u8]) -> Option<Self> {
         let b: InspectBody = serde_json::from_slice(body).ok()?;
         let hc = b.host_config.unwrap_or_default();
-        let cpuset_nanos = cpuset_count(&hc.cpuset_cpus) * 1_000_000_000;
-        let host_mode = hc.network_mode == "host";
+        let (nano_cpus, memory) = container_reservation(&hc);
+        let network_mode = hc.network_mode.clone().unwrap_or_default();
         let mut host_ports = Vec::new();
-        if host_mode {
+        if network_mode == "host" {
             for spec in b.config.unwrap_or_default().exposed_ports.keys() {
-                if let Some((port, proto)) = split_port(spec) {
-                    host_ports.push(HostPort {
-                        port,
-                        proto,
-                        host_mode: true,
-                    });
-                }
+                host_ports.extend(HostPort::parse(spec));
             }
         } else {
-            for (spec, bindings) in &hc.port_bindings {
-                let Some((_, proto)) = split_port(spec) else {
+            for (spec, bindings) in hc.port_bindings.iter().flatten() {
+                let Some(exposed) = HostPort::parse(spec) else {
                     continue;
                 };
                 for b in bindings.iter().flatten() {
-                    if let Ok(port) = b.host_port.parse::<u16>() {
-                        if port != 0 {
-                            host_ports.push(HostPort {
-                                port,
-                                proto: proto.clone(),
-                                host_mode: false,
-                            });
-                        }
+                    let port = b.host_port.as_deref().and_then(|p| p.parse::<u16>().ok());
+                    if let Some(port) = port.filter(|p| *p != 0) {
+                        host_ports.push(HostPort {
+                            port,
+                            proto: exposed.proto,
+                        });
                     }
                 }
             }
         }
         Some(ContainerResources {
             reservation: Reservation {
-                nano_cpus: hc.nano_cpus.max(cpuset_nanos),
-                memory: hc.memory,
+                nano_cpus: nano_cpus as i64,
+                memory: memory as i64,
             },
             host_ports,
-            network_mode: hc.network_mode,
+            network_mode,
         })
     }
 }
@@ -484,27 +433,14 @@ mod tests {
                 memory: 1 << 30
             }
         );
-        let mut ports: Vec<_> = r
-            .host_ports
-            .iter()
-            .map(|p| (p.port, p.proto.as_str()))
-            .collect();
+        let mut ports = r.host_ports.clone();
         ports.sort();
-        assert_eq!(ports, vec![(53, "udp"), (8080, "tcp")]);
+        assert_eq!(ports, vec![HostPort::udp(53), HostPort::tcp(8080)]);
         let host =
             br#"{"HostConfig":{"NetworkMode":"host"},"Config":{"ExposedPorts":{"80/tcp":{}}}}"#;
         let r = ContainerResources::from_inspect(host).unwrap();
-        assert_eq!(
-            r.host_ports,
-            vec![HostPort {
-                port: 80,
-                proto: "tcp".into(),
-                host_mode: true
-            }]
-        );
+        assert_eq!(r.host_ports, vec![HostPort::tcp(80)]);
         assert!(ContainerResources::from_inspect(b"garbage").is_none());
-        assert_eq!(cpuset_count(""), 0);
-        assert_eq!(cpuset_count("2"), 1);
     }
 
     #[test]

@@ -37,14 +37,8 @@ impl From<&str> for NodeId {
     }
 }
 
-/// A node's health as the NodeActor's state machine sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Health {
-    Healthy,
-    Unhealthy,
-    #[default]
-    Pending,
-}
+/// A node's health, as the NodeActor's state machine decides it.
+pub use crate::node::Health;
 
 /// Transport protocol of a host port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
