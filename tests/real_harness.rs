@@ -94,3 +94,47 @@ fn three_labelled_engines_start_isolated_and_clean_up() -> Result<(), Box<dyn Er
     assert!(!mounts.contains(&dir), "no mount under {dir} remains");
     Ok(())
 }
+
+#[test]
+fn a_panicking_test_still_stops_its_engines() {
+    let dir = std::sync::Mutex::new(String::new());
+    let result = std::panic::catch_unwind(|| {
+        let cluster = RealCluster::new().engines(1).start().unwrap();
+        *dir.lock().unwrap() = cluster.dir().display().to_string();
+        cluster.engines()[0]
+            .docker(&["run", "-d", "busybox", "sleep", "1000"])
+            .expect_success();
+        panic!("on purpose");
+    });
+    assert!(result.is_err());
+    let dir = dir.into_inner().unwrap();
+    assert!(!dir.is_empty());
+    assert_eq!(pgrep(&dir), "", "no process of the harness remains");
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} is removed");
+}
+
+#[test]
+fn a_killed_engine_restarts_on_its_address() -> Result<(), Box<dyn Error>> {
+    let cluster = RealCluster::new().engines(1).start()?;
+    let engine = &cluster.engines()[0];
+    let addr = engine.tcp_addr();
+    engine
+        .docker(&["run", "-d", "--name", "c1", "busybox", "sleep", "1000"])
+        .expect_success();
+    engine.kill();
+    assert!(
+        !engine.docker(&["version"]).success(),
+        "a killed engine does not answer"
+    );
+    engine.restart()?;
+    assert_eq!(engine.tcp_addr(), addr);
+    // live-restore is off, so the restarted engine has stopped the container.
+    let state = engine
+        .docker(&["inspect", "--format", "{{.State.Running}}", "c1"])
+        .expect_success();
+    assert_eq!(state.out(), "false");
+    engine
+        .docker(&["image", "inspect", "busybox:latest"])
+        .expect_success();
+    Ok(())
+}

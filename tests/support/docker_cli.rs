@@ -149,11 +149,12 @@ fn host_url(host: &str) -> String {
     }
 }
 
-/// An empty CLI config directory shared by every call of this process.
+/// An empty CLI config directory, shared by all test processes (nothing writes to it
+/// unless a test runs `docker login`).
 fn cli_config_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("shoal-cli-config-{}", std::process::id()));
+        let dir = std::env::temp_dir().join("shoal-cli-config");
         std::fs::create_dir_all(&dir).expect("create the docker CLI config dir");
         dir
     })

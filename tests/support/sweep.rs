@@ -85,9 +85,19 @@ fn sweep_stale() {
 /// removes it: engine processes, containerd namespaces, mounts, files.
 pub fn clean_dir(dir: &Path, name: &str) {
     let needle = format!("{}/", dir.display());
-    terminate(&pids_matching(&needle), Duration::from_secs(10));
     let ns_prefix = format!("{name}-");
-    for ns in namespaces().iter().filter(|ns| ns.starts_with(&ns_prefix)) {
+    let ours: Vec<String> = namespaces()
+        .into_iter()
+        .filter(|ns| ns.starts_with(&ns_prefix))
+        .collect();
+    // Containers first: a live stale dockerd would otherwise give each container its
+    // 10 s stop timeout when it gets SIGTERM (`sleep` as PID 1 ignores SIGTERM).
+    for ns in &ours {
+        clean_namespace(ns);
+    }
+    terminate(&pids_matching(&needle), Duration::from_secs(10));
+    // Again, for what the engines left as they shut down.
+    for ns in &ours {
         clean_namespace(ns);
     }
     unmount_under(dir);
