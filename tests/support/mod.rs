@@ -1,0 +1,25 @@
+//! Shared fixtures for Shoal's integration tests; each test file includes it with
+//! `mod support;`.
+//!
+//! - [`RealCluster`]: a builder that starts real `dockerd` engines (one per node, each
+//!   with its own hostname, labels, data-root, containerd namespace and TCP port),
+//!   loads a `busybox:latest` image into each, and stops and removes all of it on drop,
+//!   even when the test panics.
+//! - [`docker_cli`]: runs the real `docker` CLI against any host (an engine or Shoal)
+//!   with a timeout.
+//!
+//! Real engines need root, `dockerd`, `docker`, a running containerd (the machine's
+//! Docker daemon provides one) and `busybox` (static). When one is missing the test
+//! fails with a message saying what to install; `.ci/run` installs them.
+
+// Each test binary uses a different part of the support module.
+#![allow(dead_code, unused_imports)]
+
+mod busybox;
+mod docker_cli;
+mod proc;
+mod real_cluster;
+mod sweep;
+
+pub use docker_cli::{docker_cli, docker_cli_timeout, DockerOutput, DEFAULT_TIMEOUT};
+pub use real_cluster::{HarnessError, RealCluster, RealClusterBuilder, RealEngine};
