@@ -1,76 +1,28 @@
 //! The `shoal` binary itself, driven by the real `docker` CLI: `shoal manage --sim 3`, then
 //! `docker version/info/ps/images/inspect` against it; and the one-line errors of bad input.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Output, Stdio};
+mod support;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
+use support::{docker_cli, free_port, DockerOutput, ShoalDaemon};
 
 const SHOAL: &str = env!("CARGO_BIN_EXE_shoal");
 
-/// A `shoal manage` child process, killed when dropped (even when the test fails).
-struct Daemon {
-    child: Child,
-    host: String,
+fn docker(d: &ShoalDaemon, args: &[&str]) -> DockerOutput {
+    docker_cli(d.host(), args)
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn manage(extra: &[&str]) -> Daemon {
-    let port = free_port();
-    let host = format!("127.0.0.1:{port}");
-    let child = Command::new(SHOAL)
-        .args(["manage", "-H", &host])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("shoal starts");
-    Daemon { child, host }
-}
-
-fn docker(host: &str, args: &[&str]) -> Output {
-    Command::new("docker")
-        .arg("-H")
-        .arg(format!("tcp://{host}"))
-        .args(args)
-        .output()
-        .expect("the docker CLI runs (install docker.io)")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn wait_for_nodes(d: &Daemon, n: usize) {
+fn wait_for_nodes(d: &ShoalDaemon, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let o = docker(&d.host, &["info", "--format", "{{json .SystemStatus}}"]);
-        let healthy = String::from_utf8_lossy(&o.stdout)
-            .matches("Healthy")
-            .count();
-        if o.status.success() && healthy == n {
+        let o = docker(d, &["info", "--format", "{{json .SystemStatus}}"]);
+        if o.success() && o.stdout.matches("Healthy").count() == n {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "never saw {n} healthy nodes: {:?}",
-            text(&o)
+            "never saw {n} healthy nodes: {o}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -78,42 +30,36 @@ fn wait_for_nodes(d: &Daemon, n: usize) {
 
 #[test]
 fn sim_cluster_through_the_docker_cli() {
-    let d = manage(&["--sim", "3"]);
+    let d = ShoalDaemon::start(&["--sim", "3"]);
     wait_for_nodes(&d, 3);
 
-    let (out, err) = text(&docker(&d.host, &["info"]));
-    assert!(out.contains(" Nodes: 3"), "{out}");
+    let o = docker(&d, &["info"]);
+    assert!(o.stdout.contains(" Nodes: 3"), "{o}");
     for n in ["sim-1", "sim-2", "sim-3"] {
-        assert!(out.contains(&format!("  {n}: 127.0.0.1:")), "{out}");
+        assert!(o.stdout.contains(&format!("  {n}: 127.0.0.1:")), "{o}");
     }
-    assert!(out.contains("Containers: 9"), "{out}");
+    assert!(o.stdout.contains("Containers: 9"), "{o}");
     assert!(
-        !err.contains("WARNING") && !err.contains("rror"),
-        "stderr: {err}"
+        !o.stderr.contains("WARNING") && !o.stderr.contains("rror"),
+        "{o}"
     );
 
-    let o = docker(&d.host, &["version"]);
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{err}");
-    assert!(out.contains("shoal/"), "{out}");
-    assert!(out.contains("API version:       1.41"), "{out}");
-    assert!(err.is_empty(), "{err}");
+    let o = docker(&d, &["version"]).expect_success();
+    assert!(o.stdout.contains("shoal/"), "{o}");
+    assert!(o.stdout.contains("API version:       1.41"), "{o}");
+    assert!(o.stderr.is_empty(), "{o}");
 
-    let o = docker(&d.host, &["ps", "-a", "--format", "{{.Names}}"]);
-    let (out, err) = text(&o);
-    assert!(err.is_empty(), "{err}");
-    let names: Vec<&str> = out.lines().collect();
-    assert_eq!(names.len(), 9, "{out}");
-    assert!(names.contains(&"sim-2/sim-2-c0"), "{out}");
+    let o = docker(&d, &["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(o.stderr.is_empty(), "{o}");
+    let names: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(names.len(), 9, "{o}");
+    assert!(names.contains(&"sim-2/sim-2-c0"), "{o}");
 
-    let (out, _) = text(&docker(
-        &d.host,
-        &["images", "--format", "{{.Repository}}:{{.Tag}}"],
-    ));
-    assert!(out.lines().any(|l| l == "busybox:latest"), "{out}");
+    let o = docker(&d, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(o.stdout.lines().any(|l| l == "busybox:latest"), "{o}");
 
     let o = docker(
-        &d.host,
+        &d,
         &[
             "inspect",
             "--format",
@@ -121,25 +67,18 @@ fn sim_cluster_through_the_docker_cli() {
             "sim-3-c1",
         ],
     );
-    assert_eq!(text(&o).0.trim(), "/sim-3-c1 sim-3", "{:?}", text(&o));
-    let id = text(&docker(
-        &d.host,
+    assert_eq!(o.out(), "/sim-3-c1 sim-3", "{o}");
+    let id = docker(
+        &d,
         &["ps", "-aq", "--no-trunc", "--filter", "name=sim-1-c2"],
-    ))
-    .0;
-    let o = docker(
-        &d.host,
-        &["inspect", "--format", "{{.Name}}", &id.trim()[..7]],
-    );
-    assert_eq!(text(&o).0.trim(), "/sim-1-c2", "{:?}", text(&o));
+    )
+    .stdout;
+    let o = docker(&d, &["inspect", "--format", "{{.Name}}", &id.trim()[..7]]);
+    assert_eq!(o.out(), "/sim-1-c2", "{o}");
 
-    let o = docker(&d.host, &["inspect", "no-such-thing"]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o).1.contains("No such object: no-such-thing"),
-        "{:?}",
-        text(&o)
-    );
+    let o = docker(&d, &["inspect", "no-such-thing"]);
+    assert!(!o.success());
+    assert!(o.stderr.contains("No such object: no-such-thing"), "{o}");
 }
 
 #[test]
@@ -200,8 +139,9 @@ fn bad_input_is_a_one_line_error_not_a_crash() {
 #[test]
 fn unreachable_engines_are_unhealthy_nodes_not_a_crash() {
     let dead = free_port();
-    let d = manage(&[
-        &format!("nodes://127.0.0.1:{dead}"),
+    let discovery = format!("nodes://127.0.0.1:{dead}");
+    let d = ShoalDaemon::start(&[
+        &discovery,
         "--engine-refresh-min-interval",
         "100ms",
         "--engine-refresh-max-interval",
@@ -213,14 +153,13 @@ fn unreachable_engines_are_unhealthy_nodes_not_a_crash() {
     ]);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (out, _) = text(&docker(&d.host, &["info"]));
-        if out.contains("└ Status: Unhealthy") {
-            assert!(out.contains("cannot connect to engine"), "{out}");
+        let o = docker(&d, &["info"]);
+        if o.stdout.contains("└ Status: Unhealthy") {
+            assert!(o.stdout.contains("cannot connect to engine"), "{o}");
             break;
         }
-        assert!(Instant::now() < deadline, "{out}");
+        assert!(Instant::now() < deadline, "{o}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let o = docker(&d.host, &["ps", "-a"]);
-    assert!(o.status.success(), "{:?}", text(&o));
+    docker(&d, &["ps", "-a"]).expect_success();
 }

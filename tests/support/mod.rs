@@ -5,6 +5,7 @@
 //!   with its own hostname, labels, data-root, containerd namespace and TCP port),
 //!   loads a `busybox:latest` image into each, and stops and removes all of it on drop,
 //!   even when the test panics.
+//! - [`ShoalDaemon`]: the real `shoal` binary on a free port, killed on drop.
 //! - [`docker_cli`]: runs the real `docker` CLI against any host (an engine or Shoal)
 //!   with a timeout.
 //!
@@ -19,7 +20,9 @@ mod busybox;
 mod docker_cli;
 mod proc;
 mod real_cluster;
+mod shoal;
 mod sweep;
 
 pub use docker_cli::{docker_cli, docker_cli_timeout, DockerOutput, DEFAULT_TIMEOUT};
 pub use real_cluster::{HarnessError, RealCluster, RealClusterBuilder, RealEngine};
+pub use shoal::{free_port, ShoalDaemon};

@@ -13,8 +13,8 @@ use super::snapshot::{
     Reservation, VersionBody, VolumeList,
 };
 use super::{offer_from, EngineEvent, HealthTracker};
-use crate::scheduler::UpdateOffer;
 use crate::engine::{Engine, EngineAddr, EngineError};
+use crate::scheduler::UpdateOffer;
 use actix::prelude::*;
 use bollard_stubs::models::{ContainerSummary, ImageSummary};
 use bytes::Bytes;

@@ -16,11 +16,11 @@ mod snapshot;
 pub use actor::{NodeActor, NodeConfig, NodeEvent};
 pub use create::{pull_query, CreateContainer, CreateNetwork, CreateVolume, PullImage};
 pub use events::EngineEvent;
-pub use offer::offer_from;
 pub use health::{Health, HealthTracker};
 pub use messages::{
     InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, StopNode,
 };
+pub use offer::offer_from;
 pub use snapshot::{
     ContainerEntry, ContainerResources, ContainerTable, EngineFacts, NodeSnapshot, ObjectEntry,
     Reservation,

@@ -33,7 +33,12 @@ pub fn offer_from(snapshot: &NodeSnapshot) -> Offer {
                 names: s.names.clone().unwrap_or_default(),
                 image: s.image.clone().unwrap_or_default(),
                 image_id: s.image_id.clone().unwrap_or_default(),
-                labels: s.labels.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                labels: s
+                    .labels
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 state: s.state.map(|st| st.to_string()).unwrap_or_default(),
             }
         })
