@@ -52,6 +52,21 @@ pub struct ManageArgs {
     #[arg(long, value_name = "N", conflicts_with = "discovery")]
     pub sim: Option<usize>,
 
+    /// Placement strategy: spread, binpack or random.
+    #[arg(long, default_value = "spread")]
+    pub strategy: String,
+
+    /// A placement filter to enable (repeat for several): health, port, containerslots,
+    /// dependency, affinity, constraint, whitelist. Default: all of them.
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+
+    /// Cluster option KEY=VALUE (repeat for several): `swarm.overcommit=0.05` (share of
+    /// CPU and memory placed beyond a node's total), `swarm.createretry=0` (further nodes
+    /// tried when an engine fails a create).
+    #[arg(long = "cluster-opt", value_name = "KEY=VALUE")]
+    pub cluster_opts: Vec<String>,
+
     /// Log level: error, warn, info, debug, trace (or a tracing filter directive).
     #[arg(long, default_value = "info")]
     pub log_level: String,

@@ -6,6 +6,7 @@ use crate::discovery::{Discovery, DiscoveryError};
 use shoal_actors::cluster::ClusterConfig;
 use shoal_actors::engine::Timeouts;
 use shoal_actors::node::NodeConfig;
+use shoal_actors::scheduler::{self, SchedulerConfig};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -27,6 +28,46 @@ pub enum ConfigError {
     },
     #[error("--sim needs at least 1 engine")]
     NoSimEngines,
+    #[error("{0}")]
+    Scheduler(#[from] scheduler::ConfigError),
+    #[error("bad --cluster-opt {0:?}: use swarm.overcommit=<ratio> or swarm.createretry=<count>")]
+    ClusterOpt(String),
+}
+
+/// Placement settings: the scheduler's own, and the front's retry count.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlacementConfig {
+    pub scheduler: SchedulerConfig,
+    /// Further nodes tried when an engine fails a create (`swarm.createretry`).
+    pub create_retry: u32,
+}
+
+impl PlacementConfig {
+    pub fn from_args(
+        strategy: &str,
+        filters: &[String],
+        opts: &[String],
+    ) -> Result<Self, ConfigError> {
+        let mut overcommit = 0.05;
+        let mut create_retry = 0;
+        for opt in opts {
+            let bad = || ConfigError::ClusterOpt(opt.clone());
+            match opt.split_once('=') {
+                Some(("swarm.overcommit", v)) => {
+                    overcommit = v.trim().parse().map_err(|_| bad())?
+                }
+                Some(("swarm.createretry", v)) => {
+                    create_retry = v.trim().parse().map_err(|_| bad())?
+                }
+                _ => return Err(bad()),
+            }
+        }
+        let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+        Ok(PlacementConfig {
+            scheduler: SchedulerConfig::parse(strategy, &filters, overcommit)?,
+            create_retry,
+        })
+    }
 }
 
 /// Where the API listens.
@@ -66,6 +107,7 @@ pub struct ManageConfig {
     pub listen: ListenAddr,
     pub engines: EngineSource,
     pub cluster: ClusterConfig,
+    pub placement: PlacementConfig,
 }
 
 impl ManageConfig {
@@ -92,6 +134,11 @@ impl ManageConfig {
             (None, None) => return Err(ConfigError::NoDefaultEngine),
         };
         Ok(ManageConfig {
+            placement: PlacementConfig::from_args(
+                &args.strategy,
+                &args.filters,
+                &args.cluster_opts,
+            )?,
             listen: ListenAddr::parse(&args.host)?,
             engines,
             cluster: ClusterConfig {
@@ -172,6 +219,34 @@ mod tests {
             Cli::try_parse_from(["shoal", "manage", "--engine-refresh-min-interval", "soon"])
                 .is_err()
         );
+        for bad in [
+            vec!["--strategy", "fastest", "nodes://h:1"],
+            vec!["--filter", "colour", "nodes://h:1"],
+            vec!["--cluster-opt", "swarm.overcommit=lots", "nodes://h:1"],
+            vec!["--cluster-opt", "swarm.unknown=1", "nodes://h:1"],
+        ] {
+            assert!(
+                ManageConfig::from_args_with_local(&args(&bad), none).is_err(),
+                "{bad:?}"
+            );
+        }
+        let ok = ManageConfig::from_args_with_local(
+            &args(&[
+                "--strategy",
+                "binpack",
+                "--filter",
+                "health",
+                "--filter",
+                "port",
+                "--cluster-opt",
+                "swarm.createretry=2",
+                "nodes://h:1",
+            ]),
+            none,
+        )
+        .unwrap();
+        assert_eq!(ok.placement.create_retry, 2);
+        assert_eq!(ok.placement.scheduler.filters().len(), 2);
         assert_eq!(
             ListenAddr::parse("unix:///run/shoal.sock").unwrap(),
             ListenAddr::Unix("/run/shoal.sock".into())

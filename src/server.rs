@@ -3,11 +3,12 @@
 //! listener on `127.0.0.1:0`, so they run exactly what the binary runs.
 
 use crate::api::{self, ApiError, ApiState, DaemonFacts};
-use crate::config::{EngineSource, ManageConfig};
+use crate::config::{EngineSource, ManageConfig, PlacementConfig};
 use crate::discovery::{Discovery, DiscoveryError};
-use actix::{Actor, Addr};
+use actix::{Actor, Addr, Arbiter};
 use actix_web::{web, App, HttpServer};
 use shoal_actors::cluster::{ClusterActor, ClusterView};
+use shoal_actors::scheduler::SchedulerActor;
 use std::sync::Arc;
 use std::time::SystemTime;
 use thiserror::Error;
@@ -38,7 +39,7 @@ pub struct Running {
     pub sim: Option<shoal_sim::SimFleet>,
 }
 
-fn daemon_facts() -> DaemonFacts {
+fn daemon_facts(placement: &PlacementConfig) -> DaemonFacts {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "shoal".to_string());
@@ -53,15 +54,18 @@ fn daemon_facts() -> DaemonFacts {
         id,
         name,
         started: SystemTime::now(),
-        strategy: "spread".to_string(),
-        filters: vec!["health".to_string()],
+        strategy: placement.scheduler.strategy.to_string(),
+        filters: placement
+            .scheduler
+            .filters()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect(),
     }
 }
 
 /// Starts everything inside the current actix System.
 pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, StartError> {
-    let (cluster, view) = ClusterActor::new(config.cluster.clone());
-    let cluster = cluster.start();
     let mut sim = None;
     let discovery = match config.engines {
         EngineSource::Discovery(discovery) => discovery,
@@ -84,11 +88,22 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
             Discovery::Nodes(addrs)
         }
     };
+    // Discovery is read before any actor starts, so a bad one is a clean start-up error.
     let first = discovery.read().await?;
+    // The scheduler gets a thread of its own: its decisions are the one serial point of
+    // every create, so nothing else may delay them.
+    let scheduler_config = config.placement.scheduler.clone();
+    let scheduler = SchedulerActor::start_in_arbiter(&Arbiter::new().handle(), move |_| {
+        SchedulerActor::new(scheduler_config)
+    });
+    let (cluster, view) = ClusterActor::new(config.cluster.clone());
+    let cluster = cluster.scheduler(scheduler.clone()).start();
     actix_rt::spawn(discovery.run(cluster.clone(), first));
     let state = ApiState {
         view: view.clone(),
-        info: Arc::new(daemon_facts()),
+        info: Arc::new(daemon_facts(&config.placement)),
+        scheduler,
+        create_retry: config.placement.create_retry,
     };
     let http = HttpServer::new(move || {
         App::new()

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use shoal_actors::cluster::ResolveError;
 use shoal_actors::engine::EngineError;
+use shoal_actors::scheduler::ScheduleError;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -27,6 +28,8 @@ pub enum ApiError {
     EngineDown(EngineError),
     #[error("no healthy node in the cluster: {0}")]
     NoNode(String),
+    #[error("{0}")]
+    Schedule(#[from] ScheduleError),
     #[error("shoal internal error: {0}")]
     Internal(String),
 }
@@ -65,6 +68,9 @@ impl ResponseError for ApiError {
             }
             ApiError::EngineDown(_) => StatusCode::BAD_GATEWAY,
             ApiError::NoNode(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Schedule(e) => {
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -6,6 +6,7 @@
 //! refuses it, so clients negotiate down.
 
 mod containers;
+mod create;
 mod error;
 mod fallback;
 mod filters;
@@ -14,12 +15,14 @@ mod system;
 
 pub use error::ApiError;
 
+use actix::Addr;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::web;
 use shoal_actors::cluster::compare_versions;
 use shoal_actors::cluster::ClusterView;
+use shoal_actors::scheduler::SchedulerActor;
 use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -35,6 +38,9 @@ pub const FALLBACK_API_VERSION: &str = "1.41";
 pub struct ApiState {
     pub view: watch::Receiver<Arc<ClusterView>>,
     pub info: Arc<DaemonFacts>,
+    pub scheduler: Addr<SchedulerActor>,
+    /// Further nodes tried when an engine fails a create.
+    pub create_retry: u32,
 }
 
 /// Facts about this Shoal process shown by `/info` and `/version`.
@@ -100,6 +106,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/version", web::get().to(system::version))
         .route("/info", web::get().to(system::info))
         .route("/containers/json", web::get().to(containers::list))
+        .route("/containers/create", web::post().to(create::create))
         .route(
             "/containers/{id:.+}/json",
             web::get().to(containers::inspect),

@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use shoal::config::{EngineSource, ListenAddr, ManageConfig};
+use shoal::config::{EngineSource, ListenAddr, ManageConfig, PlacementConfig};
 use shoal::discovery::Discovery;
 use shoal::server::{self, Listener, Running};
 use shoal_actors::cluster::ClusterConfig;
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 pub struct SimCluster {
     engines: Vec<EngineConfig>,
     discovery: Option<Discovery>,
+    placement: PlacementConfig,
 }
 
 pub struct Started {
@@ -76,11 +77,18 @@ impl SimCluster {
         SimCluster {
             engines: Vec::new(),
             discovery: None,
+            placement: PlacementConfig::default(),
         }
     }
 
     pub fn engine(mut self, e: EngineConfig) -> Self {
         self.engines.push(e);
+        self
+    }
+
+    /// Place with this strategy, filters and retry count.
+    pub fn placement(mut self, p: PlacementConfig) -> Self {
+        self.placement = p;
         self
     }
 
@@ -103,6 +111,7 @@ impl SimCluster {
             listen: ListenAddr::Tcp(format!("127.0.0.1:{port}")),
             engines: EngineSource::Discovery(discovery),
             cluster: fast_cluster_config(),
+            placement: self.placement,
         };
         let running = server::start(config, Listener::Tcp(listener))
             .await

@@ -7,6 +7,7 @@
 use super::view::{ClusterView, NodeHandle};
 use crate::engine::{EngineAddr, HttpEngine, Timeouts};
 use crate::node::{NodeActor, NodeConfig, NodeEvent, NodeSnapshot, NodeStopped, StopNode};
+use crate::scheduler::{NodeId, RemoveNode, SchedulerActor};
 use actix::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -45,6 +46,7 @@ pub struct ClusterActor {
     nodes: BTreeMap<EngineAddr, NodeHandle>,
     view: watch::Sender<Arc<ClusterView>>,
     events_out: Option<Recipient<NodeEvent>>,
+    scheduler: Option<Addr<SchedulerActor>>,
     restarts: u64,
 }
 
@@ -64,6 +66,7 @@ impl ClusterActor {
                 nodes: BTreeMap::new(),
                 view: tx,
                 events_out: None,
+                scheduler: None,
                 restarts: 0,
             },
             rx,
@@ -76,21 +79,31 @@ impl ClusterActor {
         self
     }
 
+    /// The scheduler every node sends its offers to, and that hears of removed nodes.
+    pub fn scheduler(mut self, scheduler: Addr<SchedulerActor>) -> Self {
+        self.scheduler = Some(scheduler);
+        self
+    }
+
     fn start_node(&mut self, addr: EngineAddr, ctx: &mut Context<Self>) {
         let arbiter = self.arbiters[self.next_arbiter % self.arbiters.len()].handle();
         self.next_arbiter += 1;
         let (tx, rx) = watch::channel(Arc::new(NodeSnapshot::pending(addr.clone())));
         let supervisor = ctx.address().recipient();
         let events = self.events_out.clone();
+        let offers = self.scheduler.clone().map(|s| s.recipient());
         let (node_config, timeouts, engine_addr) =
             (self.config.node.clone(), self.config.timeouts, addr.clone());
         let actor = NodeActor::start_in_arbiter(&arbiter, move |_| {
             let engine = Rc::new(HttpEngine::new(engine_addr, timeouts));
-            let node = NodeActor::new(engine, node_config, tx).supervised_by(supervisor);
-            match events {
-                Some(out) => node.events_to(out),
-                None => node,
+            let mut node = NodeActor::new(engine, node_config, tx).supervised_by(supervisor);
+            if let Some(out) = events {
+                node = node.events_to(out);
             }
+            if let Some(out) = offers {
+                node = node.offers_to(out);
+            }
+            node
         });
         self.nodes.insert(
             addr.clone(),
@@ -130,6 +143,10 @@ impl Handler<SetEngines> for ClusterActor {
                 tracing::info!(node = %addr, "engine left discovery, stopping its node");
                 // A full mailbox still gets the stop: the node is leaving either way.
                 node.actor.do_send(StopNode);
+                if let Some(s) = &self.scheduler {
+                    // Same: the scheduler must forget the node even when busy.
+                    s.do_send(RemoveNode(NodeId::new(addr.to_string())));
+                }
             }
         }
         for addr in new {

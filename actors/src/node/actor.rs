@@ -70,6 +70,9 @@ pub struct NodeActor {
     containers_pending: bool,
     events_connected: bool,
     removed: bool,
+    /// Counts changes this actor made to its table itself (a create it recorded). A list
+    /// requested before such a change is stale when it arrives, and is not applied.
+    local_changes: u64,
 }
 
 /// An engine event, sent by a NodeActor to whoever fans events out (the EventsHub).
@@ -125,6 +128,7 @@ impl NodeActor {
             containers_pending: false,
             events_connected: false,
             removed: false,
+            local_changes: 0,
         }
     }
 
@@ -212,6 +216,7 @@ impl NodeActor {
         self.refreshing = true;
         let engine = self.engine.clone();
         let addr = self.addr.clone();
+        let seq = self.local_changes;
         let work = async move {
             let (info, version, containers, images, networks, volumes) = futures_util::join!(
                 engine.get("/info"),
@@ -237,10 +242,10 @@ impl NodeActor {
                     .collect(),
             })
         };
-        ctx.spawn(work.into_actor(self).map(|result, act, ctx| {
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.refreshing = false;
             match result {
-                Ok(r) => act.on_refreshed(r, ctx),
+                Ok(r) => act.on_refreshed(r, seq, ctx),
                 Err(e) => act.on_failed(e),
             }
             let delay = act.next_delay();
@@ -248,7 +253,7 @@ impl NodeActor {
         }));
     }
 
-    fn on_refreshed(&mut self, r: Refreshed, ctx: &mut Context<Self>) {
+    fn on_refreshed(&mut self, r: Refreshed, seq: u64, ctx: &mut Context<Self>) {
         if let Some(state) = self.health.on_success() {
             tracing::info!(node = %self.addr, name = %r.facts.name, health = %state, "node health changed");
         }
@@ -267,7 +272,7 @@ impl NodeActor {
             s.networks = networks;
             s.volumes = volumes;
         });
-        self.apply_containers(r.containers, ctx);
+        self.apply_containers(r.containers, seq, ctx);
         if !self.events_connected {
             self.connect_events(ctx);
         }
@@ -291,7 +296,12 @@ impl NodeActor {
 
     /// Publishes a new container list; forgets caches of containers that are gone and
     /// inspects the new ones to learn what they reserve.
-    fn apply_containers(&mut self, list: Vec<ContainerSummary>, ctx: &mut Context<Self>) {
+    fn apply_containers(&mut self, list: Vec<ContainerSummary>, seq: u64, ctx: &mut Context<Self>) {
+        if seq != self.local_changes {
+            // Listed before a change recorded here: it would hide that change. List again.
+            self.schedule_containers_refresh(ctx);
+            return;
+        }
         let table = ContainerTable::new(list);
         self.resources.retain(|id, _| table.by_id(id).is_some());
         self.inspect_cache.retain(|id, _| table.by_id(id).is_some());
@@ -347,14 +357,38 @@ impl NodeActor {
         }));
     }
 
+    /// Lists the containers again soon; a burst of calls costs one list.
+    fn schedule_containers_refresh(&mut self, ctx: &mut Context<Self>) {
+        if !self.containers_pending {
+            self.containers_pending = true;
+            ctx.run_later(EVENT_DEBOUNCE, |act, ctx| act.refresh_containers(ctx));
+        }
+    }
+
+    /// Records a container this actor just created, so lists, lookups and the offer show
+    /// it before the engine's event arrives: a client's next call (start, attach) must find
+    /// it.
+    pub(super) fn record_created(&mut self, summary: ContainerSummary, inspect: Bytes) {
+        self.local_changes += 1;
+        let id = summary.id.clone().unwrap_or_default();
+        if let Some(r) = ContainerResources::from_inspect(&inspect) {
+            self.resources.insert(id.clone(), r);
+        }
+        self.inspect_cache.insert(id.clone(), inspect);
+        let current = self.published.borrow().containers.clone();
+        let table = current.with(super::ContainerEntry::new(summary));
+        self.publish_containers(Arc::new(table));
+    }
+
     fn refresh_containers(&mut self, ctx: &mut Context<Self>) {
         let call = self.engine.get("/containers/json?all=1");
         let addr = self.addr.clone();
+        let seq = self.local_changes;
         ctx.spawn(call.into_actor(self).map(move |result, act, ctx| {
             act.containers_pending = false;
             match result.and_then(|b| parse::<Vec<ContainerSummary>>(&addr, "/containers/json", &b))
             {
-                Ok(list) => act.apply_containers(list, ctx),
+                Ok(list) => act.apply_containers(list, seq, ctx),
                 Err(e) => tracing::debug!(node = %act.addr, error = %e, "container list failed"),
             }
         }));
@@ -388,10 +422,7 @@ impl NodeActor {
         match ev.kind.as_str() {
             "container" => {
                 self.inspect_cache.remove(&ev.actor.id);
-                if !self.containers_pending {
-                    self.containers_pending = true;
-                    ctx.run_later(EVENT_DEBOUNCE, |act, ctx| act.refresh_containers(ctx));
-                }
+                self.schedule_containers_refresh(ctx);
             }
             "image" | "network" | "volume" => {
                 self.image_cache.clear();

@@ -8,6 +8,7 @@
 use super::actor::NodeActor;
 use crate::engine::{error_message, query_escape, EngineError, PostRequest};
 use actix::prelude::*;
+use bollard_stubs::models::ContainerSummary;
 use bytes::Bytes;
 
 /// Sent by the API after the scheduler chose this node: `POST /containers/create`.
@@ -78,14 +79,43 @@ fn checked(addr: String, path: String, status: u16, body: &[u8]) -> Result<(), E
 }
 
 impl Handler<CreateContainer> for NodeActor {
-    type Result = ResponseFuture<Result<(u16, Bytes), EngineError>>;
+    type Result = ResponseActFuture<Self, Result<(u16, Bytes), EngineError>>;
 
+    /// Creates, then reads the new container back (its list entry and its inspect) and
+    /// records it before answering, so the client's next call finds it at once.
     fn handle(&mut self, msg: CreateContainer, _: &mut Context<Self>) -> Self::Result {
         let path = match &msg.name {
             Some(n) => format!("/containers/create?name={}", query_escape(n)),
             None => "/containers/create".to_string(),
         };
-        Box::pin(self.engine().post(PostRequest::new(path).json(msg.body)))
+        let engine = self.engine();
+        let work = async move {
+            let (status, body) = engine.post(PostRequest::new(path).json(msg.body)).await?;
+            if status != 201 {
+                return Ok(((status, body), None));
+            }
+            let id = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("Id").and_then(|i| i.as_str()).map(str::to_string))
+                .unwrap_or_default();
+            let filter = query_escape(&format!("{{\"id\":[\"{id}\"]}}"));
+            let (listed, inspect) = futures_util::join!(
+                engine.get(&format!("/containers/json?all=1&filters={filter}")),
+                engine.get(&format!("/containers/{id}/json")),
+            );
+            let summary = listed
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Vec<ContainerSummary>>(&b).ok())
+                .and_then(|l| l.into_iter().find(|c| c.id.as_deref() == Some(id.as_str())));
+            Ok(((status, body), summary.zip(inspect.ok())))
+        };
+        Box::pin(work.into_actor(self).map(|result, act, _| {
+            let (answer, created) = result?;
+            if let Some((summary, inspect)) = created {
+                act.record_created(summary, inspect);
+            }
+            Ok(answer)
+        }))
     }
 }
 

@@ -256,7 +256,10 @@ pub struct ContainerTable {
 
 impl ContainerTable {
     pub fn new(summaries: Vec<ContainerSummary>) -> Self {
-        let entries: Vec<ContainerEntry> = summaries.into_iter().map(ContainerEntry::new).collect();
+        Self::from_entries(summaries.into_iter().map(ContainerEntry::new).collect())
+    }
+
+    fn from_entries(entries: Vec<ContainerEntry>) -> Self {
         let mut by_id = HashMap::with_capacity(entries.len());
         let mut by_name = HashMap::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
@@ -268,6 +271,18 @@ impl ContainerTable {
             by_id,
             by_name,
         }
+    }
+
+    /// This table with `entry` added (or replacing the entry with its ID).
+    pub fn with(&self, entry: ContainerEntry) -> Self {
+        let mut entries: Vec<ContainerEntry> = self
+            .entries
+            .iter()
+            .filter(|e| e.id() != entry.id())
+            .cloned()
+            .collect();
+        entries.push(entry);
+        Self::from_entries(entries)
     }
 
     pub fn by_id(&self, id: &str) -> Option<&ContainerEntry> {
