@@ -66,6 +66,7 @@ pub struct ManageConfig {
     pub listen: ListenAddr,
     pub engines: EngineSource,
     pub cluster: ClusterConfig,
+    pub observe: crate::telemetry::ObserveConfig,
 }
 
 impl ManageConfig {
@@ -104,6 +105,10 @@ impl ManageConfig {
                     call: args.engine_timeout,
                 },
                 ..ClusterConfig::default()
+            },
+            observe: crate::telemetry::ObserveConfig {
+                debug: args.debug,
+                metrics_addr: args.metrics_addr.clone(),
             },
         })
     }

@@ -90,8 +90,10 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         view: view.clone(),
         info: Arc::new(daemon_facts()),
     };
+    let debug = api::metrics::start_observing(&config.observe, &listener, &state)?;
     let http = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(crate::telemetry::observe))
             .app_data(web::Data::new(state.clone()))
             .app_data(
                 web::QueryConfig::default()
@@ -105,6 +107,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
                 web::JsonConfig::default()
                     .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
             )
+            .configure(api::metrics::configure(debug))
             .configure(api::configure)
     })
     .workers(std::thread::available_parallelism().map_or(2, |n| n.get()))

@@ -102,6 +102,7 @@ impl SimCluster {
             listen: ListenAddr::Tcp(format!("127.0.0.1:{port}")),
             engines: EngineSource::Discovery(discovery),
             cluster: fast_cluster_config(),
+            observe: Default::default(),
         };
         let running = server::start(config, Listener::Tcp(listener))
             .await

@@ -6,6 +6,7 @@
 
 use super::view::{ClusterView, NodeHandle};
 use crate::engine::{EngineAddr, HttpEngine, Timeouts};
+use crate::metrics;
 use crate::node::{NodeActor, NodeConfig, NodeEvent, NodeSnapshot, NodeStopped, StopNode};
 use actix::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -122,6 +123,7 @@ impl Handler<SetEngines> for ClusterActor {
     type Result = ();
 
     fn handle(&mut self, msg: SetEngines, ctx: &mut Context<Self>) {
+        let _m = metrics::handling("cluster", "cluster", "SetEngines");
         let wanted: BTreeSet<EngineAddr> = msg.0.into_iter().collect();
         let gone: Vec<EngineAddr> = self.wanted.difference(&wanted).cloned().collect();
         let new: Vec<EngineAddr> = wanted.difference(&self.wanted).cloned().collect();
@@ -130,6 +132,7 @@ impl Handler<SetEngines> for ClusterActor {
                 tracing::info!(node = %addr, "engine left discovery, stopping its node");
                 // A full mailbox still gets the stop: the node is leaving either way.
                 node.actor.do_send(StopNode);
+                metrics::actor_removed("node", addr);
             }
         }
         for addr in new {
@@ -145,10 +148,12 @@ impl Handler<NodeStopped> for ClusterActor {
     type Result = ();
 
     fn handle(&mut self, msg: NodeStopped, ctx: &mut Context<Self>) {
+        let _m = metrics::handling("cluster", "cluster", "NodeStopped");
         if msg.removed || !self.wanted.contains(&msg.addr) {
             return;
         }
         self.restarts += 1;
+        metrics::actor_restarted("node", &msg.addr);
         tracing::warn!(node = %msg.addr, restarts = self.restarts, "node actor stopped, restarting it");
         self.nodes.remove(&msg.addr);
         self.start_node(msg.addr, ctx);
