@@ -90,46 +90,44 @@ impl HttpEngine {
         let limit = self.timeouts.call;
         let mut req = self
             .client
-            .request(method.clone(), format!("{}{}", self.base, path));
+            .request(method, format!("{}{}", self.base, path));
         if body.is_some() {
             req = req.insert_header(("Content-Type", "application/json"));
         }
-        let timed = crate::metrics::time_engine_call(
-            &self.addr,
-            method.as_str(),
-            &path.clone(),
-            async move {
-                let exchange = async {
-                    let sent = match body {
-                        Some(b) => req.send_body(b).await,
-                        None => req.send().await,
-                    };
-                    let mut resp = sent.map_err(|e| EngineError::Connect {
+        let timed = (req.get_method().to_string(), path.clone());
+        let call = Box::pin(async move {
+            let exchange = async {
+                let sent = match body {
+                    Some(b) => req.send_body(b).await,
+                    None => req.send().await,
+                };
+                let mut resp = sent.map_err(|e| EngineError::Connect {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
+                let status = resp.status().as_u16();
+                let bytes = resp
+                    .body()
+                    .limit(BODY_LIMIT)
+                    .await
+                    .map_err(|e| EngineError::Io {
                         addr: addr.clone(),
                         reason: e.to_string(),
                     })?;
-                    let status = resp.status().as_u16();
-                    let bytes =
-                        resp.body()
-                            .limit(BODY_LIMIT)
-                            .await
-                            .map_err(|e| EngineError::Io {
-                                addr: addr.clone(),
-                                reason: e.to_string(),
-                            })?;
-                    Ok((status, bytes))
-                };
-                match actix_rt::time::timeout(limit, exchange).await {
-                    Ok(result) => result,
-                    Err(_) => Err(EngineError::Timeout {
-                        addr,
-                        path,
-                        secs: limit.as_secs_f64(),
-                    }),
-                }
-            },
-        );
-        Box::pin(timed)
+                Ok((status, bytes))
+            };
+            match actix_rt::time::timeout(limit, exchange).await {
+                Ok(result) => result,
+                Err(_) => Err(EngineError::Timeout {
+                    addr,
+                    path,
+                    secs: limit.as_secs_f64(),
+                }),
+            }
+        });
+        Box::pin(crate::metrics::time_engine_call(
+            &self.addr, &timed.0, &timed.1, call,
+        ))
     }
 }
 
