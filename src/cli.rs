@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the manager: serve the Docker API in front of the engines DISCOVERY lists.
-    Manage(ManageArgs),
+    Manage(Box<ManageArgs>),
     /// Print the engine addresses DISCOVERY yields, one a line.
     List(ListArgs),
 }
@@ -70,6 +70,30 @@ pub struct ManageArgs {
     /// Log level: error, warn, info, debug, trace (or a tracing filter directive).
     #[arg(long, default_value = "info")]
     pub log_level: String,
+
+    /// How log lines are written.
+    #[arg(long, value_enum, default_value_t = crate::telemetry::LogFormat::Text)]
+    pub log_format: crate::telemetry::LogFormat,
+
+    /// Debug logs (when --log-level is left at info), and /shoal/debug/* routes, mounted
+    /// only when -H is a loopback address or a unix socket.
+    #[arg(long)]
+    pub debug: bool,
+
+    /// Also serve /metrics on this host:port (e.g. a port only Prometheus can reach).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+}
+
+impl ManageArgs {
+    /// `--log-level`, or `debug` when `--debug` is given and the level left at its default.
+    pub fn effective_log_level(&self) -> String {
+        if self.debug && self.log_level == "info" {
+            "debug".to_string()
+        } else {
+            self.log_level.clone()
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -108,6 +108,7 @@ pub struct ManageConfig {
     pub engines: EngineSource,
     pub cluster: ClusterConfig,
     pub placement: PlacementConfig,
+    pub observe: crate::telemetry::ObserveConfig,
 }
 
 impl ManageConfig {
@@ -153,6 +154,10 @@ impl ManageConfig {
                 },
                 ..ClusterConfig::default()
             },
+            observe: crate::telemetry::ObserveConfig {
+                debug: args.debug,
+                metrics_addr: args.metrics_addr.clone(),
+            },
         })
     }
 }
@@ -167,7 +172,7 @@ mod tests {
         let mut full = vec!["shoal", "manage"];
         full.extend_from_slice(line);
         match Cli::try_parse_from(full).unwrap().command {
-            Command::Manage(a) => a,
+            Command::Manage(a) => *a,
             other => panic!("not manage: {other:?}"),
         }
     }

@@ -8,15 +8,6 @@ use shoal::discovery::Discovery;
 use shoal::server::{self, Listener};
 use std::process::ExitCode;
 
-fn init_tracing(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 fn bind(addr: &ListenAddr) -> std::io::Result<Listener> {
     Ok(match addr {
         ListenAddr::Tcp(hp) => Listener::Tcp(std::net::TcpListener::bind(hp)?),
@@ -50,7 +41,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Manage(args) => {
-            init_tracing(&args.log_level);
+            shoal::telemetry::init(&args.effective_log_level(), args.log_format);
             let config = match ManageConfig::from_args(&args) {
                 Ok(c) => c,
                 Err(e) => {

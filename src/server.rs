@@ -105,8 +105,10 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         scheduler,
         create_retry: config.placement.create_retry,
     };
+    let debug = api::metrics::start_observing(&config.observe, &listener, &state)?;
     let http = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(crate::telemetry::observe))
             .app_data(web::Data::new(state.clone()))
             .app_data(
                 web::QueryConfig::default()
@@ -120,6 +122,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
                 web::JsonConfig::default()
                     .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
             )
+            .configure(api::metrics::configure(debug))
             .configure(api::configure)
     })
     .workers(std::thread::available_parallelism().map_or(2, |n| n.get()))

@@ -5,5 +5,6 @@
 
 pub mod cluster;
 pub mod engine;
+pub mod metrics;
 pub mod node;
 pub mod scheduler;

@@ -212,6 +212,7 @@ async fn fetch_sizes(selected: &[Selection<'_>]) -> HashMap<String, (i64, i64)> 
     }
     let asks = nodes
         .iter()
+        .inspect(|n| shoal_actors::metrics::queued("node", &n.handle.addr))
         .map(|n| n.handle.actor.send(ListContainerSizes));
     let mut sizes = HashMap::new();
     for answer in futures_util::future::join_all(asks).await {
@@ -243,6 +244,8 @@ pub async fn inspect(
         .nodes
         .get(node_idx)
         .ok_or_else(|| ApiError::NotFound(format!("No such container: {reference}")))?;
+    crate::telemetry::record_node(&node.name);
+    shoal_actors::metrics::queued("node", &node.handle.addr);
     let body = node.handle.actor.send(InspectContainer { id }).await??;
     Ok(HttpResponse::Ok()
         .content_type("application/json")

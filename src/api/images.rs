@@ -128,6 +128,7 @@ pub async fn inspect(
     }
     let mut last = ApiError::NotFound(format!("No such image: {name}"));
     for i in order.into_iter().take(3) {
+        shoal_actors::metrics::queued("node", &read.nodes[i].handle.addr);
         match read.nodes[i]
             .handle
             .actor

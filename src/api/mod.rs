@@ -5,12 +5,15 @@
 //! A versioned request above what every healthy engine speaks is refused like the engine
 //! refuses it, so clients negotiate down.
 
+mod cluster_json;
 mod containers;
 mod create;
 mod error;
 mod fallback;
 mod filters;
 mod images;
+pub mod metrics;
+mod page;
 mod system;
 
 pub use error::ApiError;

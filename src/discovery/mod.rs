@@ -82,6 +82,7 @@ impl Discovery {
     /// watching keep the last good list (a file being rewritten must not empty the cluster).
     pub async fn run(self, cluster: Addr<ClusterActor>, first: Vec<EngineAddr>) {
         let mut last = first;
+        shoal_actors::metrics::queued("cluster", "cluster");
         if cluster.send(SetEngines(last.clone())).await.is_err() {
             return;
         }
@@ -94,6 +95,7 @@ impl Discovery {
                 Ok(now) if now != last => {
                     tracing::info!(engines = now.len(), "discovery file changed");
                     last = now;
+                    shoal_actors::metrics::queued("cluster", "cluster");
                     if cluster.send(SetEngines(last.clone())).await.is_err() {
                         return;
                     }

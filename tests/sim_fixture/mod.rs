@@ -112,6 +112,7 @@ impl SimCluster {
             engines: EngineSource::Discovery(discovery),
             cluster: fast_cluster_config(),
             placement: self.placement,
+            observe: Default::default(),
         };
         let running = server::start(config, Listener::Tcp(listener))
             .await

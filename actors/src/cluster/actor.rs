@@ -6,6 +6,7 @@
 
 use super::view::{ClusterView, NodeHandle};
 use crate::engine::{EngineAddr, HttpEngine, Timeouts};
+use crate::metrics;
 use crate::node::{NodeActor, NodeConfig, NodeEvent, NodeSnapshot, NodeStopped, StopNode};
 use crate::scheduler::{NodeId, RemoveNode, SchedulerActor};
 use actix::prelude::*;
@@ -135,6 +136,7 @@ impl Handler<SetEngines> for ClusterActor {
     type Result = ();
 
     fn handle(&mut self, msg: SetEngines, ctx: &mut Context<Self>) {
+        let _m = metrics::handling("cluster", "cluster", "SetEngines");
         let wanted: BTreeSet<EngineAddr> = msg.0.into_iter().collect();
         let gone: Vec<EngineAddr> = self.wanted.difference(&wanted).cloned().collect();
         let new: Vec<EngineAddr> = wanted.difference(&self.wanted).cloned().collect();
@@ -147,6 +149,7 @@ impl Handler<SetEngines> for ClusterActor {
                     // Same: the scheduler must forget the node even when busy.
                     s.do_send(RemoveNode(NodeId::new(addr.to_string())));
                 }
+                metrics::actor_removed("node", addr);
             }
         }
         for addr in new {
@@ -162,10 +165,12 @@ impl Handler<NodeStopped> for ClusterActor {
     type Result = ();
 
     fn handle(&mut self, msg: NodeStopped, ctx: &mut Context<Self>) {
+        let _m = metrics::handling("cluster", "cluster", "NodeStopped");
         if msg.removed || !self.wanted.contains(&msg.addr) {
             return;
         }
         self.restarts += 1;
+        metrics::actor_restarted("node", &msg.addr);
         tracing::warn!(node = %msg.addr, restarts = self.restarts, "node actor stopped, restarting it");
         self.nodes.remove(&msg.addr);
         self.start_node(msg.addr, ctx);

@@ -120,7 +120,8 @@ impl HttpEngine {
         if let Some(auth) = r.registry_auth {
             req = req.insert_header(("X-Registry-Auth", auth));
         }
-        Box::pin(async move {
+        let timed = (req.get_method().to_string(), path.clone());
+        let call = Box::pin(async move {
             let exchange = async {
                 let sent = match body {
                     Some(b) => req.send_body(b).await,
@@ -149,7 +150,10 @@ impl HttpEngine {
                     secs: limit.as_secs_f64(),
                 }),
             }
-        })
+        });
+        Box::pin(crate::metrics::time_engine_call(
+            &self.addr, &timed.0, &timed.1, call,
+        ))
     }
 }
 

@@ -14,6 +14,7 @@ use super::snapshot::{
 };
 use super::{offer_from, EngineEvent, HealthTracker};
 use crate::engine::{Engine, EngineAddr, EngineError};
+use crate::metrics;
 use crate::scheduler::UpdateOffer;
 use actix::prelude::*;
 use bollard_stubs::models::{ContainerSummary, ImageSummary};
@@ -242,6 +243,7 @@ impl NodeActor {
                     .collect(),
             })
         };
+        let work = metrics::time_refresh(&self.addr, work);
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.refreshing = false;
             match result {
@@ -456,8 +458,11 @@ impl Actor for NodeActor {
                 addr: self.addr.clone(),
                 removed: self.removed,
             };
-            if let Err(e) = sup.try_send(msg) {
-                tracing::warn!(node = %self.addr, error = %e, "could not tell the cluster this node stopped");
+            match sup.try_send(msg) {
+                Ok(()) => metrics::queued("cluster", "cluster"),
+                Err(e) => {
+                    tracing::warn!(node = %self.addr, error = %e, "could not tell the cluster this node stopped")
+                }
             }
         }
     }
@@ -476,6 +481,7 @@ impl StreamHandler<Result<EngineEvent, EngineError>> for NodeActor {
         // reconnects the stream when the engine answers again.
         self.events_connected = false;
         if !self.removed {
+            metrics::node_events_reconnect(&self.addr);
             self.schedule_refresh(ctx, EVENTS_RETRY.min(self.config.refresh_min));
         }
     }
@@ -485,6 +491,7 @@ impl Handler<RefreshNode> for NodeActor {
     type Result = ();
 
     fn handle(&mut self, _: RefreshNode, ctx: &mut Context<Self>) {
+        let _m = metrics::handling("node", &self.addr, "RefreshNode");
         self.schedule_refresh(ctx, Duration::ZERO);
     }
 }
@@ -493,6 +500,7 @@ impl Handler<InspectContainer> for NodeActor {
     type Result = ResponseActFuture<Self, Result<Bytes, EngineError>>;
 
     fn handle(&mut self, msg: InspectContainer, _ctx: &mut Context<Self>) -> Self::Result {
+        let _m = metrics::handling("node", &self.addr, "InspectContainer");
         if let Some(body) = self.inspect_cache.get(&msg.id) {
             let body = body.clone();
             return Box::pin(async move { Ok(body) }.into_actor(self));
@@ -511,6 +519,7 @@ impl Handler<InspectImage> for NodeActor {
     type Result = ResponseActFuture<Self, Result<Bytes, EngineError>>;
 
     fn handle(&mut self, msg: InspectImage, _ctx: &mut Context<Self>) -> Self::Result {
+        let _m = metrics::handling("node", &self.addr, "InspectImage");
         if let Some(body) = self.image_cache.get(&msg.name) {
             let body = body.clone();
             return Box::pin(async move { Ok(body) }.into_actor(self));
@@ -529,6 +538,7 @@ impl Handler<ListContainerSizes> for NodeActor {
     type Result = ResponseFuture<Result<HashMap<String, (i64, i64)>, EngineError>>;
 
     fn handle(&mut self, _: ListContainerSizes, _ctx: &mut Context<Self>) -> Self::Result {
+        let _m = metrics::handling("node", &self.addr, "ListContainerSizes");
         let path = "/containers/json?all=1&size=1";
         let call = self.engine.get(path);
         let addr = self.addr.clone();
@@ -548,6 +558,7 @@ impl Handler<StopNode> for NodeActor {
     type Result = ();
 
     fn handle(&mut self, _: StopNode, ctx: &mut Context<Self>) {
+        let _m = metrics::handling("node", &self.addr, "StopNode");
         self.removed = true;
         ctx.stop();
     }

@@ -2,12 +2,15 @@
 
 use super::NodeSnapshot;
 use crate::scheduler::{
-    ContainerInfo, EngineFacts, HostPort, ImageInfo, NetworkInfo, NodeId, Offer, Proto, Scope,
+    ContainerInfo, EngineFacts, HostPort, ImageInfo, NetworkInfo, NodeId, Offer, Scope,
 };
 use std::collections::BTreeSet;
 
-/// The offer of the node `snapshot` describes. Host ports come from the containers'
-/// inspects, and from the list's public ports for containers not inspected yet.
+/// The offer of the node `snapshot` describes.
+///
+/// Only containers whose inspect is known are offered. The scheduler drops a reservation
+/// when the offer shows its container, so a container listed before its reservation is
+/// counted here would let the scheduler book that CPU and memory twice.
 pub fn offer_from(snapshot: &NodeSnapshot) -> Offer {
     let facts = snapshot.facts.as_deref();
     let mut ports: BTreeSet<HostPort> = BTreeSet::new();
@@ -15,20 +18,11 @@ pub fn offer_from(snapshot: &NodeSnapshot) -> Offer {
         .containers
         .entries
         .iter()
-        .map(|e| {
+        .filter_map(|e| {
+            let resources = snapshot.resources.get(e.id())?;
+            ports.extend(resources.host_ports.iter().copied());
             let s = &e.summary;
-            match snapshot.resources.get(e.id()) {
-                Some(r) => ports.extend(r.host_ports.iter().copied()),
-                None => {
-                    for p in s.ports.iter().flatten() {
-                        let proto = p.typ.map(|t| t.to_string()).unwrap_or_default();
-                        if let (Some(port), Some(proto)) = (p.public_port, Proto::parse(&proto)) {
-                            ports.insert(HostPort { port, proto });
-                        }
-                    }
-                }
-            }
-            ContainerInfo {
+            Some(ContainerInfo {
                 id: e.id().to_string(),
                 names: s.names.clone().unwrap_or_default(),
                 image: s.image.clone().unwrap_or_default(),
@@ -40,7 +34,7 @@ pub fn offer_from(snapshot: &NodeSnapshot) -> Offer {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
                 state: s.state.map(|st| st.to_string()).unwrap_or_default(),
-            }
+            })
         })
         .collect();
     Offer {
