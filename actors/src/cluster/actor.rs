@@ -6,6 +6,7 @@
 
 use super::view::{ClusterView, NodeHandle};
 use crate::engine::{EngineAddr, HttpEngine, Timeouts};
+use crate::events::{NodeChange, NodeChanged};
 use crate::node::{NodeActor, NodeConfig, NodeEvent, NodeSnapshot, NodeStopped, StopNode};
 use actix::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,6 +46,7 @@ pub struct ClusterActor {
     nodes: BTreeMap<EngineAddr, NodeHandle>,
     view: watch::Sender<Arc<ClusterView>>,
     events_out: Option<Recipient<NodeEvent>>,
+    changes_out: Option<Recipient<NodeChanged>>,
     restarts: u64,
 }
 
@@ -64,6 +66,7 @@ impl ClusterActor {
                 nodes: BTreeMap::new(),
                 view: tx,
                 events_out: None,
+                changes_out: None,
                 restarts: 0,
             },
             rx,
@@ -76,21 +79,43 @@ impl ClusterActor {
         self
     }
 
+    /// Who hears of nodes joining and leaving, and of every node's health changes.
+    pub fn changes_to(mut self, out: Recipient<NodeChanged>) -> Self {
+        self.changes_out = Some(out);
+        self
+    }
+
+    fn report(&self, addr: &EngineAddr, change: NodeChange) {
+        if let Some(out) = &self.changes_out {
+            let msg = NodeChanged {
+                addr: addr.clone(),
+                change,
+            };
+            if out.try_send(msg).is_err() {
+                tracing::debug!(node = %addr, "events hub full, node change not reported");
+            }
+        }
+    }
+
     fn start_node(&mut self, addr: EngineAddr, ctx: &mut Context<Self>) {
         let arbiter = self.arbiters[self.next_arbiter % self.arbiters.len()].handle();
         self.next_arbiter += 1;
         let (tx, rx) = watch::channel(Arc::new(NodeSnapshot::pending(addr.clone())));
         let supervisor = ctx.address().recipient();
         let events = self.events_out.clone();
+        let changes = self.changes_out.clone();
         let (node_config, timeouts, engine_addr) =
             (self.config.node.clone(), self.config.timeouts, addr.clone());
         let actor = NodeActor::start_in_arbiter(&arbiter, move |_| {
             let engine = Rc::new(HttpEngine::new(engine_addr, timeouts));
-            let node = NodeActor::new(engine, node_config, tx).supervised_by(supervisor);
-            match events {
-                Some(out) => node.events_to(out),
-                None => node,
+            let mut node = NodeActor::new(engine, node_config, tx).supervised_by(supervisor);
+            if let Some(out) = events {
+                node = node.events_to(out);
             }
+            if let Some(out) = changes {
+                node = node.changes_to(out);
+            }
+            node
         });
         self.nodes.insert(
             addr.clone(),
@@ -130,10 +155,12 @@ impl Handler<SetEngines> for ClusterActor {
                 tracing::info!(node = %addr, "engine left discovery, stopping its node");
                 // A full mailbox still gets the stop: the node is leaving either way.
                 node.actor.do_send(StopNode);
+                self.report(addr, NodeChange::Left);
             }
         }
         for addr in new {
             tracing::info!(node = %addr, "engine joined");
+            self.report(&addr, NodeChange::Joined);
             self.start_node(addr, ctx);
         }
         self.wanted = wanted;

@@ -11,7 +11,7 @@ mod messages;
 mod snapshot;
 
 pub use actor::{NodeActor, NodeConfig, NodeEvent};
-pub use events::EngineEvent;
+pub use events::{EngineEvent, EventActor};
 pub use health::{Health, HealthTracker};
 pub use messages::{
     InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, StopNode,
