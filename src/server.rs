@@ -5,9 +5,10 @@
 use crate::api::{self, ApiError, ApiState, DaemonFacts};
 use crate::config::{EngineSource, ManageConfig};
 use crate::discovery::{Discovery, DiscoveryError};
-use actix::{Actor, Addr};
+use actix::{Actor, Addr, Arbiter};
 use actix_web::{web, App, HttpServer};
 use shoal_actors::cluster::{ClusterActor, ClusterView};
+use shoal_actors::events::{EventsHub, HubConfig};
 use std::sync::Arc;
 use std::time::SystemTime;
 use thiserror::Error;
@@ -34,6 +35,7 @@ pub struct Running {
     pub server: actix_web::dev::Server,
     pub cluster: Addr<ClusterActor>,
     pub view: watch::Receiver<Arc<ClusterView>>,
+    pub hub: Addr<EventsHub>,
     /// Simulated engines started for `--sim`, kept alive with the daemon.
     pub sim: Option<shoal_sim::SimFleet>,
 }
@@ -61,7 +63,16 @@ fn daemon_facts() -> DaemonFacts {
 /// Starts everything inside the current actix System.
 pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, StartError> {
     let (cluster, view) = ClusterActor::new(config.cluster.clone());
-    let cluster = cluster.start();
+    // The hub gets a thread of its own: a burst of events from many engines must not delay
+    // the ClusterActor, and the hub must not wait behind it.
+    let hub_view = view.clone();
+    let hub = EventsHub::start_in_arbiter(&Arbiter::new().handle(), move |_| {
+        EventsHub::new(HubConfig::default(), hub_view)
+    });
+    let cluster = cluster
+        .events_to(hub.clone().recipient())
+        .changes_to(hub.clone().recipient())
+        .start();
     let mut sim = None;
     let discovery = match config.engines {
         EngineSource::Discovery(discovery) => discovery,
@@ -89,6 +100,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
     let state = ApiState {
         view: view.clone(),
         info: Arc::new(daemon_facts()),
+        hub: hub.clone(),
     };
     let http = HttpServer::new(move || {
         App::new()
@@ -117,6 +129,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         server: http.run(),
         cluster,
         view,
+        hub,
         sim,
     })
 }

@@ -7,6 +7,7 @@
 
 mod containers;
 mod error;
+mod events;
 mod fallback;
 mod filters;
 mod images;
@@ -14,12 +15,14 @@ mod system;
 
 pub use error::ApiError;
 
+use actix::Addr;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::web;
 use shoal_actors::cluster::compare_versions;
 use shoal_actors::cluster::ClusterView;
+use shoal_actors::events::EventsHub;
 use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -35,6 +38,8 @@ pub const FALLBACK_API_VERSION: &str = "1.41";
 pub struct ApiState {
     pub view: watch::Receiver<Arc<ClusterView>>,
     pub info: Arc<DaemonFacts>,
+    /// Where `GET /events` subscribes.
+    pub hub: Addr<EventsHub>,
 }
 
 /// Facts about this Shoal process shown by `/info` and `/version`.
@@ -99,6 +104,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/_ping", web::head().to(system::ping))
         .route("/version", web::get().to(system::version))
         .route("/info", web::get().to(system::info))
+        .route("/events", web::get().to(events::events))
         .route("/containers/json", web::get().to(containers::list))
         .route(
             "/containers/{id:.+}/json",
