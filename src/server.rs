@@ -8,6 +8,7 @@ use crate::discovery::{Discovery, DiscoveryError};
 use actix::{Actor, Addr, Arbiter};
 use actix_web::{web, App, HttpServer};
 use shoal_actors::cluster::{ClusterActor, ClusterView};
+use shoal_actors::events::{EventsHub, HubConfig};
 use shoal_actors::scheduler::SchedulerActor;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -35,6 +36,7 @@ pub struct Running {
     pub server: actix_web::dev::Server,
     pub cluster: Addr<ClusterActor>,
     pub view: watch::Receiver<Arc<ClusterView>>,
+    pub hub: Addr<EventsHub>,
     /// Simulated engines started for `--sim`, kept alive with the daemon.
     pub sim: Option<shoal_sim::SimFleet>,
 }
@@ -97,13 +99,24 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         SchedulerActor::new(scheduler_config)
     });
     let (cluster, view) = ClusterActor::new(config.cluster.clone());
-    let cluster = cluster.scheduler(scheduler.clone()).start();
+    // The hub gets a thread of its own: a burst of events from many engines must not delay
+    // the ClusterActor, and the hub must not wait behind it.
+    let hub_view = view.clone();
+    let hub = EventsHub::start_in_arbiter(&Arbiter::new().handle(), move |_| {
+        EventsHub::new(HubConfig::default(), hub_view)
+    });
+    let cluster = cluster
+        .scheduler(scheduler.clone())
+        .events_to(hub.clone().recipient())
+        .changes_to(hub.clone().recipient())
+        .start();
     actix_rt::spawn(discovery.run(cluster.clone(), first));
     let state = ApiState {
         view: view.clone(),
         info: Arc::new(daemon_facts(&config.placement)),
         scheduler,
         create_retry: config.placement.create_retry,
+        hub: hub.clone(),
     };
     let debug = api::metrics::start_observing(&config.observe, &listener, &state)?;
     let http = HttpServer::new(move || {
@@ -135,6 +148,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         server: http.run(),
         cluster,
         view,
+        hub,
         sim,
     })
 }

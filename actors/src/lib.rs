@@ -1,10 +1,11 @@
 //! Shoal's actors: one `NodeActor` per engine, the `ClusterActor` that owns the set of
 //! nodes and publishes the cluster view, the `SchedulerActor` that places new containers,
-//! and the engine client they use.
+//! the `EventsHub` that merges the nodes' events, and the engine client they use.
 #![forbid(unsafe_code)]
 
 pub mod cluster;
 pub mod engine;
+pub mod events;
 pub mod metrics;
 pub mod node;
 pub mod scheduler;

@@ -9,6 +9,7 @@ mod cluster_json;
 mod containers;
 mod create;
 mod error;
+mod events;
 mod fallback;
 mod filters;
 mod images;
@@ -25,6 +26,7 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::web;
 use shoal_actors::cluster::compare_versions;
 use shoal_actors::cluster::ClusterView;
+use shoal_actors::events::EventsHub;
 use shoal_actors::scheduler::SchedulerActor;
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -44,6 +46,8 @@ pub struct ApiState {
     pub scheduler: Addr<SchedulerActor>,
     /// Further nodes tried when an engine fails a create.
     pub create_retry: u32,
+    /// Where `GET /events` subscribes.
+    pub hub: Addr<EventsHub>,
 }
 
 /// Facts about this Shoal process shown by `/info` and `/version`.
@@ -108,6 +112,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/_ping", web::head().to(system::ping))
         .route("/version", web::get().to(system::version))
         .route("/info", web::get().to(system::info))
+        .route("/events", web::get().to(events::events))
         .route("/containers/json", web::get().to(containers::list))
         .route("/containers/create", web::post().to(create::create))
         .route(

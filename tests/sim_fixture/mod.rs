@@ -24,6 +24,7 @@ pub struct Started {
     pub fleet: SimFleet,
     pub cluster: actix::Addr<shoal_actors::cluster::ClusterActor>,
     pub view: tokio::sync::watch::Receiver<std::sync::Arc<shoal_actors::cluster::ClusterView>>,
+    pub hub: actix::Addr<shoal_actors::events::EventsHub>,
     pub server: actix_web::dev::ServerHandle,
     pub base: String,
     pub client: awc::Client,
@@ -121,6 +122,7 @@ impl SimCluster {
             server,
             cluster,
             view,
+            hub,
             sim: _,
         } = running;
         let handle = server.handle();
@@ -130,6 +132,7 @@ impl SimCluster {
             fleet,
             cluster,
             view,
+            hub,
             server: handle,
             base: format!("http://127.0.0.1:{port}"),
             client: awc::Client::builder()

@@ -6,6 +6,7 @@
 
 use super::view::{ClusterView, NodeHandle};
 use crate::engine::{EngineAddr, HttpEngine, Timeouts};
+use crate::events::{NodeChange, NodeChanged};
 use crate::metrics;
 use crate::node::{NodeActor, NodeConfig, NodeEvent, NodeSnapshot, NodeStopped, StopNode};
 use crate::scheduler::{NodeId, RemoveNode, SchedulerActor};
@@ -48,6 +49,7 @@ pub struct ClusterActor {
     view: watch::Sender<Arc<ClusterView>>,
     events_out: Option<Recipient<NodeEvent>>,
     scheduler: Option<Addr<SchedulerActor>>,
+    changes_out: Option<Recipient<NodeChanged>>,
     restarts: u64,
 }
 
@@ -68,6 +70,7 @@ impl ClusterActor {
                 view: tx,
                 events_out: None,
                 scheduler: None,
+                changes_out: None,
                 restarts: 0,
             },
             rx,
@@ -86,6 +89,24 @@ impl ClusterActor {
         self
     }
 
+    /// Who hears of nodes joining and leaving, and of every node's health changes.
+    pub fn changes_to(mut self, out: Recipient<NodeChanged>) -> Self {
+        self.changes_out = Some(out);
+        self
+    }
+
+    fn report(&self, addr: &EngineAddr, change: NodeChange) {
+        if let Some(out) = &self.changes_out {
+            let msg = NodeChanged {
+                addr: addr.clone(),
+                change,
+            };
+            if out.try_send(msg).is_err() {
+                tracing::debug!(node = %addr, "events hub full, node change not reported");
+            }
+        }
+    }
+
     fn start_node(&mut self, addr: EngineAddr, ctx: &mut Context<Self>) {
         let arbiter = self.arbiters[self.next_arbiter % self.arbiters.len()].handle();
         self.next_arbiter += 1;
@@ -93,6 +114,7 @@ impl ClusterActor {
         let supervisor = ctx.address().recipient();
         let events = self.events_out.clone();
         let offers = self.scheduler.clone().map(|s| s.recipient());
+        let changes = self.changes_out.clone();
         let (node_config, timeouts, engine_addr) =
             (self.config.node.clone(), self.config.timeouts, addr.clone());
         let actor = NodeActor::start_in_arbiter(&arbiter, move |_| {
@@ -103,6 +125,9 @@ impl ClusterActor {
             }
             if let Some(out) = offers {
                 node = node.offers_to(out);
+            }
+            if let Some(out) = changes {
+                node = node.changes_to(out);
             }
             node
         });
@@ -150,10 +175,12 @@ impl Handler<SetEngines> for ClusterActor {
                     s.do_send(RemoveNode(NodeId::new(addr.to_string())));
                 }
                 metrics::actor_removed("node", addr);
+                self.report(addr, NodeChange::Left);
             }
         }
         for addr in new {
             tracing::info!(node = %addr, "engine joined");
+            self.report(&addr, NodeChange::Joined);
             self.start_node(addr, ctx);
         }
         self.wanted = wanted;

@@ -14,6 +14,7 @@ use super::snapshot::{
 };
 use super::{offer_from, EngineEvent, HealthTracker};
 use crate::engine::{Engine, EngineAddr, EngineError};
+use crate::events::{NodeChange, NodeChanged};
 use crate::metrics;
 use crate::scheduler::UpdateOffer;
 use actix::prelude::*;
@@ -63,6 +64,8 @@ pub struct NodeActor {
     events_out: Option<Recipient<NodeEvent>>,
     /// Receives this node's resource offer after every change (the SchedulerActor).
     offers_out: Option<Recipient<UpdateOffer>>,
+    /// Told when the health changes (the EventsHub), when there is one.
+    changes_out: Option<Recipient<NodeChanged>>,
     inspect_cache: HashMap<String, Bytes>,
     image_cache: HashMap<String, Bytes>,
     resources: HashMap<String, ContainerResources>,
@@ -121,6 +124,7 @@ impl NodeActor {
             supervisor: None,
             events_out: None,
             offers_out: None,
+            changes_out: None,
             inspect_cache: HashMap::new(),
             image_cache: HashMap::new(),
             resources: HashMap::new(),
@@ -151,6 +155,24 @@ impl NodeActor {
     pub fn events_to(mut self, out: Recipient<NodeEvent>) -> Self {
         self.events_out = Some(out);
         self
+    }
+
+    /// Where to report health changes.
+    pub fn changes_to(mut self, out: Recipient<NodeChanged>) -> Self {
+        self.changes_out = Some(out);
+        self
+    }
+
+    fn report(&self, change: NodeChange) {
+        if let Some(out) = &self.changes_out {
+            let msg = NodeChanged {
+                addr: self.addr.clone(),
+                change,
+            };
+            if out.try_send(msg).is_err() {
+                tracing::debug!(node = %self.addr, "events hub full, health change not reported");
+            }
+        }
     }
 
     /// Where to send this node's resource offers.
@@ -256,7 +278,9 @@ impl NodeActor {
     }
 
     fn on_refreshed(&mut self, r: Refreshed, seq: u64, ctx: &mut Context<Self>) {
-        if let Some(state) = self.health.on_success() {
+        let previous = self.health.state();
+        let changed = self.health.on_success();
+        if let Some(state) = changed {
             tracing::info!(node = %self.addr, name = %r.facts.name, health = %state, "node health changed");
         }
         let health = self.health.state();
@@ -274,6 +298,10 @@ impl NodeActor {
             s.networks = networks;
             s.volumes = volumes;
         });
+        // Reported after the publish, so the hub reads the node's name and ID with it.
+        if changed.is_some() {
+            self.report(NodeChange::Healthy { previous });
+        }
         self.apply_containers(r.containers, seq, ctx);
         if !self.events_connected {
             self.connect_events(ctx);
@@ -292,8 +320,11 @@ impl NodeActor {
         self.publish(|s| {
             s.health = health;
             s.failures = failures;
-            s.last_error = Some(msg);
+            s.last_error = Some(msg.clone());
         });
+        if changed.is_some() {
+            self.report(NodeChange::Unhealthy { error: msg });
+        }
     }
 
     /// Publishes a new container list; forgets caches of containers that are gone and

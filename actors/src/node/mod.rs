@@ -15,7 +15,7 @@ mod snapshot;
 
 pub use actor::{NodeActor, NodeConfig, NodeEvent};
 pub use create::{pull_query, CreateContainer, CreateNetwork, CreateVolume, PullImage};
-pub use events::EngineEvent;
+pub use events::{EngineEvent, EventActor};
 pub use health::{Health, HealthTracker};
 pub use messages::{
     InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, StopNode,

@@ -1,0 +1,27 @@
+//! The EventsHub: one merged `/events` stream for the whole cluster.
+//!
+//! Every NodeActor sends its engine's events (`NodeEvent`); the NodeActors and the
+//! ClusterActor send Shoal's own node changes (`NodeChanged`: joined, left, turned healthy
+//! or unhealthy). The hub adds the node fields to each event as classic Swarm did, keeps a
+//! bounded ring of recent events for `since`, and fans every event out to the subscribers
+//! whose filter wants it.
+//!
+//! Messages it takes (in `messages`): `NodeEvent`, `NodeChanged`, `Subscribe`,
+//! `Unsubscribe`, `HubStats`.
+//!
+//! Each subscriber is a bounded channel the hub `try_send`s into. One whose buffer is full
+//! is cut off (its channel closed): a slow client never slows the hub or the other
+//! subscribers; it sees its stream end and may come back with `since`.
+
+mod event;
+mod filter;
+mod hub;
+mod messages;
+
+pub use event::{HubEvent, NodeFields};
+pub use filter::{EventFilter, EVENT_FILTERS};
+pub use hub::{EventsHub, HubConfig};
+pub use messages::{
+    HubCounts, HubStats, NodeChange, NodeChanged, Subscribe, SubscriberId, Subscription,
+    Unsubscribe,
+};
