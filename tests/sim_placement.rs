@@ -119,6 +119,15 @@ async fn constraints_pick_the_node_and_move_into_labels() {
     assert_eq!(s, 400);
     let after: usize = (0..3).map(|i| c.fleet.engine(i).container_count()).sum();
     assert_eq!(before, after, "refused creates changed nothing");
+
+    // The scheduler's decisions and refusals show in the metrics, by reason.
+    let metrics = String::from_utf8(c.get("/metrics").await.body.to_vec()).unwrap();
+    for needle in [
+        "shoal_scheduler_refusals_total{reason=\"constraint\"}",
+        "shoal_scheduler_decision_seconds_count",
+    ] {
+        assert!(metrics.contains(needle), "no {needle} in metrics");
+    }
 }
 
 trait Pipe: Sized {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shoal_actors::cluster::ClusterRead;
 use shoal_actors::engine::{error_message, EngineError};
+use shoal_actors::metrics::queued;
 use shoal_actors::node::{
     CreateContainer, CreateNetwork, CreateVolume, NodeActor, PullImage, RefreshNode,
 };
@@ -162,6 +163,7 @@ pub async fn create(
     let name = q.name.clone().filter(|n| !n.is_empty());
     let mut tries_left = state.create_retry;
     loop {
+        queued("scheduler", "scheduler");
         let placement = state.scheduler.send(Place(request.clone())).await??;
         let read = state.read();
         let outcome = match node_for(&read, &placement) {
@@ -186,7 +188,9 @@ pub async fn create(
                 if matches!(made, Ok((201, _))) {
                     // The engine's event also refreshes the node; asking now shortens the
                     // window in which lists miss the new container.
-                    let _ = node.try_send(RefreshNode);
+                    if node.try_send(RefreshNode).is_ok() {
+                        queued("node", &placement.node);
+                    }
                 }
                 made
             }
@@ -197,6 +201,7 @@ pub async fn create(
                     .ok()
                     .and_then(|v| v.get("Id").and_then(Value::as_str).map(str::to_string))
                     .unwrap_or_default();
+                queued("scheduler", "scheduler");
                 state
                     .scheduler
                     .send(ConfirmPlacement {
@@ -209,6 +214,7 @@ pub async fn create(
                     .body(answer));
             }
             other => {
+                queued("scheduler", "scheduler");
                 state
                     .scheduler
                     .send(CancelPlacement {

@@ -170,9 +170,11 @@ impl Handler<SetEngines> for ClusterActor {
                 tracing::info!(node = %addr, "engine left discovery, stopping its node");
                 // A full mailbox still gets the stop: the node is leaving either way.
                 node.actor.do_send(StopNode);
+                metrics::queued("node", addr);
                 if let Some(s) = &self.scheduler {
                     // Same: the scheduler must forget the node even when busy.
                     s.do_send(RemoveNode(NodeId::new(addr.to_string())));
+                    metrics::queued("scheduler", "scheduler");
                 }
                 metrics::actor_removed("node", addr);
                 self.report(addr, NodeChange::Left);

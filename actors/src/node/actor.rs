@@ -77,6 +77,8 @@ pub struct NodeActor {
     /// Counts changes this actor made to its table itself (a create it recorded). A list
     /// requested before such a change is stale when it arrives, and is not applied.
     local_changes: u64,
+    /// `timeNano` of the newest engine event seen, where a reconnected stream resumes.
+    last_event_nano: i64,
 }
 
 /// An engine event, sent by a NodeActor to whoever fans events out (the EventsHub).
@@ -134,6 +136,7 @@ impl NodeActor {
             events_connected: false,
             removed: false,
             local_changes: 0,
+            last_event_nano: 0,
         }
     }
 
@@ -192,8 +195,11 @@ impl NodeActor {
             let offer = Arc::new(offer_from(&self.published.borrow()));
             // The scheduler keeps only the latest offer per node, so a full mailbox only
             // delays this one until the next change; `do_send` would queue past the bound.
-            if out.try_send(UpdateOffer(offer)).is_err() {
-                tracing::debug!(node = %self.addr, "scheduler mailbox full, offer skipped");
+            match out.try_send(UpdateOffer(offer)) {
+                Ok(()) => metrics::queued("scheduler", "scheduler"),
+                Err(_) => {
+                    tracing::warn!(node = %self.addr, "scheduler mailbox full, offer skipped")
+                }
             }
         }
     }
@@ -429,7 +435,20 @@ impl NodeActor {
 
     fn connect_events(&mut self, ctx: &mut Context<Self>) {
         self.events_connected = true;
-        let open = self.engine.events("");
+        // After a break, ask from just past the last event seen, so none is lost between
+        // the old stream and the new one.
+        let query = match self.last_event_nano {
+            0 => String::new(),
+            n => {
+                let next = n + 1;
+                format!(
+                    "?since={}.{:09}",
+                    next / 1_000_000_000,
+                    next % 1_000_000_000
+                )
+            }
+        };
+        let open = self.engine.events(&query);
         ctx.spawn(open.into_actor(self).map(|result, act, ctx| match result {
             Ok(stream) => {
                 let mut decoder = EventDecoder::default();
@@ -452,6 +471,7 @@ impl NodeActor {
     }
 
     fn on_event(&mut self, ev: EngineEvent, ctx: &mut Context<Self>) {
+        self.last_event_nano = self.last_event_nano.max(ev.time_nano);
         match ev.kind.as_str() {
             "container" => {
                 self.inspect_cache.remove(&ev.actor.id);

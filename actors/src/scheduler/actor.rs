@@ -8,6 +8,9 @@
 //! the HTTP front.
 
 use std::sync::Arc;
+use std::time::Instant;
+
+use crate::metrics;
 
 use actix::{Actor, Context, Handler, Message};
 
@@ -19,7 +22,8 @@ use super::request::PlacementRequest;
 
 /// Mailbox capacity: creates from many clients queue here (with back-pressure on
 /// `send`), each served in microseconds.
-const MAILBOX: usize = 1024;
+/// Every node sends an offer after each change; at start-up thousands arrive at once.
+const MAILBOX: usize = 65_536;
 
 /// Owns the [`Placer`]; see the module docs.
 pub struct SchedulerActor {
@@ -55,7 +59,9 @@ impl Handler<UpdateOffer> for SchedulerActor {
     type Result = ();
 
     fn handle(&mut self, msg: UpdateOffer, _: &mut Context<Self>) {
+        let _m = metrics::handling("scheduler", "scheduler", "UpdateOffer");
         self.placer.update_offer(msg.0);
+        metrics::scheduler_reservations(self.placer.pending());
     }
 }
 
@@ -71,7 +77,9 @@ impl Handler<RemoveNode> for SchedulerActor {
     type Result = ();
 
     fn handle(&mut self, msg: RemoveNode, _: &mut Context<Self>) {
+        let _m = metrics::handling("scheduler", "scheduler", "RemoveNode");
         self.placer.remove_node(&msg.0);
+        metrics::scheduler_reservations(self.placer.pending());
     }
 }
 
@@ -88,10 +96,22 @@ impl Handler<Place> for SchedulerActor {
     type Result = Result<Placement, ScheduleError>;
 
     fn handle(&mut self, msg: Place, _: &mut Context<Self>) -> Self::Result {
+        let _m = metrics::handling("scheduler", "scheduler", "Place");
+        let span = tracing::debug_span!("schedule", name = msg.0.name.as_deref().unwrap_or(""));
+        let _entered = span.enter();
+        let started = Instant::now();
         let r = self.placer.place(&msg.0);
-        if let Err(e) = &r {
-            tracing::debug!(error = %e, "placement refused");
+        match &r {
+            Ok(p) => {
+                metrics::scheduler_placed(started.elapsed());
+                tracing::debug!(node = %p.node, "placed");
+            }
+            Err(e) => {
+                metrics::scheduler_refused(started.elapsed(), e.reason());
+                tracing::debug!(error = %e, "placement refused");
+            }
         }
+        metrics::scheduler_reservations(self.placer.pending());
         r
     }
 }
@@ -112,6 +132,7 @@ impl Handler<ConfirmPlacement> for SchedulerActor {
     type Result = bool;
 
     fn handle(&mut self, msg: ConfirmPlacement, _: &mut Context<Self>) -> bool {
+        let _m = metrics::handling("scheduler", "scheduler", "ConfirmPlacement");
         self.placer.confirm(&msg.reservation, &msg.container_id)
     }
 }
@@ -130,7 +151,10 @@ impl Handler<CancelPlacement> for SchedulerActor {
     type Result = bool;
 
     fn handle(&mut self, msg: CancelPlacement, _: &mut Context<Self>) -> bool {
-        self.placer.cancel(&msg.reservation)
+        let _m = metrics::handling("scheduler", "scheduler", "CancelPlacement");
+        let known = self.placer.cancel(&msg.reservation);
+        metrics::scheduler_reservations(self.placer.pending());
+        known
     }
 }
 

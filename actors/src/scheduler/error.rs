@@ -26,6 +26,8 @@ pub enum ScheduleError {
     Unsatisfiable {
         /// The request's conditions, as classic Swarm listed them.
         conditions: Vec<String>,
+        /// The filter that left no node (`locality` for the implicit node-local rule).
+        reason: &'static str,
     },
     #[error("no resources available to schedule container")]
     NoResources,
@@ -34,6 +36,19 @@ pub enum ScheduleError {
 }
 
 impl ScheduleError {
+    /// A fixed word for metrics: why the request was refused.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ScheduleError::InvalidExpression(_)
+            | ScheduleError::InvalidLabel { .. }
+            | ScheduleError::InvalidRequest(_) => "invalid",
+            ScheduleError::NameConflict { .. } => "name_conflict",
+            ScheduleError::Unsatisfiable { reason, .. } => reason,
+            ScheduleError::NoResources => "no_resources",
+            ScheduleError::NoNodes => "no_nodes",
+        }
+    }
+
     /// The HTTP status the front answers with.
     pub fn status(&self) -> u16 {
         match self {

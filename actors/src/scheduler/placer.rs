@@ -372,7 +372,10 @@ impl Placer {
                 conditions.push(format!("volume {v}"));
             }
         }
-        ScheduleError::Unsatisfiable { conditions }
+        ScheduleError::Unsatisfiable {
+            conditions,
+            reason: failed.map_or("locality", FilterKind::name),
+        }
     }
 
     fn reserve(&mut self, s: u32, req: &PlacementRequest) -> Placement {
