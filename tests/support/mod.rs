@@ -25,4 +25,4 @@ mod sweep;
 
 pub use docker_cli::{docker_cli, docker_cli_timeout, DockerOutput, DEFAULT_TIMEOUT};
 pub use real_cluster::{HarnessError, RealCluster, RealClusterBuilder, RealEngine};
-pub use shoal::{free_port, ShoalDaemon};
+pub use shoal::{free_port, wait_healthy, ShoalDaemon};

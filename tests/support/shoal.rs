@@ -68,3 +68,19 @@ impl Drop for ShoalDaemon {
         let _ = std::fs::remove_file(&self.log);
     }
 }
+
+/// Waits until `docker info` through Shoal at `host` shows `n` healthy nodes.
+pub fn wait_healthy(host: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = super::docker_cli(host, &["info"]);
+        if o.stdout.matches("└ Status: Healthy").count() == n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never saw {n} healthy nodes: {o}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
