@@ -452,3 +452,28 @@ async fn a_discovery_file_that_changes_adds_and_removes_nodes() {
         .iter()
         .any(|p| p[0] == "Nodes" && p[1] == "1"));
 }
+
+#[actix_rt::test]
+async fn a_node_actor_that_stops_is_restarted_by_its_supervisor() {
+    let c = three().start().await;
+    c.wait_healthy(3).await;
+    let (addr, old) = {
+        let view = c.view.borrow().clone();
+        let n = &view.nodes[0];
+        (n.addr.clone(), n.actor.clone())
+    };
+    shoal_actors::metrics::queued("node", &addr);
+    old.send(shoal_actors::node::RestartNode).await.unwrap();
+    c.wait_for("a new actor for the node", 10, |r| {
+        r.nodes.iter().any(|n| {
+            n.handle.addr == addr && n.handle.actor != old && n.snapshot.health == Health::Healthy
+        })
+    })
+    .await;
+    assert!(!old.connected(), "the old actor is gone");
+    let info = c.get("/info").await.json();
+    assert_eq!(info["Containers"], 9);
+    let metrics = String::from_utf8(c.get("/metrics").await.body.to_vec()).unwrap();
+    let restarts = format!("shoal_actor_restarts_total{{actor=\"{addr}\",kind=\"node\"}} 1");
+    assert!(metrics.contains(&restarts), "no {restarts}");
+}

@@ -6,7 +6,8 @@
 
 use super::events::EventDecoder;
 use super::messages::{
-    InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, StopNode,
+    InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, RestartNode,
+    StopNode,
 };
 use super::snapshot::{
     ContainerResources, ContainerTable, EngineFacts, InfoBody, NodeSnapshot, ObjectEntry,
@@ -602,6 +603,15 @@ impl Handler<ListContainerSizes> for NodeActor {
                 })
                 .collect())
         })
+    }
+}
+
+impl Handler<RestartNode> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, _: RestartNode, ctx: &mut Context<Self>) {
+        let _m = metrics::handling("node", &self.addr, "RestartNode");
+        ctx.stop();
     }
 }
 

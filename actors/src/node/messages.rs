@@ -37,6 +37,13 @@ pub struct ListContainerSizes;
 #[rtype(result = "()")]
 pub struct StopNode;
 
+/// Sent by an operator or a test: end this actor without removing the node. Its
+/// supervisor starts a fresh one (new connection, empty caches), as it does for any node
+/// actor that stops on its own.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct RestartNode;
+
 /// Sent by a NodeActor to its supervisor when it stops. `removed` tells a stop that was
 /// asked for (`StopNode`) from one that was not, which the supervisor answers by restarting.
 #[derive(Debug, Message)]

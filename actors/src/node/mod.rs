@@ -18,7 +18,8 @@ pub use create::{pull_query, CreateContainer, CreateNetwork, CreateVolume, PullI
 pub use events::{EngineEvent, EventActor};
 pub use health::{Health, HealthTracker};
 pub use messages::{
-    InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, StopNode,
+    InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, RestartNode,
+    StopNode,
 };
 pub use offer::offer_from;
 pub use snapshot::{
