@@ -7,12 +7,17 @@
 
 mod containers;
 mod error;
+pub mod exec;
 mod fallback;
 mod filters;
+pub mod hijack;
 mod images;
+mod lifecycle;
+pub mod proxy;
 mod system;
 
 pub use error::ApiError;
+pub use exec::ExecRegistry;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -20,6 +25,7 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::web;
 use shoal_actors::cluster::compare_versions;
 use shoal_actors::cluster::ClusterView;
+use shoal_actors::engine::Timeouts;
 use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -35,6 +41,10 @@ pub const FALLBACK_API_VERSION: &str = "1.41";
 pub struct ApiState {
     pub view: watch::Receiver<Arc<ClusterView>>,
     pub info: Arc<DaemonFacts>,
+    /// Which node holds which exec.
+    pub execs: actix::Addr<ExecRegistry>,
+    /// Engine call deadlines, for the calls the front forwards.
+    pub timeouts: Timeouts,
 }
 
 /// Facts about this Shoal process shown by `/info` and `/version`.
@@ -104,6 +114,34 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/containers/{id:.+}/json",
             web::get().to(containers::inspect),
         )
-        .route("/images/json", web::get().to(images::list))
+        .route("/containers/prune", web::post().to(lifecycle::prune))
+        .route("/containers/{id:.+}/exec", web::post().to(exec::create))
+        .route(
+            "/exec/{id}/{action:start|resize}",
+            web::post().to(exec::forward),
+        )
+        .route("/exec/{id}/{action:json}", web::get().to(exec::forward))
+        .route(
+            "/containers/{id:.+}/archive",
+            web::head().to(lifecycle::action),
+        )
+        .route(
+            "/containers/{id:.+}/archive",
+            web::put().to(lifecycle::action),
+        )
+        .route("/containers/{id:.+}", web::delete().to(lifecycle::remove));
+    for action in lifecycle::POST_ACTIONS {
+        cfg.route(
+            &format!("/containers/{{id:.+}}/{action}"),
+            web::post().to(lifecycle::action),
+        );
+    }
+    for action in lifecycle::GET_ACTIONS {
+        cfg.route(
+            &format!("/containers/{{id:.+}}/{action}"),
+            web::get().to(lifecycle::action),
+        );
+    }
+    cfg.route("/images/json", web::get().to(images::list))
         .route("/images/{name:.+}/json", web::get().to(images::inspect));
 }
