@@ -2,14 +2,16 @@
 //! ClusterActor, discovery feeding it, and the HTTP server. Tests call `start` with a
 //! listener on `127.0.0.1:0`, so they run exactly what the binary runs.
 
-use crate::api::{self, ApiError, ApiState, DaemonFacts};
+use crate::api::{self, ApiError, ApiState, DaemonFacts, ExecRegistry};
 use crate::config::{EngineSource, ManageConfig, PlacementConfig};
 use crate::discovery::{Discovery, DiscoveryError};
 use actix::{Actor, Addr, Arbiter};
-use actix_web::{web, App, HttpServer};
+use actix_service::{fn_factory, fn_service, map_config, ServiceFactory};
+use actix_web::{web, App};
 use shoal_actors::cluster::{ClusterActor, ClusterView};
 use shoal_actors::events::{EventsHub, HubConfig};
 use shoal_actors::scheduler::SchedulerActor;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::SystemTime;
 use thiserror::Error;
@@ -66,6 +68,91 @@ fn daemon_facts(placement: &PlacementConfig) -> DaemonFacts {
     }
 }
 
+/// The actix-web application: every route of the Docker API but the hijacks.
+fn app(
+    state: ApiState,
+    debug: bool,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .wrap(actix_web::middleware::from_fn(crate::telemetry::observe))
+        .app_data(web::Data::new(state))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+        )
+        .app_data(
+            web::JsonConfig::default()
+                .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+        )
+        .configure(api::metrics::configure(debug))
+        .configure(api::configure)
+}
+
+/// One worker's service for accepted connections: the hijack front before actix-web's
+/// HTTP/1 service (see `api::hijack` for why). Runs on the worker thread, so the awc
+/// clients the handlers make there stay there.
+fn connection_service<T>(
+    state: ApiState,
+    debug: bool,
+) -> impl ServiceFactory<T, Config = (), Response = (), Error = (), InitError = ()>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + PeerAddr + 'static,
+{
+    api::proxy::set_connect_timeout(state.timeouts.call);
+    let http = actix_http::HttpService::build().h1(map_config(app(state.clone(), debug), |_| {
+        actix_web::dev::AppConfig::default()
+    }));
+    fn_factory(move || {
+        let made = http.new_service(());
+        let state = state.clone();
+        async move {
+            let http = Rc::new(made.await.map_err(|e| {
+                tracing::error!(error = ?e, "cannot build the HTTP service");
+            })?);
+            Ok(fn_service(move |io: T| {
+                let http = http.clone();
+                let state = state.clone();
+                async move {
+                    let peer = io.peer();
+                    if let Err(e) = api::hijack::serve_connection(io, peer, &*http, &state).await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                    Ok::<(), ()>(())
+                }
+            }))
+        }
+    })
+}
+
+/// The peer address of an accepted connection, when it has one (TCP).
+pub trait PeerAddr {
+    fn peer(&self) -> Option<std::net::SocketAddr>;
+}
+
+impl PeerAddr for actix_rt::net::TcpStream {
+    fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.peer_addr().ok()
+    }
+}
+
+impl PeerAddr for actix_rt::net::UnixStream {
+    fn peer(&self) -> Option<std::net::SocketAddr> {
+        None
+    }
+}
+
 /// Starts everything inside the current actix System.
 pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, StartError> {
     let mut sim = None;
@@ -117,35 +204,30 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         scheduler,
         create_retry: config.placement.create_retry,
         hub: hub.clone(),
+        execs: ExecRegistry::default().start(),
+        timeouts: config.cluster.timeouts,
     };
     let debug = api::metrics::start_observing(&config.observe, &listener, &state)?;
-    let http = HttpServer::new(move || {
-        App::new()
-            .wrap(actix_web::middleware::from_fn(crate::telemetry::observe))
-            .app_data(web::Data::new(state.clone()))
-            .app_data(
-                web::QueryConfig::default()
-                    .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
-            )
-            .app_data(
-                web::PathConfig::default()
-                    .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
-            )
-            .app_data(
-                web::JsonConfig::default()
-                    .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
-            )
-            .configure(api::metrics::configure(debug))
-            .configure(api::configure)
-    })
-    .workers(std::thread::available_parallelism().map_or(2, |n| n.get()))
-    .shutdown_timeout(5);
-    let http = match listener {
-        Listener::Tcp(l) => http.listen(l)?,
-        Listener::Unix(l) => http.listen_uds(l)?,
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let builder = actix_server::Server::build()
+        .workers(workers)
+        .shutdown_timeout(5);
+    let server = match listener {
+        Listener::Tcp(l) => {
+            let state = state.clone();
+            builder.listen("shoal-api", l, move || {
+                connection_service::<actix_rt::net::TcpStream>(state.clone(), debug)
+            })?
+        }
+        Listener::Unix(l) => {
+            let state = state.clone();
+            builder.listen_uds("shoal-api", l, move || {
+                connection_service::<actix_rt::net::UnixStream>(state.clone(), debug)
+            })?
+        }
     };
     Ok(Running {
-        server: http.run(),
+        server: server.run(),
         cluster,
         view,
         hub,

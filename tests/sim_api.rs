@@ -301,12 +301,12 @@ async fn unknown_routes_404_later_routes_501_and_versions_checked() {
     let a = c.get("/v1.41/nothing/here").await;
     assert_eq!((a.status, a.message().as_str()), (404, "page not found"));
     let a = c
-        .request(awc::http::Method::POST, "/v1.41/containers/abc/start", None)
+        .request(awc::http::Method::POST, "/v1.41/swarm/init", None)
         .await;
     assert_eq!(a.status, 501);
     assert_eq!(
         a.message(),
-        "POST /containers/abc/start is not supported by shoal yet"
+        "POST /swarm/init is not supported by shoal yet"
     );
     let a = c.get("/v1.99/info").await;
     assert_eq!(a.status, 400);

@@ -10,14 +10,19 @@ mod containers;
 mod create;
 mod error;
 mod events;
+pub mod exec;
 mod fallback;
 mod filters;
+pub mod hijack;
 mod images;
+mod lifecycle;
 pub mod metrics;
 mod page;
+pub mod proxy;
 mod system;
 
 pub use error::ApiError;
+pub use exec::ExecRegistry;
 
 use actix::Addr;
 use actix_web::body::MessageBody;
@@ -26,6 +31,7 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::web;
 use shoal_actors::cluster::compare_versions;
 use shoal_actors::cluster::ClusterView;
+use shoal_actors::engine::Timeouts;
 use shoal_actors::events::EventsHub;
 use shoal_actors::scheduler::SchedulerActor;
 use std::cmp::Ordering;
@@ -48,6 +54,10 @@ pub struct ApiState {
     pub create_retry: u32,
     /// Where `GET /events` subscribes.
     pub hub: Addr<EventsHub>,
+    /// Which node holds which exec.
+    pub execs: actix::Addr<ExecRegistry>,
+    /// Engine call deadlines, for the calls the front forwards.
+    pub timeouts: Timeouts,
 }
 
 /// Facts about this Shoal process shown by `/info` and `/version`.
@@ -119,6 +129,34 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/containers/{id:.+}/json",
             web::get().to(containers::inspect),
         )
-        .route("/images/json", web::get().to(images::list))
+        .route("/containers/prune", web::post().to(lifecycle::prune))
+        .route("/containers/{id:.+}/exec", web::post().to(exec::create))
+        .route(
+            "/exec/{id}/{action:start|resize}",
+            web::post().to(exec::forward),
+        )
+        .route("/exec/{id}/{action:json}", web::get().to(exec::forward))
+        .route(
+            "/containers/{id:.+}/archive",
+            web::head().to(lifecycle::action),
+        )
+        .route(
+            "/containers/{id:.+}/archive",
+            web::put().to(lifecycle::action),
+        )
+        .route("/containers/{id:.+}", web::delete().to(lifecycle::remove));
+    for action in lifecycle::POST_ACTIONS {
+        cfg.route(
+            &format!("/containers/{{id:.+}}/{action}"),
+            web::post().to(lifecycle::action),
+        );
+    }
+    for action in lifecycle::GET_ACTIONS {
+        cfg.route(
+            &format!("/containers/{{id:.+}}/{action}"),
+            web::get().to(lifecycle::action),
+        );
+    }
+    cfg.route("/images/json", web::get().to(images::list))
         .route("/images/{name:.+}/json", web::get().to(images::inspect));
 }

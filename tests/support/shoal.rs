@@ -46,6 +46,11 @@ impl ShoalDaemon {
         d
     }
 
+    /// The process ID, to read its `/proc` entry (open fds, memory).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `127.0.0.1:PORT`, as `docker -H` takes it.
     pub fn host(&self) -> &str {
         &self.host

@@ -47,33 +47,7 @@ pub struct HttpEngine {
 impl HttpEngine {
     /// Builds the client for `addr`. Must run on the thread that will use it.
     pub fn new(addr: EngineAddr, timeouts: Timeouts) -> Self {
-        let builder = awc::Client::builder().disable_timeout();
-        let (client, base) = match &addr {
-            EngineAddr::Tcp { host, port } => {
-                let connector = awc::Connector::new().timeout(timeouts.call);
-                (
-                    builder.connector(connector).finish(),
-                    format!("http://{host}:{port}"),
-                )
-            }
-            EngineAddr::Unix(path) => {
-                let path = path.clone();
-                let unix = actix_service::fn_service(move |req: ConnectInfo<Uri>| {
-                    let path = path.clone();
-                    async move {
-                        let io = actix_rt::net::UnixStream::connect(&path)
-                            .await
-                            .map_err(ConnectError::Io)?;
-                        Ok::<_, ConnectError>(Connection::new(req.request().clone(), io))
-                    }
-                });
-                let connector = awc::Connector::new().timeout(timeouts.call).connector(unix);
-                (
-                    builder.connector(connector).finish(),
-                    "http://localhost".to_string(),
-                )
-            }
-        };
+        let (client, base) = http_client(&addr, timeouts.call);
         HttpEngine {
             addr,
             base,
@@ -154,6 +128,41 @@ impl HttpEngine {
         Box::pin(crate::metrics::time_engine_call(
             &self.addr, &timed.0, &timed.1, call,
         ))
+    }
+}
+
+/// An awc client for `addr` and the base URL to put before engine paths. Only connecting
+/// has a deadline (`connect`); callers bound the rest themselves, because a proxied log
+/// stream may rightly stay open for days. Must run on the thread that will use it (awc
+/// clients are `!Send`): the NodeActor builds one on its arbiter, the API front one per
+/// worker thread and engine.
+pub fn http_client(addr: &EngineAddr, connect: Duration) -> (awc::Client, String) {
+    let builder = awc::Client::builder().disable_timeout();
+    match addr {
+        EngineAddr::Tcp { host, port } => {
+            let connector = awc::Connector::new().timeout(connect);
+            (
+                builder.connector(connector).finish(),
+                format!("http://{host}:{port}"),
+            )
+        }
+        EngineAddr::Unix(path) => {
+            let path = path.clone();
+            let unix = actix_service::fn_service(move |req: ConnectInfo<Uri>| {
+                let path = path.clone();
+                async move {
+                    let io = actix_rt::net::UnixStream::connect(&path)
+                        .await
+                        .map_err(ConnectError::Io)?;
+                    Ok::<_, ConnectError>(Connection::new(req.request().clone(), io))
+                }
+            });
+            let connector = awc::Connector::new().timeout(connect).connector(unix);
+            (
+                builder.connector(connector).finish(),
+                "http://localhost".to_string(),
+            )
+        }
     }
 }
 

@@ -9,7 +9,7 @@ mod client;
 mod error;
 
 pub use addr::{AddrError, EngineAddr};
-pub use client::{error_message, EngineStream, HttpEngine, Timeouts};
+pub use client::{error_message, http_client, EngineStream, HttpEngine, Timeouts};
 pub use error::EngineError;
 
 use bytes::Bytes;

@@ -1,0 +1,147 @@
+//! Hijacked connections: `POST /containers/{id}/attach` and the upgraded
+//! `POST /exec/{id}/start`. The engine answers `101 UPGRADED` and from then on the TCP
+//! connection carries raw bytes both ways (stdin up; stdout/stderr down, raw for a TTY,
+//! else multiplexed with 8-byte frame headers). Shoal answers the same by relaying the
+//! engine's own answer, then copies bytes both ways, half-close included.
+//!
+//! # Why at the connection level, in front of actix-web
+//!
+//! actix-http's HTTP/1 decoder treats only `Upgrade: websocket` and `CONNECT` as open-ended.
+//! A Docker hijack (`Connection: Upgrade`, `Upgrade: tcp`, no body length) is a request
+//! without a body to it, so whatever the client writes next (its stdin) is parsed as the
+//! next request: a plain actix-web handler can never see the stdin, and its upgrade hook is
+//! never called for `tcp`. So Shoal looks at each connection before actix-http does
+//! (`front`): an `actix_server` service per connection reads the first request head,
+//! parses it with `httparse`, and:
+//!
+//! - if it is a hijack route, serves the whole connection itself (`relay`): resolve the
+//!   container (cluster view) or exec (`ExecRegistry`), connect to the owning engine (TCP or
+//!   unix socket, with the call timeout), write the request with the path rewritten to the
+//!   engine's full container ID, wait for the engine's answer head (call timeout), pass it
+//!   on, then copy bytes both ways until the engine closes;
+//! - else hands the connection, with the bytes already read replayed first, to actix-web's
+//!   HTTP/1 service, which serves it as it would any connection (keep-alive included).
+//!
+//! The other choice was hyper, whose server does pass on arbitrary upgrades. It would have
+//! meant a second HTTP stack beside actix-web (or moving every route to it) for two routes;
+//! the front is ~200 lines, keeps one HTTP stack, and costs a non-hijack connection one
+//! parse of its first head. What it does not do: a hijack sent as a *later* request on a
+//! keep-alive connection is served by actix-web, which forwards it as a plain request (the
+//! output arrives, stdin does not). The Go client (docker CLI, compose) always dials a new
+//! connection for a hijack, so this affects only clients that reuse pooled connections for
+//! it (docker-py's `exec_run` may).
+//!
+//! # Half-close
+//!
+//! When the client shuts its write side (end of stdin), the relay shuts the engine side's
+//! write, and keeps copying output until the engine closes; then it closes the client.
+//! When the engine closes first, the relay stops reading the client: nobody would read it.
+
+mod front;
+mod relay;
+
+pub use front::{serve_connection, FrontError};
+
+use super::proxy::version_prefix;
+
+/// A request head that asks for a hijacked connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hijack {
+    /// `POST /containers/{reference}/attach`.
+    Attach { reference: String },
+    /// `POST /exec/{id}/start` with `Connection: Upgrade`.
+    ExecStart { id: String },
+}
+
+/// Whether a request head is a hijack, from its method, path (with query) and whether it
+/// asks to upgrade the connection. `attach` always hijacks on the engine (without an
+/// upgrade it answers `200` and then streams raw), so it is taken with or without one;
+/// `exec start` only with one, since a detached start is an ordinary request.
+pub fn classify(method: &str, target: &str, upgrade: bool) -> Option<Hijack> {
+    if !method.eq_ignore_ascii_case("POST") {
+        return None;
+    }
+    let path = target.split('?').next().unwrap_or(target);
+    let path = match version_prefix(path) {
+        Some(v) => &path[v.len()..],
+        None => path,
+    };
+    if let Some(rest) = path.strip_prefix("/containers/") {
+        let reference = rest.strip_suffix("/attach")?;
+        if reference.is_empty() {
+            return None;
+        }
+        return Some(Hijack::Attach {
+            reference: reference.to_string(),
+        });
+    }
+    if let Some(rest) = path.strip_prefix("/exec/") {
+        let id = rest.strip_suffix("/start")?;
+        if id.is_empty() || id.contains('/') || !upgrade {
+            return None;
+        }
+        return Some(Hijack::ExecStart { id: id.to_string() });
+    }
+    None
+}
+
+/// Whether headers ask to upgrade the connection (`Connection: Upgrade` or an `Upgrade`
+/// header).
+pub fn asks_upgrade(headers: &[httparse::Header<'_>]) -> bool {
+    headers.iter().any(|h| {
+        (h.name.eq_ignore_ascii_case("connection")
+            && String::from_utf8_lossy(h.value)
+                .split(',')
+                .any(|o| o.trim().eq_ignore_ascii_case("upgrade")))
+            || h.name.eq_ignore_ascii_case("upgrade")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attach_and_upgraded_exec_start_are_hijacks() {
+        assert_eq!(
+            classify(
+                "POST",
+                "/v1.41/containers/web/attach?stream=1&stdin=1",
+                true
+            ),
+            Some(Hijack::Attach {
+                reference: "web".into()
+            })
+        );
+        assert_eq!(
+            classify("POST", "/containers/node-1/web/attach", false),
+            Some(Hijack::Attach {
+                reference: "node-1/web".into()
+            })
+        );
+        assert_eq!(
+            classify("POST", "/v1.24/exec/abc/start", true),
+            Some(Hijack::ExecStart { id: "abc".into() })
+        );
+    }
+
+    #[test]
+    fn everything_else_is_plain_http() {
+        assert_eq!(classify("POST", "/exec/abc/start", false), None);
+        assert_eq!(classify("GET", "/containers/web/attach", true), None);
+        assert_eq!(classify("GET", "/containers/web/attach/ws", true), None);
+        assert_eq!(classify("POST", "/containers/web/start", true), None);
+        assert_eq!(classify("POST", "/containers//attach", true), None);
+        assert_eq!(classify("POST", "/exec/a/b/start", true), None);
+        assert_eq!(classify("POST", "/v1.41/exec/abc/resize", true), None);
+    }
+
+    #[test]
+    fn upgrade_is_read_from_either_header() {
+        let h = |n: &'static str, v: &'static [u8]| httparse::Header { name: n, value: v };
+        assert!(asks_upgrade(&[h("Connection", b"Upgrade")]));
+        assert!(asks_upgrade(&[h("connection", b"keep-alive, upgrade")]));
+        assert!(asks_upgrade(&[h("Upgrade", b"tcp")]));
+        assert!(!asks_upgrade(&[h("Connection", b"keep-alive")]));
+    }
+}

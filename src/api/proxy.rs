@@ -1,0 +1,400 @@
+//! The streaming proxy: forwards one HTTP request to the engine that owns its object and
+//! streams the engine's answer back.
+//!
+//! Method, query, body and the end-to-end headers (`Content-Type`, `X-Registry-Auth`, ...)
+//! pass through; hop-by-hop headers do not. Bodies are streamed both ways chunk by chunk,
+//! never gathered: a `docker cp` of gigabytes costs a few buffers. When the client goes away
+//! actix-web drops the answer's body stream, which drops the engine connection with it (awc
+//! closes a connection whose body was not read to the end instead of pooling it).
+//!
+//! Deadlines: connecting has the engine call timeout (in the awc connector), and so has the
+//! wait for the answer's head of a request without a body. Routes whose head may rightly
+//! come late (`stop` waits for the container) give their own allowance. Once the head is
+//! there, the body has no deadline: `logs -f` may run for days. A request with a body
+//! (`PUT .../archive`) is not bounded past connecting, since its upload counts as sending.
+//!
+//! awc clients are `!Send` and bound to their thread, so each actix-web worker keeps its
+//! own client per engine in a thread-local cache.
+//!
+//! Nothing here logs header values: `X-Registry-Auth` carries credentials.
+
+use super::{ApiError, ApiState};
+use actix::Addr;
+use actix_web::body::SizedStream;
+use actix_web::http::header::{self, HeaderMap, HeaderName};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use shoal_actors::engine::{error_message, http_client, EngineAddr, EngineError};
+use shoal_actors::node::{NodeActor, RefreshNode};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Largest answer read whole (exec create, prune): these are small JSON documents.
+const WHOLE_LIMIT: usize = 16 * 1024 * 1024;
+/// Engines remembered per worker before the cache is emptied (nodes that left).
+const CLIENT_CACHE_LIMIT: usize = 4096;
+
+thread_local! {
+    /// This worker thread's awc clients, one per engine (awc clients are `!Send`).
+    static CLIENTS: RefCell<HashMap<EngineAddr, (awc::Client, String)>> =
+        RefCell::new(HashMap::new());
+    /// The engine connect timeout, set by the server when it builds the worker.
+    static CONNECT_TIMEOUT: std::cell::Cell<Duration> =
+        const { std::cell::Cell::new(Duration::from_secs(10)) };
+}
+
+/// Sets the connect timeout of clients this thread builds from now on.
+pub fn set_connect_timeout(d: Duration) {
+    CONNECT_TIMEOUT.with(|c| c.set(d));
+}
+
+/// This thread's client for `addr` and the base URL of the engine.
+fn client(addr: &EngineAddr) -> (awc::Client, String) {
+    CLIENTS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(c) = cache.get(addr) {
+            return c.clone();
+        }
+        if cache.len() >= CLIENT_CACHE_LIMIT {
+            cache.clear();
+        }
+        let made = http_client(addr, CONNECT_TIMEOUT.with(|c| c.get()));
+        cache.insert(addr.clone(), made.clone());
+        made
+    })
+}
+
+/// The node owning a container, and the container's full ID.
+pub struct Owner {
+    pub addr: EngineAddr,
+    pub actor: Addr<NodeActor>,
+    pub id: String,
+}
+
+/// Resolves a container reference (ID, prefix, name, `/node/name`) with the cluster view.
+pub fn resolve(state: &ApiState, reference: &str) -> Result<Owner, ApiError> {
+    let read = state.read();
+    let (i, entry) = read.resolve_container(reference)?;
+    let node = &read.nodes[i].handle;
+    Ok(Owner {
+        addr: node.addr.clone(),
+        actor: node.actor.clone(),
+        id: entry.id().to_string(),
+    })
+}
+
+/// [`resolve`], answering only the address and the full ID.
+pub fn owner(state: &ApiState, reference: &str) -> Result<(EngineAddr, String), ApiError> {
+    resolve(state, reference).map(|o| (o.addr, o.id))
+}
+
+/// A path parameter of the matched route (`web::Path` would also see `api_version` under
+/// the versioned scope).
+pub fn param<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
+    req.match_info().get(name).unwrap_or("")
+}
+
+/// The `/vX.Y` prefix of a request path, if it has one.
+pub fn version_prefix(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/v")?;
+    let end = rest.find('/')?;
+    let version = &rest[..end];
+    let numeric = version.split('.').count() == 2
+        && version
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    numeric.then(|| &path[..end + 2])
+}
+
+/// The engine path for `tail` (e.g. `/containers/<full id>/start`): the client's API version
+/// prefix (the version it negotiated, which every healthy engine speaks) and its query.
+pub fn rewrite(original_path: &str, query: &str, tail: &str) -> String {
+    let mut out = String::with_capacity(original_path.len() + tail.len() + query.len() + 2);
+    if let Some(v) = version_prefix(original_path) {
+        out.push_str(v);
+    }
+    out.push_str(tail);
+    if !query.is_empty() {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// [`rewrite`] for an actix-web request.
+pub fn engine_path(req: &HttpRequest, tail: &str) -> String {
+    rewrite(req.path(), req.query_string(), tail)
+}
+
+/// Headers that belong to one connection, not to the request or answer (RFC 9110 7.6.1),
+/// plus the ones the client library sets itself.
+fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
+            | "expect"
+    )
+}
+
+/// One request to forward.
+pub struct Forward<'a> {
+    pub node: &'a EngineAddr,
+    pub req: &'a HttpRequest,
+    /// Engine path with version prefix and query.
+    pub path: &'a str,
+    pub body: web::Payload,
+    /// The node to refresh once the engine answered (a state-changing call).
+    pub refresh: Option<Addr<NodeActor>>,
+}
+
+/// An engine's answer whose body is still to be read (never decompressed: it passes on
+/// as it came).
+type EngineAnswer = awc::ClientResponse<actix_http::encoding::Decoder<actix_http::Payload>>;
+
+/// How long the head of an answer may take; `None`: no limit.
+pub type HeadLimit = Option<Duration>;
+
+fn engine_down(addr: &EngineAddr, reason: impl ToString) -> ApiError {
+    ApiError::EngineDown(EngineError::Connect {
+        addr: addr.to_string(),
+        reason: reason.to_string(),
+    })
+}
+
+/// Sends the request and waits for the head of the answer.
+async fn send(
+    node: &EngineAddr,
+    req: &HttpRequest,
+    path: &str,
+    body: web::Payload,
+    head_limit: HeadLimit,
+) -> Result<EngineAnswer, ApiError> {
+    let (client, base) = client(node);
+    let mut out = client
+        .request(req.method().clone(), format!("{base}{path}"))
+        .no_decompress();
+    for (name, value) in req.headers() {
+        if !hop_by_hop(name) {
+            out = out.append_header((name.clone(), value.clone()));
+        }
+    }
+    let length: Option<u64> = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let chunked = req
+        .headers()
+        .get(header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let (sent, limit) = match (length, chunked) {
+        (Some(n), _) if n > 0 => (out.send_body(SizedStream::new(n, body)), None),
+        (_, true) => (out.send_stream(body), None),
+        _ => (out.send(), head_limit),
+    };
+    let answered = match limit {
+        Some(limit) => actix_rt::time::timeout(limit, sent).await.map_err(|_| {
+            ApiError::EngineDown(EngineError::Timeout {
+                addr: node.to_string(),
+                path: path.split('?').next().unwrap_or(path).to_string(),
+                secs: limit.as_secs_f64(),
+            })
+        })?,
+        None => sent.await,
+    };
+    answered.map_err(|e| engine_down(node, e))
+}
+
+/// Forwards a request and streams the answer back.
+pub async fn forward(f: Forward<'_>) -> Result<HttpResponse, ApiError> {
+    let limit = Some(head_timeout(f.req));
+    forward_with(f, limit).await
+}
+
+/// The default head deadline: the engine call timeout.
+fn head_timeout(req: &HttpRequest) -> Duration {
+    req.app_data::<web::Data<ApiState>>()
+        .map(|s| s.timeouts.call)
+        .unwrap_or(Duration::from_secs(10))
+}
+
+/// [`forward`] with an explicit head deadline.
+pub async fn forward_with(f: Forward<'_>, head_limit: HeadLimit) -> Result<HttpResponse, ApiError> {
+    let answer = send(f.node, f.req, f.path, f.body, head_limit).await?;
+    if let Some(node) = f.refresh {
+        refresh(&node);
+    }
+    Ok(stream_answer(f.req.method(), answer))
+}
+
+/// Asks a node to refresh now; a full mailbox is fine, the node's event stream will tell it.
+pub fn refresh(node: &Addr<NodeActor>) {
+    if let Err(e) = node.try_send(RefreshNode) {
+        tracing::debug!(error = %e, "refresh not queued, the engine's events will do");
+    }
+}
+
+/// Copies status and end-to-end headers of an engine answer.
+fn answer_head(status: StatusCode, headers: &HeaderMap) -> actix_web::HttpResponseBuilder {
+    let mut out = HttpResponse::build(status);
+    for (name, value) in headers {
+        if !hop_by_hop(name) {
+            out.append_header((name.clone(), value.clone()));
+        }
+    }
+    out
+}
+
+/// The engine's answer as an actix-web response whose body is the engine's body stream.
+fn stream_answer(method: &Method, answer: EngineAnswer) -> HttpResponse {
+    let status = answer.status();
+    let length: Option<u64> = answer
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let mut out = answer_head(status, answer.headers());
+    let bodiless = *method == Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || length == Some(0);
+    if bodiless {
+        return out.finish();
+    }
+    match length {
+        Some(n) => out.body(SizedStream::new(n, answer)),
+        None => out.streaming(answer),
+    }
+}
+
+/// Forwards a request and reads the whole (small) answer, for handlers that look into it.
+pub async fn exchange(
+    node: &EngineAddr,
+    req: &HttpRequest,
+    path: &str,
+    body: web::Payload,
+) -> Result<(StatusCode, HeaderMap, Bytes), ApiError> {
+    let mut answer = send(node, req, path, body, Some(head_timeout(req))).await?;
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let limit = head_timeout(req);
+    let bytes = actix_rt::time::timeout(limit, answer.body().limit(WHOLE_LIMIT))
+        .await
+        .map_err(|_| engine_down(node, "answer body timed out"))?
+        .map_err(|e| engine_down(node, e))?;
+    Ok((status, headers, bytes))
+}
+
+/// A whole answer read by [`exchange`], passed on as it came.
+pub fn whole_answer(status: StatusCode, headers: &HeaderMap, body: Bytes) -> HttpResponse {
+    answer_head(status, headers).body(body)
+}
+
+/// `GET path` on an engine: answers whether it said 2xx (used to find an unknown exec).
+pub async fn probe(node: &EngineAddr, path: &str) -> Result<bool, ApiError> {
+    let (client, base) = client(node);
+    let limit = Duration::from_secs(10);
+    let mut answer = actix_rt::time::timeout(limit, client.get(format!("{base}{path}")).send())
+        .await
+        .map_err(|_| engine_down(node, "timed out"))?
+        .map_err(|e| engine_down(node, e))?;
+    // Read the small body so the connection goes back to the pool.
+    let _ = actix_rt::time::timeout(limit, answer.body().limit(WHOLE_LIMIT)).await;
+    Ok(answer.status().is_success())
+}
+
+/// `POST path` with no body on one engine, whole JSON answer (prune on every node).
+pub async fn post_whole(node: &EngineAddr, path: &str, limit: Duration) -> Result<Bytes, ApiError> {
+    let (client, base) = client(node);
+    let call = async {
+        let mut answer = client
+            .post(format!("{base}{path}"))
+            .send()
+            .await
+            .map_err(|e| engine_down(node, e))?;
+        let status = answer.status();
+        let body = answer
+            .body()
+            .limit(WHOLE_LIMIT)
+            .await
+            .map_err(|e| engine_down(node, e))?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(ApiError::EngineAnswer {
+                status: status.as_u16(),
+                message: error_message(&body),
+            })
+        }
+    };
+    actix_rt::time::timeout(limit, call)
+        .await
+        .map_err(|_| engine_down(node, "timed out"))?
+}
+
+/// Drains a request body nobody will read (keeps the connection usable).
+pub async fn drain(mut body: web::Payload) {
+    while let Some(Ok(_)) = body.next().await {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_version_prefix_and_the_query() {
+        assert_eq!(
+            rewrite("/v1.41/containers/web/start", "", "/containers/abc/start"),
+            "/v1.41/containers/abc/start"
+        );
+        assert_eq!(
+            rewrite(
+                "/containers/web/logs",
+                "follow=1&tail=5",
+                "/containers/abc/logs"
+            ),
+            "/containers/abc/logs?follow=1&tail=5"
+        );
+        assert_eq!(
+            rewrite(
+                "/v1.24/containers/node-1/web/archive",
+                "path=%2Fetc",
+                "/containers/abc/archive"
+            ),
+            "/v1.24/containers/abc/archive?path=%2Fetc"
+        );
+    }
+
+    #[test]
+    fn only_a_numeric_version_is_a_prefix() {
+        assert_eq!(version_prefix("/v1.41/x"), Some("/v1.41"));
+        assert_eq!(version_prefix("/v1/x"), None);
+        assert_eq!(version_prefix("/volumes/x"), None);
+        assert_eq!(version_prefix("/v1.41"), None);
+        assert_eq!(version_prefix("/vx.y/z"), None);
+    }
+
+    #[test]
+    fn hop_by_hop_headers_stay_behind() {
+        for h in ["connection", "transfer-encoding", "upgrade", "host"] {
+            assert!(hop_by_hop(&HeaderName::from_static(h)));
+        }
+        for h in ["content-type", "x-registry-auth", "user-agent"] {
+            assert!(!hop_by_hop(&HeaderName::from_static(h)));
+        }
+    }
+}
