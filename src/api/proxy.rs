@@ -26,7 +26,9 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use shoal_actors::engine::{error_message, http_client, EngineAddr, EngineError};
+use shoal_actors::engine::{
+    error_message, http_client, split_api_version, EngineAddr, EngineError,
+};
 use shoal_actors::node::{NodeActor, RefreshNode};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -97,25 +99,11 @@ pub fn param<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
     req.match_info().get(name).unwrap_or("")
 }
 
-/// The `/vX.Y` prefix of a request path, if it has one.
-pub fn version_prefix(path: &str) -> Option<&str> {
-    let rest = path.strip_prefix("/v")?;
-    let end = rest.find('/')?;
-    let version = &rest[..end];
-    let numeric = version.split('.').count() == 2
-        && version
-            .split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    numeric.then(|| &path[..end + 2])
-}
-
 /// The engine path for `tail` (e.g. `/containers/<full id>/start`): the client's API version
 /// prefix (the version it negotiated, which every healthy engine speaks) and its query.
 pub fn rewrite(original_path: &str, query: &str, tail: &str) -> String {
     let mut out = String::with_capacity(original_path.len() + tail.len() + query.len() + 2);
-    if let Some(v) = version_prefix(original_path) {
-        out.push_str(v);
-    }
+    out.push_str(split_api_version(original_path).0);
     out.push_str(tail);
     if !query.is_empty() {
         out.push('?');
@@ -377,15 +365,6 @@ mod tests {
             ),
             "/v1.24/containers/abc/archive?path=%2Fetc"
         );
-    }
-
-    #[test]
-    fn only_a_numeric_version_is_a_prefix() {
-        assert_eq!(version_prefix("/v1.41/x"), Some("/v1.41"));
-        assert_eq!(version_prefix("/v1/x"), None);
-        assert_eq!(version_prefix("/volumes/x"), None);
-        assert_eq!(version_prefix("/v1.41"), None);
-        assert_eq!(version_prefix("/vx.y/z"), None);
     }
 
     #[test]

@@ -7,10 +7,12 @@
 mod addr;
 mod client;
 mod error;
+mod path;
 
 pub use addr::{AddrError, EngineAddr};
 pub use client::{error_message, http_client, EngineStream, HttpEngine, Timeouts};
 pub use error::EngineError;
+pub use path::split_api_version;
 
 use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;

@@ -60,28 +60,12 @@ const API_WORDS: &[&str] = &[
     "wait",
 ];
 
-/// Strips a leading `/v1.41`.
-fn strip_version(path: &str) -> &str {
-    let rest = path.trim_start_matches('/');
-    if let Some((first, tail)) = rest.split_once('/') {
-        let is_version = first.len() > 1
-            && first.starts_with('v')
-            && first[1..]
-                .split('.')
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-        if is_version {
-            return &path[path.len() - tail.len() - 1..];
-        }
-    }
-    path
-}
-
 /// The template of an engine (or unrouted API) path: no query, no version prefix, every
 /// segment outside the API's vocabulary replaced by `{}` (a run of them, as in an image
 /// name with slashes, by one). `/v1.41/images/library/nginx:1/json?x=1` → `/images/{}/json`.
 pub fn route_template(path: &str) -> String {
     let path = path.split(['?', '#']).next().unwrap_or("");
-    let path = strip_version(path);
+    let (_, path) = crate::engine::split_api_version(path);
     let mut out = String::new();
     let mut last_was_ref = false;
     for seg in path.split('/').filter(|s| !s.is_empty()) {

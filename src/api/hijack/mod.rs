@@ -42,7 +42,7 @@ mod relay;
 
 pub use front::{serve_connection, FrontError};
 
-use super::proxy::version_prefix;
+use shoal_actors::engine::split_api_version;
 
 /// A request head that asks for a hijacked connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,10 +62,7 @@ pub fn classify(method: &str, target: &str, upgrade: bool) -> Option<Hijack> {
         return None;
     }
     let path = target.split('?').next().unwrap_or(target);
-    let path = match version_prefix(path) {
-        Some(v) => &path[v.len()..],
-        None => path,
-    };
+    let (_, path) = split_api_version(path);
     if let Some(rest) = path.strip_prefix("/containers/") {
         let reference = rest.strip_suffix("/attach")?;
         if reference.is_empty() {
