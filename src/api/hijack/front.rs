@@ -1,27 +1,20 @@
-//! The per-connection front: reads the first request head, then either serves a hijack
-//! (`relay`) or hands the connection, bytes already read included, to actix-web's HTTP/1
-//! service.
+//! The per-connection front: actix-web's HTTP/1 service reads the connection through a
+//! `Gate` that stops it at the head of a hijack (found by the `framer`), whichever request
+//! of the connection that is; the relay then serves the hijack on the same connection.
 
-use super::{asks_upgrade, classify, relay, Hijack};
+use super::framer::{Cleared, FoundHijack, RequestFramer};
+use super::relay;
 use crate::api::ApiState;
 use actix_service::Service;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
+use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-
-/// Largest request head the front reads before giving up looking (actix-http refuses
-/// larger heads itself).
-const HEAD_LIMIT: usize = 64 * 1024;
-/// Headers parsed at most; a head with more is left to actix-http.
-const MAX_HEADERS: usize = 96;
-/// How long a new connection may take to send its first head (actix-http's default client
-/// request timeout).
-const FIRST_HEAD_WAIT: Duration = Duration::from_secs(5);
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 #[derive(Debug, Error)]
 pub enum FrontError {
@@ -31,132 +24,164 @@ pub enum FrontError {
     Http(String),
 }
 
-/// What the first head of a connection asks for.
-#[derive(Debug, PartialEq)]
-enum First {
-    /// A hijack; the head is `buf[..head_len]`, its target is `target`.
-    Hijack {
-        hijack: Hijack,
-        head_len: usize,
-        target: String,
-    },
-    /// Anything else, including heads the front cannot parse: actix-http will answer.
-    Http,
-    /// The client closed before sending anything.
-    Closed,
+/// What a `Gate` leaves behind when it finds a hijack: the connection, and the bytes read
+/// from it that actix-http did not get (the hijack's head and whatever followed).
+struct Handoff<T> {
+    io: T,
+    buf: BytesMut,
+    found: FoundHijack,
 }
 
-/// Parses what was read so far; `None` while the head is incomplete.
-fn inspect(buf: &[u8]) -> Option<First> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(buf) {
-        Ok(httparse::Status::Complete(head_len)) => {
-            let method = req.method.unwrap_or("");
-            let target = req.path.unwrap_or("");
-            tracing::trace!(method, target, "first request head");
-            Some(match classify(method, target, asks_upgrade(req.headers)) {
-                Some(hijack) => First::Hijack {
-                    hijack,
-                    head_len,
-                    target: target.to_string(),
-                },
-                None => First::Http,
-            })
-        }
-        Ok(httparse::Status::Partial) => None,
-        Err(_) => Some(First::Http),
-    }
-}
+type Slot<T> = Rc<RefCell<Option<Handoff<T>>>>;
 
-async fn read_first<T: AsyncRead + Unpin>(io: &mut T, buf: &mut BytesMut) -> First {
-    loop {
-        if !buf.is_empty() {
-            if let Some(first) = inspect(buf) {
-                return first;
-            }
-        }
-        if buf.len() >= HEAD_LIMIT {
-            return First::Http;
-        }
-        buf.reserve(4096);
-        match actix_rt::time::timeout(FIRST_HEAD_WAIT, io.read_buf(buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) if buf.is_empty() => return First::Closed,
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return First::Http,
-            Ok(Ok(_)) => {}
-        }
-    }
-}
-
-/// Serves one accepted connection. `http` is this worker's actix-web HTTP/1 service.
+/// Serves one accepted connection. `http` is this worker's actix-web HTTP/1 service; it
+/// reads the connection through a `Gate`, which gives it every ordinary request and an end
+/// of stream where a hijack head starts. The connection then comes back here and the
+/// relay serves the hijack.
 pub async fn serve_connection<T, S>(
-    mut io: T,
+    io: T,
     peer: Option<SocketAddr>,
     http: &S,
     state: &ApiState,
 ) -> Result<(), FrontError>
 where
     T: AsyncRead + AsyncWrite + Unpin + 'static,
-    S: Service<(Replay<T>, Option<SocketAddr>), Response = ()>,
+    S: Service<(Gate<T>, Option<SocketAddr>), Response = ()>,
     S::Error: std::fmt::Display,
 {
-    let mut buf = BytesMut::with_capacity(4096);
-    match read_first(&mut io, &mut buf).await {
-        First::Closed => Ok(()),
-        First::Http => {
-            let io = Replay {
-                prefix: buf.freeze(),
-                io,
-            };
-            http.call((io, peer))
-                .await
-                .map_err(|e| FrontError::Http(e.to_string()))
+    let slot: Slot<T> = Rc::new(RefCell::new(None));
+    let gate = Gate {
+        io: Some(io),
+        buf: BytesMut::with_capacity(4096),
+        ready: 0,
+        framer: RequestFramer::default(),
+        found: None,
+        slot: slot.clone(),
+    };
+    let served = http.call((gate, peer)).await;
+    let handoff = slot.borrow_mut().take();
+    match handoff {
+        Some(h) => {
+            relay::serve(
+                h.io,
+                h.buf,
+                h.found.head_len,
+                &h.found.target,
+                h.found.hijack,
+                state,
+            )
+            .await
         }
-        First::Hijack {
-            hijack,
-            head_len,
-            target,
-        } => relay::serve(io, buf, head_len, &target, hijack, state).await,
+        None => served.map_err(|e| FrontError::Http(e.to_string())),
     }
 }
 
-/// A connection whose first bytes were already read: they are read again first.
-pub struct Replay<T> {
-    prefix: Bytes,
-    io: T,
+/// The connection as actix-http reads it: the client's bytes, request by request, up to
+/// the head of a hijack, where it reads an end of stream (and a shutdown does nothing, so
+/// the connection stays whole for the relay).
+pub struct Gate<T> {
+    io: Option<T>,
+    /// Read from the client, not yet given to actix-http.
+    buf: BytesMut,
+    /// How many bytes at the front of `buf` belong to ordinary requests.
+    ready: usize,
+    framer: RequestFramer,
+    found: Option<FoundHijack>,
+    slot: Slot<T>,
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for Replay<T> {
+impl<T> Drop for Gate<T> {
+    fn drop(&mut self) {
+        if let (Some(found), Some(io)) = (self.found.take(), self.io.take()) {
+            let buf = std::mem::take(&mut self.buf);
+            *self.slot.borrow_mut() = Some(Handoff { io, buf, found });
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Gate<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if !self.prefix.is_empty() {
-            let n = self.prefix.len().min(out.remaining());
-            out.put_slice(&self.prefix[..n]);
-            self.prefix.advance(n);
-            return Poll::Ready(Ok(()));
+        let this = &mut *self;
+        loop {
+            if this.ready > 0 {
+                let n = this.ready.min(out.remaining());
+                out.put_slice(&this.buf[..n]);
+                this.buf.advance(n);
+                this.ready -= n;
+                return Poll::Ready(Ok(()));
+            }
+            if this.found.is_some() {
+                return Poll::Ready(Ok(()));
+            }
+            if !this.buf.is_empty() {
+                match this.framer.clear(&this.buf) {
+                    Cleared::Bytes(0) => {}
+                    Cleared::Bytes(n) => {
+                        this.ready = n;
+                        continue;
+                    }
+                    Cleared::ThenHijack(n, found) => {
+                        this.ready = n;
+                        this.found = Some(found);
+                        continue;
+                    }
+                }
+            }
+            let Some(io) = this.io.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            this.buf.reserve(8192);
+            let mut chunk = [0u8; 8192];
+            let mut rb = ReadBuf::new(&mut chunk);
+            match Pin::new(io).poll_read(cx, &mut rb) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => {
+                    // The client closed: what is left (an unfinished head) goes to
+                    // actix-http, which answers it or drops it.
+                    if this.buf.is_empty() {
+                        return Poll::Ready(Ok(()));
+                    }
+                    this.ready = this.buf.len();
+                }
+                Poll::Ready(Ok(())) => this.buf.extend_from_slice(rb.filled()),
+            }
         }
-        Pin::new(&mut self.io).poll_read(cx, out)
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Replay<T> {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Gate<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        match self.io.as_mut() {
+            Some(io) => Pin::new(io).poll_write(cx, buf),
+            None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        match self.io.as_mut() {
+            Some(io) => Pin::new(io).poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        if self.found.is_some() {
+            // The relay still needs this connection: flush, but do not close it.
+            return self.poll_flush(cx);
+        }
+        match self.io.as_mut() {
+            Some(io) => Pin::new(io).poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 
     fn poll_write_vectored(
@@ -164,56 +189,55 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Replay<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        match self.io.as_mut() {
+            Some(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        self.io.as_ref().is_some_and(|io| io.is_write_vectored())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_partial_head_waits_for_more() {
-        assert_eq!(inspect(b"POST /containers/web/att"), None);
-        assert_eq!(inspect(b"GET /_ping HTTP/1.1\r\nHost: x\r\n"), None);
-    }
-
-    #[test]
-    fn the_first_head_decides() {
-        let head = b"POST /v1.41/exec/abc/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 2\r\n\r\n{}stdin";
-        match inspect(head) {
-            Some(First::Hijack {
-                hijack,
-                head_len,
-                target,
-            }) => {
-                assert_eq!(hijack, Hijack::ExecStart { id: "abc".into() });
-                assert_eq!(&head[head_len..], b"{}stdin");
-                assert_eq!(target, "/v1.41/exec/abc/start");
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(inspect(b"GET /_ping HTTP/1.1\r\n\r\n"), Some(First::Http));
-        assert_eq!(inspect(b"\x16\x03\x01garbage"), Some(First::Http));
-    }
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[actix_rt::test]
-    async fn replayed_bytes_come_first() {
-        let (mut a, b) = tokio::io::duplex(64);
-        tokio::io::AsyncWriteExt::write_all(&mut a, b" world")
-            .await
-            .unwrap();
-        drop(a);
-        let mut r = Replay {
-            prefix: Bytes::from_static(b"hello"),
-            io: b,
+    async fn the_gate_ends_at_a_hijack_and_hands_the_rest_back() {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let slot: Slot<tokio::io::DuplexStream> = Rc::new(RefCell::new(None));
+        let mut gate = Gate {
+            io: Some(server),
+            buf: BytesMut::new(),
+            ready: 0,
+            framer: RequestFramer::default(),
+            found: None,
+            slot: slot.clone(),
         };
-        let mut s = String::new();
-        r.read_to_string(&mut s).await.unwrap();
-        assert_eq!(s, "hello world");
+        let ping = b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n";
+        let exec = b"POST /exec/e1/start HTTP/1.1\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n";
+        client.write_all(ping).await.unwrap();
+        client.write_all(exec).await.unwrap();
+        client.write_all(b"stdin").await.unwrap();
+        let mut seen = Vec::new();
+        gate.read_to_end(&mut seen).await.unwrap();
+        assert_eq!(seen, ping, "actix-http gets the ping only");
+        gate.shutdown().await.unwrap();
+        drop(gate);
+        let h = slot.borrow_mut().take().expect("handed back");
+        assert_eq!(
+            h.found.hijack,
+            super::super::Hijack::ExecStart { id: "e1".into() }
+        );
+        assert_eq!(&h.buf[h.found.head_len..], b"stdin");
+        // The connection is still whole: the client hears what is written to it.
+        let mut io = h.io;
+        io.write_all(b"out").await.unwrap();
+        let mut back = [0u8; 3];
+        client.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"out");
     }
 }

@@ -10,26 +10,24 @@
 //! A Docker hijack (`Connection: Upgrade`, `Upgrade: tcp`, no body length) is a request
 //! without a body to it, so whatever the client writes next (its stdin) is parsed as the
 //! next request: a plain actix-web handler can never see the stdin, and its upgrade hook is
-//! never called for `tcp`. So Shoal looks at each connection before actix-http does
-//! (`front`): an `actix_server` service per connection reads the first request head,
-//! parses it with `httparse`, and:
-//!
-//! - if it is a hijack route, serves the whole connection itself (`relay`): resolve the
-//!   container (cluster view) or exec (`ExecRegistry`), connect to the owning engine (TCP or
-//!   unix socket, with the call timeout), write the request with the path rewritten to the
-//!   engine's full container ID, wait for the engine's answer head (call timeout), pass it
-//!   on, then copy bytes both ways until the engine closes;
-//! - else hands the connection, with the bytes already read replayed first, to actix-web's
-//!   HTTP/1 service, which serves it as it would any connection (keep-alive included).
+//! never called for `tcp`. So Shoal reads each connection before actix-http does: an
+//! `actix_server` service per connection (`front`) gives actix-web's HTTP/1 service the
+//! connection through a `Gate`, which follows the client's requests one by one (`framer`:
+//! each head parsed with `httparse`, each body framed by its `Content-Length` or its
+//! chunks). Ordinary requests flow through, keep-alive included. At the head of a hijack,
+//! whichever request of the connection it is, the gate reads as an end of stream to
+//! actix-http, which finishes what it was answering and lets go of the connection; the
+//! relay (`relay`) then serves the hijack on it: resolve the container (cluster view) or
+//! exec (`ExecRegistry`), connect to the owning engine (TCP or unix socket, with the call
+//! timeout), write the request with the path rewritten to the engine's full container ID,
+//! wait for the engine's answer head (call timeout), pass it on, then copy bytes both ways
+//! until the engine closes.
 //!
 //! The other choice was hyper, whose server does pass on arbitrary upgrades. It would have
 //! meant a second HTTP stack beside actix-web (or moving every route to it) for two routes;
-//! the front is ~200 lines, keeps one HTTP stack, and costs a non-hijack connection one
-//! parse of its first head. What it does not do: a hijack sent as a *later* request on a
-//! keep-alive connection is served by actix-web, which forwards it as a plain request (the
-//! output arrives, stdin does not). The Go client (docker CLI, compose) always dials a new
-//! connection for a hijack, so this affects only clients that reuse pooled connections for
-//! it (docker-py's `exec_run` may).
+//! the gate keeps one HTTP stack, and costs each request one head parse. Clients that reuse
+//! a pooled connection for a hijack (docker-py's `exec_run`) need the request-by-request
+//! following; the Go client (docker CLI, compose) dials a new connection for each hijack.
 //!
 //! # Half-close
 //!
@@ -37,10 +35,11 @@
 //! write, and keeps copying output until the engine closes; then it closes the client.
 //! When the engine closes first, the relay stops reading the client: nobody would read it.
 
+mod framer;
 mod front;
 mod relay;
 
-pub use front::{serve_connection, FrontError};
+pub use front::{serve_connection, FrontError, Gate};
 
 use shoal_actors::engine::split_api_version;
 
