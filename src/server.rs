@@ -117,6 +117,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         scheduler,
         create_retry: config.placement.create_retry,
         hub: hub.clone(),
+        timeouts: config.cluster.timeouts,
     };
     let debug = api::metrics::start_observing(&config.observe, &listener, &state)?;
     let http = HttpServer::new(move || {

@@ -2,7 +2,7 @@
 //!
 //! Messages it takes: `RefreshNode`, `InspectContainer`, `InspectImage`, `ListContainerSizes`,
 //! `StopNode` (in `messages`); `CreateContainer`, `PullImage`, `CreateNetwork`,
-//! `CreateVolume` (in `create`). It publishes `NodeSnapshot`s through a watch channel and tells its
+//! `CreateVolume` (in `create`); `ObjectCall` (in `objects`). It publishes `NodeSnapshot`s through a watch channel and tells its
 //! supervisor (the ClusterActor) `NodeStopped` when it ends.
 
 mod actor;
@@ -10,6 +10,7 @@ mod create;
 mod events;
 mod health;
 mod messages;
+mod objects;
 mod offer;
 mod snapshot;
 
@@ -20,6 +21,7 @@ pub use health::{Health, HealthTracker};
 pub use messages::{
     InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, StopNode,
 };
+pub use objects::{ObjectCall, ObjectOp, PruneKind};
 pub use offer::offer_from;
 pub use snapshot::{
     ContainerEntry, ContainerResources, ContainerTable, EngineFacts, NodeSnapshot, ObjectEntry,
