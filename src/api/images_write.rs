@@ -87,6 +87,27 @@ fn refreshing<S: futures_util::Stream + 'static>(
     })
 }
 
+/// The `repo:tag` a tag request makes.
+fn tag_of(req: &HttpRequest) -> String {
+    let q = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
+    let get = |k: &str| {
+        q.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let tag = get("tag");
+    let repo = get("repo");
+    // Newer clients send the canonical name; engines list the familiar one.
+    let repo = repo
+        .strip_prefix("docker.io/library/")
+        .or_else(|| repo.strip_prefix("docker.io/"))
+        .unwrap_or(&repo);
+    format!("{repo}:{}", if tag.is_empty() { "latest" } else { &tag })
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PullQuery {
@@ -234,10 +255,15 @@ pub async fn tag(
             Err(e) => errors.push(e),
         }
     }
-    match ok {
-        Some((s, body)) => pass(s, body),
-        None => Err(worst(errors, no_such_image(&name))),
+    let Some((s, body)) = ok else {
+        return Err(worst(errors, no_such_image(&name)));
+    };
+    let new_tag = tag_of(&req);
+    for n in &nodes {
+        let t = new_tag.clone();
+        fanout::await_published(&n.handle, move |snap| has_image(snap, &t)).await;
     }
+    pass(s, body)
 }
 
 /// `DELETE /images/{name}`: on every node that has it; the reports are merged.
