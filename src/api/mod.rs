@@ -5,6 +5,7 @@
 //! A versioned request above what every healthy engine speaks is refused like the engine
 //! refuses it, so clients negotiate down.
 
+mod build;
 mod cluster_json;
 mod containers;
 mod create;
@@ -12,14 +13,20 @@ mod error;
 mod events;
 pub mod exec;
 mod fallback;
+mod fanout;
 mod filters;
 pub mod hijack;
 mod images;
+mod images_write;
 mod lifecycle;
 pub mod metrics;
+mod networks;
 mod page;
 pub mod proxy;
+mod prune;
 mod system;
+mod system_df;
+mod volumes;
 
 pub use error::ApiError;
 pub use exec::ExecRegistry;
@@ -56,7 +63,8 @@ pub struct ApiState {
     pub hub: Addr<EventsHub>,
     /// Which node holds which exec.
     pub execs: actix::Addr<ExecRegistry>,
-    /// Engine call deadlines, for the calls the front forwards.
+    /// Engine call deadlines, for the calls the front forwards or streams itself (container
+    /// routes, pull, save, load, build).
     pub timeouts: Timeouts,
 }
 
@@ -158,5 +166,49 @@ fn routes(cfg: &mut web::ServiceConfig) {
         );
     }
     cfg.route("/images/json", web::get().to(images::list))
-        .route("/images/{name:.+}/json", web::get().to(images::inspect));
+        .route("/images/{name:.+}/json", web::get().to(images::inspect))
+        .configure(object_routes);
+}
+
+/// Images, networks, volumes, `system df`, `auth`, `commit`, `build`
+/// (docs/routes-objects.md says how each is routed).
+fn object_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/images/create", web::post().to(images_write::pull))
+        .route("/images/load", web::post().to(images_write::load))
+        .route("/images/prune", web::post().to(prune::images))
+        .route("/images/search", web::get().to(images_write::search))
+        .route("/images/get", web::get().to(images_write::save_many))
+        .route(
+            "/images/{name:.+}/get",
+            web::get().to(images_write::save_one),
+        )
+        .route("/images/{name:.+}/tag", web::post().to(images_write::tag))
+        .route("/images/{name:.+}/push", web::post().to(images_write::push))
+        .route(
+            "/images/{name:.+}/history",
+            web::get().to(images_write::history),
+        )
+        .route("/images/{name:.+}", web::delete().to(images_write::remove))
+        .route("/commit", web::post().to(images_write::commit))
+        .route("/build", web::post().to(build::build))
+        .route("/networks", web::get().to(networks::list))
+        .route("/networks/create", web::post().to(networks::create))
+        .route("/networks/prune", web::post().to(prune::networks))
+        .route(
+            "/networks/{id:.+}/connect",
+            web::post().to(networks::connect),
+        )
+        .route(
+            "/networks/{id:.+}/disconnect",
+            web::post().to(networks::disconnect),
+        )
+        .route("/networks/{id:.+}", web::get().to(networks::inspect))
+        .route("/networks/{id:.+}", web::delete().to(networks::remove))
+        .route("/volumes", web::get().to(volumes::list))
+        .route("/volumes/create", web::post().to(volumes::create))
+        .route("/volumes/prune", web::post().to(prune::volumes))
+        .route("/volumes/{name:.+}", web::get().to(volumes::inspect))
+        .route("/volumes/{name:.+}", web::delete().to(volumes::remove))
+        .route("/system/df", web::get().to(system_df::df))
+        .route("/auth", web::post().to(system_df::auth));
 }

@@ -39,9 +39,9 @@ impl Default for Timeouts {
 /// One engine over HTTP.
 pub struct HttpEngine {
     addr: EngineAddr,
-    base: String,
-    client: awc::Client,
-    timeouts: Timeouts,
+    pub(super) base: String,
+    pub(super) client: awc::Client,
+    pub(super) timeouts: Timeouts,
 }
 
 impl HttpEngine {

@@ -2,17 +2,20 @@
 //!
 //! `addr` says where an engine is; `client` is the HTTP client (TCP or unix socket) with a
 //! timeout on every call; `Engine` is the small trait the NodeActor holds, so actor tests can
-//! swap in a fake engine that fails on demand.
+//! swap in a fake engine that fails on demand; `stream` opens calls whose bodies are streamed
+//! both ways (pull progress, save, load, build) from the HTTP front's own thread.
 
 mod addr;
 mod client;
 mod error;
 mod path;
+mod stream;
 
 pub use addr::{AddrError, EngineAddr};
 pub use client::{error_message, http_client, EngineStream, HttpEngine, Timeouts};
 pub use error::EngineError;
 pub use path::split_api_version;
+pub use stream::{local_engine, StreamBody, StreamRequest, StreamResponse};
 
 use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;

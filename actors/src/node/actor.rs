@@ -90,6 +90,21 @@ pub struct NodeEvent {
     pub event: EngineEvent,
 }
 
+/// A container table and what follows from it, ready to publish.
+struct ContainersUpdate {
+    table: Arc<ContainerTable>,
+    resources: Arc<HashMap<String, ContainerResources>>,
+    reserved: Reservation,
+}
+
+impl ContainersUpdate {
+    fn apply(self, s: &mut NodeSnapshot) {
+        s.containers = self.table;
+        s.resources = self.resources;
+        s.reserved = self.reserved;
+    }
+}
+
 /// The parts of a full refresh.
 struct Refreshed {
     facts: EngineFacts,
@@ -295,6 +310,11 @@ impl NodeActor {
         let images = Arc::new(r.images);
         let (networks, volumes) = (Arc::new(r.networks), Arc::new(r.volumes));
         self.image_cache.clear();
+        // One publish for all of it: nobody may see the node healthy without its containers.
+        let listed = self.take_list(r.containers, seq, ctx);
+        let containers = listed
+            .as_ref()
+            .map(|(table, _)| self.containers_update(table.clone()));
         self.publish(|s| {
             s.health = health;
             s.failures = 0;
@@ -304,12 +324,17 @@ impl NodeActor {
             s.images = images;
             s.networks = networks;
             s.volumes = volumes;
+            if let Some(c) = containers {
+                c.apply(s);
+            }
         });
         // Reported after the publish, so the hub reads the node's name and ID with it.
         if changed.is_some() {
             self.report(NodeChange::Healthy { previous });
         }
-        self.apply_containers(r.containers, seq, ctx);
+        if let Some((_, unknown)) = listed {
+            self.inspect_new(unknown, ctx);
+        }
         if !self.events_connected {
             self.connect_events(ctx);
         }
@@ -336,11 +361,27 @@ impl NodeActor {
 
     /// Publishes a new container list; forgets caches of containers that are gone and
     /// inspects the new ones to learn what they reserve.
+    /// Publishes a new container list; see `take_list`.
     fn apply_containers(&mut self, list: Vec<ContainerSummary>, seq: u64, ctx: &mut Context<Self>) {
+        if let Some((table, unknown)) = self.take_list(list, seq, ctx) {
+            self.publish_containers(table);
+            self.inspect_new(unknown, ctx);
+        }
+    }
+
+    /// Takes a container list the engine gave: forgets the caches of containers that are
+    /// gone, and answers the table and the containers to inspect (to learn what they
+    /// reserve). `None` when the list is stale.
+    fn take_list(
+        &mut self,
+        list: Vec<ContainerSummary>,
+        seq: u64,
+        ctx: &mut Context<Self>,
+    ) -> Option<(Arc<ContainerTable>, Vec<String>)> {
         if seq != self.local_changes {
             // Listed before a change recorded here: it would hide that change. List again.
             self.schedule_containers_refresh(ctx);
-            return;
+            return None;
         }
         let table = ContainerTable::new(list);
         self.resources.retain(|id, _| table.by_id(id).is_some());
@@ -351,14 +392,16 @@ impl NodeActor {
             .map(|e| e.id().to_string())
             .filter(|id| !self.resources.contains_key(id))
             .collect();
-        let table = Arc::new(table);
-        self.publish_containers(table);
-        if !unknown.is_empty() {
-            self.inspect_new(unknown, ctx);
-        }
+        Some((Arc::new(table), unknown))
     }
 
     fn publish_containers(&self, table: Arc<ContainerTable>) {
+        let update = self.containers_update(table);
+        self.publish(|s| update.apply(s));
+    }
+
+    /// The snapshot fields that follow from a container table.
+    fn containers_update(&self, table: Arc<ContainerTable>) -> ContainersUpdate {
         let mut reserved = Reservation::default();
         for e in &table.entries {
             if let Some(r) = self.resources.get(e.id()) {
@@ -366,15 +409,17 @@ impl NodeActor {
                 reserved.memory += r.reservation.memory;
             }
         }
-        let resources = Arc::new(self.resources.clone());
-        self.publish(|s| {
-            s.containers = table;
-            s.resources = resources;
-            s.reserved = reserved;
-        });
+        ContainersUpdate {
+            table,
+            resources: Arc::new(self.resources.clone()),
+            reserved,
+        }
     }
 
     fn inspect_new(&mut self, ids: Vec<String>, ctx: &mut Context<Self>) {
+        if ids.is_empty() {
+            return;
+        }
         let engine = self.engine.clone();
         let work = stream::iter(ids)
             .map(move |id| {

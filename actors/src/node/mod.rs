@@ -2,7 +2,7 @@
 //!
 //! Messages it takes: `RefreshNode`, `InspectContainer`, `InspectImage`, `ListContainerSizes`,
 //! `StopNode` (in `messages`); `CreateContainer`, `PullImage`, `CreateNetwork`,
-//! `CreateVolume` (in `create`). It publishes `NodeSnapshot`s through a watch channel and tells its
+//! `CreateVolume` (in `create`); `ObjectCall` (in `objects`). It publishes `NodeSnapshot`s through a watch channel and tells its
 //! supervisor (the ClusterActor) `NodeStopped` when it ends.
 
 mod actor;
@@ -10,6 +10,7 @@ mod create;
 mod events;
 mod health;
 mod messages;
+mod objects;
 mod offer;
 mod snapshot;
 
@@ -21,6 +22,7 @@ pub use messages::{
     InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, RestartNode,
     StopNode,
 };
+pub use objects::{ObjectCall, ObjectOp, PruneKind};
 pub use offer::offer_from;
 pub use snapshot::{
     ContainerEntry, ContainerResources, ContainerTable, EngineFacts, NodeSnapshot, ObjectEntry,
