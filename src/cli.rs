@@ -1,4 +1,5 @@
-//! The command line: `shoal manage [OPTIONS] [DISCOVERY]` and `shoal list DISCOVERY`.
+//! The command line: `shoal manage [OPTIONS] [DISCOVERY]`, `shoal list DISCOVERY`, and the
+//! measuring tools `shoal sim` and `shoal bench`.
 
 use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
@@ -20,6 +21,10 @@ pub enum Command {
     Manage(Box<ManageArgs>),
     /// Print the engine addresses DISCOVERY yields, one a line.
     List(ListArgs),
+    /// Serve simulated Docker engines on 127.0.0.1 until killed (a fleet to measure against).
+    Sim(crate::sim_cmd::SimArgs),
+    /// Measure Shoal in front of simulated engines through its HTTP API (see BENCHMARKS.md).
+    Bench(Box<crate::bench::BenchArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -4,8 +4,10 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod server;
+pub mod sim_cmd;
 pub mod telemetry;

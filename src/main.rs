@@ -24,6 +24,8 @@ fn bind(addr: &ListenAddr) -> std::io::Result<Listener> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Sim(args) => shoal::sim_cmd::run(args),
+        Command::Bench(args) => shoal::bench::run(*args),
         Command::List(args) => {
             let result = Discovery::parse(&args.discovery)
                 .and_then(|d| actix_rt::System::new().block_on(async move { d.read().await }));

@@ -111,6 +111,9 @@ pub async fn events(
         .streaming(backlog.chain(live_lines(live))))
 }
 
+/// Most bytes of queued events written as one chunk.
+const MAX_BATCH: usize = 64 * 1024;
+
 /// The live part of one client's stream.
 struct Live {
     rx: mpsc::Receiver<Arc<HubEvent>>,
@@ -132,7 +135,19 @@ fn live_lines(
             None => live.rx.recv().await,
         };
         match next {
-            Some(ev) => Some((Ok(ev.line.clone()), Some(live))),
+            Some(ev) => {
+                // Whatever else is already queued goes out in the same chunk: one write per
+                // burst instead of one per event, so a busy stream keeps up with its hub.
+                let mut batch = bytes::BytesMut::new();
+                batch.extend_from_slice(&ev.line);
+                while batch.len() < MAX_BATCH {
+                    match live.rx.try_recv() {
+                        Ok(ev) => batch.extend_from_slice(&ev.line),
+                        Err(_) => break,
+                    }
+                }
+                Some((Ok(batch.freeze()), Some(live)))
+            }
             None => {
                 tracing::info!("events stream cut off by the hub");
                 let err = std::io::Error::other("events subscriber cut off: it read too slowly");

@@ -1,0 +1,229 @@
+//! The load side of the benchmark: a keep-alive HTTP client (TCP or unix socket) and a
+//! driver that runs a request from several concurrent workers and keeps every latency.
+//!
+//! Everything runs on the harness's one thread (awc clients are bound to their thread), so
+//! the client costs at most one core and never more than the requests it makes.
+
+use actix_tls::connect::{ConnectError, ConnectInfo, Connection};
+use awc::http::{Method, Uri};
+use bytes::Bytes;
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Largest body read (a list of 150,000 containers is ~70 MB).
+const BODY_LIMIT: usize = 1 << 30;
+
+/// One endpoint: Shoal or an engine, over TCP (`127.0.0.1:PORT`) or a unix socket.
+#[derive(Clone)]
+pub struct Http {
+    client: awc::Client,
+    base: String,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+impl Http {
+    /// `target` is `host:port` or `unix:///path`; `conns` bounds the open connections.
+    pub fn new(target: &str, conns: usize) -> Http {
+        let timeout = Duration::from_secs(60);
+        let builder = awc::Client::builder().timeout(timeout);
+        match target.strip_prefix("unix://") {
+            Some(path) => {
+                let path = path.to_string();
+                let unix = actix_service::fn_service(move |req: ConnectInfo<Uri>| {
+                    let path = path.clone();
+                    async move {
+                        let io = actix_rt::net::UnixStream::connect(&path)
+                            .await
+                            .map_err(ConnectError::Io)?;
+                        Ok::<_, ConnectError>(Connection::new(req.request().clone(), io))
+                    }
+                });
+                let connector = awc::Connector::new().limit(conns).connector(unix);
+                Http {
+                    client: builder.connector(connector).finish(),
+                    base: "http://localhost".into(),
+                }
+            }
+            None => Http {
+                client: builder
+                    .connector(awc::Connector::new().limit(conns))
+                    .finish(),
+                base: format!("http://{target}"),
+            },
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<Answer, String> {
+        let req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        let sent = match body {
+            Some(b) => {
+                req.insert_header(("Content-Type", "application/json"))
+                    .send_body(b)
+                    .await
+            }
+            None => req.send().await,
+        };
+        let mut resp = sent.map_err(|e| format!("{path}: {e}"))?;
+        let body = resp
+            .body()
+            .limit(BODY_LIMIT)
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
+        Ok(Answer {
+            status: resp.status().as_u16(),
+            body,
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Answer, String> {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Result<Value, String> {
+        let a = self.get(path).await?;
+        if a.status != 200 {
+            return Err(format!("{path}: status {}", a.status));
+        }
+        serde_json::from_slice(&a.body).map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// Opens a streaming GET and counts the lines it delivers into `lines` until it ends.
+    pub async fn count_lines(&self, path: &str, lines: Rc<Cell<u64>>) -> Result<(), String> {
+        use futures_util::StreamExt;
+        let mut resp = self
+            .client
+            .get(format!("{}{}", self.base, path))
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
+        if resp.status() != 200 {
+            return Err(format!("{path}: status {}", resp.status()));
+        }
+        while let Some(chunk) = resp.next().await {
+            let chunk = chunk.map_err(|e| format!("{path}: {e}"))?;
+            let n = chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+            lines.set(lines.get() + n);
+        }
+        Ok(())
+    }
+}
+
+/// What one measured run gave: every latency, the failures, the wall time.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Latencies of the successful requests, sorted.
+    pub lat: Vec<Duration>,
+    pub errors: u64,
+    /// First failure seen, for the report.
+    pub first_error: Option<String>,
+    pub elapsed: Duration,
+}
+
+impl Stats {
+    pub fn count(&self) -> usize {
+        self.lat.len()
+    }
+
+    /// Latency at quantile `q` in milliseconds (nearest rank).
+    pub fn ms(&self, q: f64) -> f64 {
+        if self.lat.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.lat.len() as f64 * q).ceil() as usize).clamp(1, self.lat.len()) - 1;
+        self.lat[i].as_secs_f64() * 1e3
+    }
+
+    pub fn per_sec(&self) -> f64 {
+        self.lat.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn json(&self) -> Value {
+        json!({
+            "requests": self.count(),
+            "errors": self.errors,
+            "p50_ms": round3(self.ms(0.50)),
+            "p90_ms": round3(self.ms(0.90)),
+            "p99_ms": round3(self.ms(0.99)),
+            "per_sec": self.per_sec().round(),
+        })
+    }
+}
+
+pub fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// How long and how wide to drive a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Drive {
+    pub concurrency: usize,
+    /// Stops after this many requests...
+    pub max_requests: usize,
+    /// ...or when this much time has passed, whichever is first (at least one request).
+    pub max_time: Duration,
+}
+
+/// Runs `op(k)` for k = 0, 1, 2... from `concurrency` workers; an `Err` counts as a failure.
+pub async fn drive<F, Fut>(d: Drive, op: F) -> Stats
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let next = Cell::new(0usize);
+    let stats = RefCell::new(Stats::default());
+    let start = Instant::now();
+    let worker = || async {
+        loop {
+            let k = next.get();
+            if k >= d.max_requests || (k > 0 && start.elapsed() >= d.max_time) {
+                return;
+            }
+            next.set(k + 1);
+            let t = Instant::now();
+            let r = op(k).await;
+            let dt = t.elapsed();
+            let mut s = stats.borrow_mut();
+            match r {
+                Ok(()) => s.lat.push(dt),
+                Err(e) => {
+                    s.errors += 1;
+                    s.first_error.get_or_insert(e);
+                }
+            }
+        }
+    };
+    futures_util::future::join_all((0..d.concurrency.max(1)).map(|_| worker())).await;
+    let mut s = stats.into_inner();
+    s.elapsed = start.elapsed();
+    s.lat.sort_unstable();
+    s
+}
+
+/// A GET that must answer `status`.
+pub async fn expect(http: &Http, path: &str, status: u16) -> Result<(), String> {
+    let a = http.get(path).await?;
+    if a.status == status {
+        Ok(())
+    } else {
+        Err(format!(
+            "{path}: status {} ({})",
+            a.status,
+            String::from_utf8_lossy(&a.body[..a.body.len().min(200)])
+        ))
+    }
+}

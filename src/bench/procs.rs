@@ -1,0 +1,188 @@
+//! The processes a benchmark runs: `shoal sim` fleets and `shoal manage` under test, each a
+//! child of the harness (so Shoal's RSS and CPU are its own), killed when dropped.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// A `shoal sim` process: its stdin takes commands, its stdout lines come back here.
+pub struct SimProc {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::UnboundedReceiver<String>,
+    /// `tcp://127.0.0.1:PORT` of each engine, in order (engine sim-<first + i>).
+    pub addrs: Vec<String>,
+}
+
+impl SimProc {
+    /// Starts `engines` engines named from `first`, and waits until they listen.
+    pub async fn start(
+        exe: &Path,
+        dir: &Path,
+        first: usize,
+        engines: usize,
+        per_engine: usize,
+        port_base: u16,
+    ) -> Result<SimProc, String> {
+        let addrs_file = dir.join(format!("sim-{first}.addrs"));
+        let mut child = Command::new(exe)
+            .args(["sim", "--engines", &engines.to_string()])
+            .args(["--containers-per-engine", &per_engine.to_string()])
+            .args(["--first-index", &first.to_string()])
+            .args(["--port-base", &port_base.to_string()])
+            .arg("--addrs-file")
+            .arg(&addrs_file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot run {} sim: {e}", exe.display()))?;
+        let stdin = child.stdin.take().ok_or("sim: no stdin")?;
+        let stdout = child.stdout.take().ok_or("sim: no stdout")?;
+        let (tx, lines) = mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut sim = SimProc {
+            child,
+            stdin,
+            lines,
+            addrs: Vec::new(),
+        };
+        let ready = sim.next_line(Duration::from_secs(120)).await?;
+        if !ready.starts_with("ready ") {
+            return Err(format!("sim said {ready:?} instead of ready"));
+        }
+        let text = std::fs::read_to_string(&addrs_file).map_err(|e| e.to_string())?;
+        sim.addrs = text.lines().map(str::to_string).collect();
+        Ok(sim)
+    }
+
+    async fn next_line(&mut self, limit: Duration) -> Result<String, String> {
+        match tokio::time::timeout(limit, self.lines.recv()).await {
+            Ok(Some(l)) => Ok(l),
+            Ok(None) => Err(format!("sim exited: {:?}", self.child.try_wait())),
+            Err(_) => Err("sim did not answer in time".into()),
+        }
+    }
+
+    /// Asks for `count` events at `rate` per second; answers when they are all emitted.
+    pub fn emit(&mut self, rate: f64, count: u64) -> Result<(), String> {
+        writeln!(self.stdin, "emit {rate} {count}").map_err(|e| e.to_string())
+    }
+
+    /// Waits for the end of an `emit`: seconds it took.
+    pub async fn emitted(&mut self) -> Result<f64, String> {
+        let line = self.next_line(Duration::from_secs(600)).await?;
+        line.split_whitespace()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .filter(|_| line.starts_with("emitted "))
+            .ok_or_else(|| format!("sim said {line:?}"))
+    }
+}
+
+impl Drop for SimProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `shoal manage` under test.
+pub struct ShoalProc {
+    child: Child,
+    pub host: String,
+    pub log: PathBuf,
+    pub started: Instant,
+}
+
+impl ShoalProc {
+    /// `shoal manage file://DISCOVERY -H 127.0.0.1:<free port> EXTRA...`; answers once it
+    /// listens. `started` is taken just before the spawn.
+    pub async fn start(
+        exe: &Path,
+        log: PathBuf,
+        discovery: &str,
+        extra: &[String],
+    ) -> Result<ShoalProc, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let child = Command::new(exe)
+            .args(["manage", discovery, "-H", &host, "--log-level", "warn"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .map_err(|e| format!("cannot run {} manage: {e}", exe.display()))?;
+        let mut p = ShoalProc {
+            child,
+            host,
+            log,
+            started,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&p.host).is_err() {
+            if let Ok(Some(st)) = p.child.try_wait() {
+                return Err(format!("shoal exited ({st}); see {}", p.log.display()));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("shoal never listened; see {}", p.log.display()));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(p)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident memory (`VmHWM`) in MiB and CPU seconds (user + system) so far.
+    pub fn usage(&self) -> (f64, f64) {
+        usage_of(self.pid())
+    }
+}
+
+impl Drop for ShoalProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `VmHWM` in MiB and utime + stime in seconds of process `pid`, from `/proc`.
+pub fn usage_of(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm_kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the `(comm)`, which may hold spaces: utime and stime are 14th and 15th.
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // USER_HZ is 100 on every Linux this runs on.
+    let cpu = (ticks(11) + ticks(12)) / 100.0;
+    (hwm_kb / 1024.0, cpu)
+}

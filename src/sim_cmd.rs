@@ -1,0 +1,168 @@
+//! `shoal sim`: simulated engines in a process of their own, until killed.
+//!
+//! `shoal sim --engines 1000 --port-base 20000 --containers-per-engine 30` serves engine
+//! `sim-<i>` on 127.0.0.1:(20000 + i), each answering the Docker Engine API like a real
+//! engine (the `docker` CLI works against one), so any client or any other manager can be
+//! measured against the same fleet. The engines are `shoal_sim` engines: one actix-web
+//! server listening on every port.
+//!
+//! The benchmark harness drives it through stdin, one command a line:
+//!
+//! - `emit RATE COUNT`: emit COUNT container events (`exec_start`, label `bench=fanin`,
+//!   attribute `bench.seq`), spread round-robin over the engines at RATE per second, then
+//!   print `emitted COUNT SECONDS`.
+//!
+//! It prints `ready ENGINES` once every port listens (after writing `--addrs-file`), so a
+//! parent knows when to start. A closed stdin (a shell's `&`) changes nothing.
+
+use clap::Args;
+use shoal_sim::{EngineConfig, FleetOptions, SimEngine, SimFleet};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// How many engines to serve.
+    #[arg(long, default_value_t = 3)]
+    pub engines: usize,
+
+    /// Engine i listens on 127.0.0.1:(PORT_BASE + i); 0 lets the OS pick each port.
+    #[arg(long, default_value_t = 20000)]
+    pub port_base: u16,
+
+    /// Containers each engine holds at start (two of every three running).
+    #[arg(long, default_value_t = 30)]
+    pub containers_per_engine: usize,
+
+    /// Engines are named sim-<FIRST_INDEX + i>, so several sim processes can share a cluster.
+    #[arg(long, default_value_t = 0)]
+    pub first_index: usize,
+
+    /// Server threads shared by all engines.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+
+    /// Emit this many events per second from the start, until killed (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    pub emit_rate: f64,
+
+    /// Write `tcp://127.0.0.1:PORT` of every engine here, one a line (a discovery file).
+    #[arg(long)]
+    pub addrs_file: Option<PathBuf>,
+}
+
+/// Engine `i` of a benchmark fleet: labels the placement expressions of the benchmark use
+/// (`zone`, `storage`), 4 CPUs and 8 GiB.
+pub fn engine_config(i: usize, containers: usize) -> EngineConfig {
+    EngineConfig::new(format!("sim-{i}"))
+        .label("zone", format!("z{}", i % 4))
+        .label("storage", if i.is_multiple_of(3) { "hdd" } else { "ssd" })
+        .containers(containers)
+}
+
+pub fn run(args: SimArgs) -> ExitCode {
+    let result = actix_rt::System::new().block_on(serve(args));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shoal sim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: SimArgs) -> Result<(), String> {
+    if args.engines == 0 {
+        return Err("--engines must be at least 1".into());
+    }
+    if args.port_base != 0 && args.port_base as usize + args.engines > 65536 {
+        return Err("--port-base + --engines goes past port 65535".into());
+    }
+    let configs = (0..args.engines)
+        .map(|i| engine_config(args.first_index + i, args.containers_per_engine))
+        .collect();
+    let opts = FleetOptions {
+        port_base: (args.port_base != 0).then_some(args.port_base),
+        ..FleetOptions::default()
+    }
+    .workers(args.workers);
+    let fleet = SimFleet::start(configs, opts)
+        .await
+        .map_err(|e| format!("cannot start the engines: {e}"))?;
+    if let Some(path) = &args.addrs_file {
+        let list: String = fleet.engines().iter().map(|e| e.url() + "\n").collect();
+        std::fs::write(path, list).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let engines = fleet.engines().to_vec();
+    println!("ready {}", engines.len());
+    let _ = std::io::stdout().flush();
+
+    let mut emitter = Emitter { engines, seq: 0 };
+    if args.emit_rate > 0.0 {
+        emitter.emit(args.emit_rate, u64::MAX).await;
+    }
+    // Commands arrive from a plain thread: stdin reads block.
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    while let Some(line) = rx.recv().await {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["emit", rate, count] => match (rate.parse::<f64>(), count.parse::<u64>()) {
+                (Ok(rate), Ok(count)) if rate > 0.0 => {
+                    let took = emitter.emit(rate, count).await;
+                    println!("emitted {count} {:.6}", took.as_secs_f64());
+                }
+                _ => println!("error: emit RATE COUNT"),
+            },
+            [] => {}
+            _ => println!("error: unknown command {line:?}"),
+        }
+        let _ = std::io::stdout().flush();
+    }
+    // stdin closed: serve until killed.
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+struct Emitter {
+    engines: Vec<SimEngine>,
+    seq: u64,
+}
+
+impl Emitter {
+    /// Emits `count` events at `rate` per second, round-robin over the engines; answers how
+    /// long it took. Paced every millisecond, so a burst is at most `rate / 1000` events.
+    async fn emit(&mut self, rate: f64, count: u64) -> Duration {
+        let start = Instant::now();
+        let mut sent = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        while sent < count {
+            tick.tick().await;
+            let due = ((start.elapsed().as_secs_f64() * rate) as u64).min(count);
+            while sent < due {
+                let engine = &self.engines[(self.seq % self.engines.len() as u64) as usize];
+                let id = format!("{:064x}", self.seq);
+                let seq = self.seq.to_string();
+                engine.emit_event(
+                    "exec_start: sh -c true",
+                    &id,
+                    &[("bench", "fanin"), ("bench.seq", &seq), ("name", "bench")],
+                );
+                self.seq += 1;
+                sent += 1;
+            }
+        }
+        start.elapsed()
+    }
+}

@@ -1,0 +1,99 @@
+//! The benchmark harness in its smoke mode (`shoal bench --smoke`: 20 simulated engines × 5
+//! containers, in their own `shoal sim` process, in front of a real `shoal manage`):
+//! every scenario answers, every figure is there, and Shoal's container list is exactly
+//! what the engines hold (each container once, under its own node).
+
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[test]
+fn bench_smoke_produces_every_figure_and_an_exact_view() {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["bench", "--smoke"])
+        .output()
+        .expect("shoal bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert!(out.status.success(), "{report}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "too slow: {report}"
+    );
+
+    let records: Vec<Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let find = |scenario: &str| -> Vec<&Value> {
+        records
+            .iter()
+            .filter(|r| r["scenario"] == scenario)
+            .collect()
+    };
+    let number = |r: &Value, key: &str| {
+        let v = r[key].as_f64();
+        assert!(
+            v.is_some_and(f64::is_finite),
+            "{key} missing in {r}\n{report}"
+        );
+        v.unwrap()
+    };
+    for r in &records {
+        assert_eq!(r["ok"], true, "{r}\n{report}");
+    }
+
+    let startup = find("startup");
+    assert_eq!(startup.len(), 1, "{report}");
+    let s = startup[0];
+    assert_eq!(s["view_exact"], true, "{report}");
+    assert_eq!(s["containers_listed"], 100, "{report}");
+    assert_eq!(s["containers_expected"], 100, "{report}");
+    for key in ["healthy_s", "full_view_s"] {
+        number(s, key);
+    }
+
+    for scenario in ["info", "containers_list", "container_inspect"] {
+        let r = find(scenario);
+        assert_eq!(r.len(), 1, "{scenario}: {report}");
+        for key in ["p50_ms", "p90_ms", "p99_ms", "per_sec"] {
+            assert!(number(r[0], key) > 0.0, "{scenario} {key}: {report}");
+        }
+    }
+
+    for scenario in ["create_spread", "create_binpack"] {
+        let r = find(scenario);
+        assert_eq!(r.len(), 1, "{scenario}: {report}");
+        assert_eq!(r[0]["created"], 40, "{report}");
+        assert_eq!(r[0]["refused"], 0, "{report}");
+        for key in ["placements_per_sec", "p50_ms", "p99_ms"] {
+            assert!(number(r[0], key) > 0.0, "{scenario} {key}: {report}");
+        }
+        // Starts are measured, or said to be unavailable: never silently missing.
+        assert!(r[0]["start"].is_object(), "{report}");
+    }
+
+    let ev = find("events");
+    assert_eq!(ev.len(), 1, "{report}");
+    assert_eq!(ev[0]["lost"], 0, "{report}");
+    assert_eq!(ev[0]["delivered"], ev[0]["expected_deliveries"], "{report}");
+    for key in ["events_per_sec_in", "deliveries_per_sec"] {
+        assert!(number(ev[0], key) > 0.0, "{report}");
+    }
+
+    let res = find("resources");
+    assert_eq!(res.len(), 2, "{report}");
+    for r in res {
+        assert!(number(r, "peak_rss_mib") > 0.0, "{report}");
+        number(r, "cpu_s");
+    }
+
+    let proxy = find("proxy_sim");
+    assert_eq!(proxy.len(), 1, "{report}");
+    for key in ["ratio_p50", "ratio_p99", "ratio_per_sec", "added_p50_us"] {
+        number(proxy[0], key);
+    }
+}
