@@ -19,7 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the manager: serve the Docker API in front of the engines DISCOVERY lists.
     Manage(Box<ManageArgs>),
-    /// Print the engine addresses DISCOVERY yields, one a line.
+    /// Print the engine addresses DISCOVERY yields, one a line; or, with -H, the nodes of a
+    /// running Shoal and their health.
     List(ListArgs),
     /// Serve simulated Docker engines on 127.0.0.1 until killed (a fleet to measure against).
     Sim(crate::sim_cmd::SimArgs),
@@ -102,7 +103,13 @@ impl ManageArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["discovery", "host"]))]
 pub struct ListArgs {
-    /// The discovery to read, as for `shoal manage`.
-    pub discovery: String,
+    /// The discovery to read, as for `shoal manage`: prints the engine addresses it yields.
+    pub discovery: Option<String>,
+
+    /// A running Shoal (host:port) to ask instead: prints each node's name, address,
+    /// health and containers, as `docker info`, the page and the metrics show them.
+    #[arg(short = 'H', long = "host", conflicts_with = "discovery")]
+    pub host: Option<String>,
 }

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod discovery;
+pub mod list_cmd;
 pub mod server;
 pub mod sim_cmd;
 pub mod telemetry;

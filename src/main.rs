@@ -4,7 +4,6 @@
 use clap::Parser;
 use shoal::cli::{Cli, Command};
 use shoal::config::{ListenAddr, ManageConfig};
-use shoal::discovery::Discovery;
 use shoal::server::{self, Listener};
 use std::process::ExitCode;
 
@@ -26,22 +25,18 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Sim(args) => shoal::sim_cmd::run(args),
         Command::Bench(args) => shoal::bench::run(*args),
-        Command::List(args) => {
-            let result = Discovery::parse(&args.discovery)
-                .and_then(|d| actix_rt::System::new().block_on(async move { d.read().await }));
-            match result {
-                Ok(addrs) => {
-                    for a in addrs {
-                        println!("{a}");
-                    }
-                    ExitCode::SUCCESS
+        Command::List(args) => match shoal::list_cmd::run(&args) {
+            Ok(lines) => {
+                for l in lines {
+                    println!("{l}");
                 }
-                Err(e) => {
-                    eprintln!("shoal: {e}");
-                    ExitCode::from(2)
-                }
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("shoal: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Manage(args) => {
             shoal::telemetry::init(&args.effective_log_level(), args.log_format);
             let config = match ManageConfig::from_args(&args) {

@@ -79,6 +79,26 @@ fn sim_cluster_through_the_docker_cli() {
     let o = docker(&d, &["inspect", "no-such-thing"]);
     assert!(!o.success());
     assert!(o.stderr.contains("No such object: no-such-thing"), "{o}");
+
+    // `shoal list -H` shows the node states `docker info` shows.
+    let o = Command::new(SHOAL)
+        .args(["list", "-H", d.host()])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{listed}");
+    let info = docker(&d, &["info"]).stdout;
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 3, "{listed}");
+    for line in lines {
+        let cols: Vec<&str> = line.split('\t').collect();
+        assert_eq!(cols[2], "Healthy", "{line}");
+        assert_eq!(cols[3], "3 containers", "{line}");
+        assert!(
+            info.contains(&format!("  {}: {}", cols[0], cols[1])),
+            "{line} not in {info}"
+        );
+    }
 }
 
 #[test]
@@ -106,6 +126,10 @@ fn list_prints_what_discovery_yields() {
 fn bad_input_is_a_one_line_error_not_a_crash() {
     for (args, says) in [
         (vec!["list", "consul://x"], "unknown discovery"),
+        (
+            vec!["list", "-H", "127.0.0.1:1"],
+            "cannot ask shoal at 127.0.0.1:1",
+        ),
         (
             vec!["list", "file:///nonexistent/engines"],
             "cannot read discovery file /nonexistent/engines",

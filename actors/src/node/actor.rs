@@ -429,12 +429,14 @@ impl NodeActor {
             .buffer_unordered(INSPECT_CONCURRENCY)
             .collect::<Vec<_>>();
         ctx.spawn(work.into_actor(self).map(|results, act, _ctx| {
+            // Only what the container holds is kept: the whole inspect body is cached when a
+            // client asks for it (a node of thousands would otherwise hold every body).
             for (id, result) in results {
-                if let Ok(body) = result {
-                    if let Some(r) = ContainerResources::from_inspect(&body) {
-                        act.resources.insert(id.clone(), r);
-                        act.inspect_cache.insert(id, body);
-                    }
+                if let Some(r) = result
+                    .ok()
+                    .and_then(|b| ContainerResources::from_inspect(&b))
+                {
+                    act.resources.insert(id, r);
                 }
             }
             let table = act.published.borrow().containers.clone();
