@@ -1,7 +1,7 @@
 //! Image routes that change images or stream them: pull, push, tag, remove, history,
 //! save, load, search, commit.
 //!
-//! Routing (docs/routes-objects.md has the table):
+//! Routing (the README's route table has it all):
 //! - pull (`POST /images/create`): every healthy node at once, progress merged with each
 //!   line marked by its node; a node that fails adds an error line, so the CLI reports it;
 //! - tag, remove: every healthy node whose list shows the image (all healthy nodes when

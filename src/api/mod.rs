@@ -171,7 +171,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Images, networks, volumes, `system df`, `auth`, `commit`, `build`
-/// (docs/routes-objects.md says how each is routed).
+/// (the README's route table says how each is routed).
 fn object_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/images/create", web::post().to(images_write::pull))
         .route("/images/load", web::post().to(images_write::load))
