@@ -27,46 +27,29 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use shoal_actors::engine::{
-    error_message, http_client, split_api_version, EngineAddr, EngineError,
+    error_message, local_engine, split_api_version, EngineAddr, EngineError, Timeouts,
 };
 use shoal_actors::node::{NodeActor, RefreshNode};
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// Largest answer read whole (exec create, prune): these are small JSON documents.
 const WHOLE_LIMIT: usize = 16 * 1024 * 1024;
-/// Engines remembered per worker before the cache is emptied (nodes that left).
-const CLIENT_CACHE_LIMIT: usize = 4096;
-
 thread_local! {
-    /// This worker thread's awc clients, one per engine (awc clients are `!Send`).
-    static CLIENTS: RefCell<HashMap<EngineAddr, (awc::Client, String)>> =
-        RefCell::new(HashMap::new());
-    /// The engine connect timeout, set by the server when it builds the worker.
-    static CONNECT_TIMEOUT: std::cell::Cell<Duration> =
-        const { std::cell::Cell::new(Duration::from_secs(10)) };
+    /// The engine call limits of this worker's clients, set when the server builds it.
+    static TIMEOUTS: std::cell::Cell<Timeouts> = std::cell::Cell::new(Timeouts::default());
 }
 
-/// Sets the connect timeout of clients this thread builds from now on.
-pub fn set_connect_timeout(d: Duration) {
-    CONNECT_TIMEOUT.with(|c| c.set(d));
+/// Sets the limits of the engine clients this worker thread makes from now on.
+pub fn set_worker_timeouts(t: Timeouts) {
+    TIMEOUTS.with(|c| c.set(t));
 }
 
-/// This thread's client for `addr` and the base URL of the engine.
+/// This thread's client for `addr` (shared with the streamed calls: `local_engine`) and the
+/// base URL of the engine.
 fn client(addr: &EngineAddr) -> (awc::Client, String) {
-    CLIENTS.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if let Some(c) = cache.get(addr) {
-            return c.clone();
-        }
-        if cache.len() >= CLIENT_CACHE_LIMIT {
-            cache.clear();
-        }
-        let made = http_client(addr, CONNECT_TIMEOUT.with(|c| c.get()));
-        cache.insert(addr.clone(), made.clone());
-        made
-    })
+    let engine = local_engine(addr, TIMEOUTS.with(|c| c.get()));
+    let (client, base) = engine.client();
+    (client.clone(), base.to_string())
 }
 
 /// The node owning a container, and the container's full ID.

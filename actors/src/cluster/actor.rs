@@ -118,7 +118,7 @@ impl ClusterActor {
         let (node_config, timeouts, engine_addr) =
             (self.config.node.clone(), self.config.timeouts, addr.clone());
         let actor = NodeActor::start_in_arbiter(&arbiter, move |_| {
-            let engine = Rc::new(HttpEngine::new(engine_addr, timeouts));
+            let engine = Rc::new(HttpEngine::for_node(engine_addr, timeouts));
             let mut node = NodeActor::new(engine, node_config, tx).supervised_by(supervisor);
             if let Some(out) = events {
                 node = node.events_to(out);

@@ -44,16 +44,37 @@ pub struct HttpEngine {
     pub(super) timeouts: Timeouts,
 }
 
+/// Connections a NodeActor keeps to its engine: its event stream, and two for refreshes
+/// and inspects. Bounded because a thousand nodes with awc's default of 100 each held
+/// nine connections apiece after start-up (~500 MB of buffers and 9,000 descriptors).
+pub const NODE_CONNECTIONS: usize = 3;
+
 impl HttpEngine {
-    /// Builds the client for `addr`. Must run on the thread that will use it.
+    /// Builds the client a NodeActor uses for `addr`: at most `NODE_CONNECTIONS` at once.
+    /// Must run on the thread that will use it.
+    pub fn for_node(addr: EngineAddr, timeouts: Timeouts) -> Self {
+        Self::with_limit(addr, timeouts, NODE_CONNECTIONS)
+    }
+
+    /// Builds a client for `addr` with no bound on its connections (the API front's:
+    /// every proxied stream needs its own). Must run on the thread that will use it.
     pub fn new(addr: EngineAddr, timeouts: Timeouts) -> Self {
-        let (client, base) = http_client(&addr, timeouts.call);
+        Self::with_limit(addr, timeouts, 0)
+    }
+
+    fn with_limit(addr: EngineAddr, timeouts: Timeouts, max_connections: usize) -> Self {
+        let (client, base) = http_client(&addr, timeouts.call, max_connections);
         HttpEngine {
             addr,
             base,
             client,
             timeouts,
         }
+    }
+
+    /// The awc client and the base URL, for callers that build requests themselves.
+    pub fn client(&self) -> (&awc::Client, &str) {
+        (&self.client, &self.base)
     }
 
     fn call(
@@ -136,11 +157,17 @@ impl HttpEngine {
 /// stream may rightly stay open for days. Must run on the thread that will use it (awc
 /// clients are `!Send`): the NodeActor builds one on its arbiter, the API front one per
 /// worker thread and engine.
-pub fn http_client(addr: &EngineAddr, connect: Duration) -> (awc::Client, String) {
+fn http_client(
+    addr: &EngineAddr,
+    connect: Duration,
+    max_connections: usize,
+) -> (awc::Client, String) {
     let builder = awc::Client::builder().disable_timeout();
     match addr {
         EngineAddr::Tcp { host, port } => {
-            let connector = awc::Connector::new().timeout(connect);
+            let connector = awc::Connector::new()
+                .timeout(connect)
+                .limit(max_connections);
             (
                 builder.connector(connector).finish(),
                 format!("http://{host}:{port}"),
@@ -157,7 +184,10 @@ pub fn http_client(addr: &EngineAddr, connect: Duration) -> (awc::Client, String
                     Ok::<_, ConnectError>(Connection::new(req.request().clone(), io))
                 }
             });
-            let connector = awc::Connector::new().timeout(connect).connector(unix);
+            let connector = awc::Connector::new()
+                .timeout(connect)
+                .limit(max_connections)
+                .connector(unix);
             (
                 builder.connector(connector).finish(),
                 "http://localhost".to_string(),

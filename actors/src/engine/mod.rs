@@ -12,7 +12,7 @@ mod path;
 mod stream;
 
 pub use addr::{AddrError, EngineAddr};
-pub use client::{error_message, http_client, EngineStream, HttpEngine, Timeouts};
+pub use client::{error_message, EngineStream, HttpEngine, Timeouts, NODE_CONNECTIONS};
 pub use error::EngineError;
 pub use path::split_api_version;
 pub use stream::{local_engine, StreamBody, StreamRequest, StreamResponse};

@@ -95,12 +95,19 @@ thread_local! {
 /// This thread's client of `addr`. Must be called on an actix thread (an HTTP worker).
 pub fn local_engine(addr: &EngineAddr, timeouts: Timeouts) -> Rc<HttpEngine> {
     LOCAL.with(|m| {
-        m.borrow_mut()
-            .entry(addr.clone())
+        let mut m = m.borrow_mut();
+        if m.len() >= LOCAL_LIMIT && !m.contains_key(addr) {
+            // Nodes that left: start again rather than grow without bound.
+            m.clear();
+        }
+        m.entry(addr.clone())
             .or_insert_with(|| Rc::new(HttpEngine::new(addr.clone(), timeouts)))
             .clone()
     })
 }
+
+/// Engines remembered per worker thread before the cache is emptied.
+const LOCAL_LIMIT: usize = 8192;
 
 impl HttpEngine {
     /// Opens a call and answers as soon as the engine sent its status and headers.
