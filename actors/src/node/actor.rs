@@ -65,6 +65,10 @@ pub struct NodeActor {
     events_out: Option<Recipient<NodeEvent>>,
     /// Receives this node's resource offer after every change (the SchedulerActor).
     offers_out: Option<Recipient<UpdateOffer>>,
+    /// An offer is on its way to the scheduler.
+    offer_in_flight: bool,
+    /// The snapshot changed since the last offer was sent.
+    offer_stale: bool,
     /// Told when the health changes (the EventsHub), when there is one.
     changes_out: Option<Recipient<NodeChanged>>,
     inspect_cache: HashMap<String, Bytes>,
@@ -142,6 +146,8 @@ impl NodeActor {
             supervisor: None,
             events_out: None,
             offers_out: None,
+            offer_in_flight: false,
+            offer_stale: false,
             changes_out: None,
             inspect_cache: HashMap::new(),
             image_cache: HashMap::new(),
@@ -201,23 +207,40 @@ impl NodeActor {
     }
 
     /// Publishes a changed snapshot, and the offer that follows from it.
-    fn publish(&self, change: impl FnOnce(&mut NodeSnapshot)) {
+    fn publish(&mut self, ctx: &mut Context<Self>, change: impl FnOnce(&mut NodeSnapshot)) {
         self.published.send_modify(|current| {
             let mut next = NodeSnapshot::clone(current);
             change(&mut next);
             *current = Arc::new(next);
         });
-        if let Some(out) = &self.offers_out {
-            let offer = Arc::new(offer_from(&self.published.borrow()));
-            // The scheduler keeps only the latest offer per node, so a full mailbox only
-            // delays this one until the next change; `do_send` would queue past the bound.
-            match out.try_send(UpdateOffer(offer)) {
-                Ok(()) => metrics::queued("scheduler", "scheduler"),
-                Err(_) => {
-                    tracing::warn!(node = %self.addr, "scheduler mailbox full, offer skipped")
-                }
-            }
+        self.offer_stale = true;
+        self.send_offer(ctx);
+    }
+
+    /// Sends the scheduler the offer of the latest snapshot, one at a time: while one is on
+    /// its way, later changes only mark the offer stale, and the newest goes when it has
+    /// arrived. The scheduler keeps only the latest offer per node, so a node never has
+    /// more than one in its mailbox (at start-up a thousand nodes change several times
+    /// each), and `send` waits for room rather than dropping one.
+    fn send_offer(&mut self, ctx: &mut Context<Self>) {
+        let Some(out) = self.offers_out.clone() else {
+            return;
+        };
+        if self.offer_in_flight || !self.offer_stale {
+            return;
         }
+        self.offer_stale = false;
+        self.offer_in_flight = true;
+        let offer = Arc::new(offer_from(&self.published.borrow()));
+        metrics::queued("scheduler", "scheduler");
+        ctx.spawn(out.send(UpdateOffer(offer)).into_actor(self).map(|sent, act, ctx| {
+            act.offer_in_flight = false;
+            if sent.is_err() {
+                tracing::warn!(node = %act.addr, "the scheduler is gone; offer not delivered");
+                return;
+            }
+            act.send_offer(ctx);
+        }));
     }
 
     fn next_delay(&self) -> Duration {
@@ -292,7 +315,7 @@ impl NodeActor {
             act.refreshing = false;
             match result {
                 Ok(r) => act.on_refreshed(r, seq, ctx),
-                Err(e) => act.on_failed(e),
+                Err(e) => act.on_failed(e, ctx),
             }
             let delay = act.next_delay();
             act.schedule_refresh(ctx, delay);
@@ -315,7 +338,7 @@ impl NodeActor {
         let containers = listed
             .as_ref()
             .map(|(table, _)| self.containers_update(table.clone()));
-        self.publish(|s| {
+        self.publish(ctx, |s| {
             s.health = health;
             s.failures = 0;
             s.last_error = None;
@@ -340,7 +363,7 @@ impl NodeActor {
         }
     }
 
-    fn on_failed(&mut self, e: EngineError) {
+    fn on_failed(&mut self, e: EngineError, ctx: &mut Context<Self>) {
         let changed = self.health.on_failure();
         if let Some(state) = changed {
             tracing::warn!(node = %self.addr, health = %state, error = %e, "node health changed");
@@ -349,7 +372,7 @@ impl NodeActor {
         }
         let (health, failures) = (self.health.state(), self.health.failures());
         let msg = e.to_string();
-        self.publish(|s| {
+        self.publish(ctx, |s| {
             s.health = health;
             s.failures = failures;
             s.last_error = Some(msg.clone());
@@ -364,7 +387,7 @@ impl NodeActor {
     /// Publishes a new container list; see `take_list`.
     fn apply_containers(&mut self, list: Vec<ContainerSummary>, seq: u64, ctx: &mut Context<Self>) {
         if let Some((table, unknown)) = self.take_list(list, seq, ctx) {
-            self.publish_containers(table);
+            self.publish_containers(table, ctx);
             self.inspect_new(unknown, ctx);
         }
     }
@@ -395,9 +418,9 @@ impl NodeActor {
         Some((Arc::new(table), unknown))
     }
 
-    fn publish_containers(&self, table: Arc<ContainerTable>) {
+    fn publish_containers(&mut self, table: Arc<ContainerTable>, ctx: &mut Context<Self>) {
         let update = self.containers_update(table);
-        self.publish(|s| update.apply(s));
+        self.publish(ctx, |s| update.apply(s));
     }
 
     /// The snapshot fields that follow from a container table.
@@ -428,7 +451,7 @@ impl NodeActor {
             })
             .buffer_unordered(INSPECT_CONCURRENCY)
             .collect::<Vec<_>>();
-        ctx.spawn(work.into_actor(self).map(|results, act, _ctx| {
+        ctx.spawn(work.into_actor(self).map(|results, act, ctx| {
             // Only what the container holds is kept: the whole inspect body is cached when a
             // client asks for it (a node of thousands would otherwise hold every body).
             for (id, result) in results {
@@ -440,7 +463,7 @@ impl NodeActor {
                 }
             }
             let table = act.published.borrow().containers.clone();
-            act.publish_containers(table);
+            act.publish_containers(table, ctx);
         }));
     }
 
@@ -455,7 +478,12 @@ impl NodeActor {
     /// Records a container this actor just created, so lists, lookups and the offer show
     /// it before the engine's event arrives: a client's next call (start, attach) must find
     /// it.
-    pub(super) fn record_created(&mut self, summary: ContainerSummary, inspect: Bytes) {
+    pub(super) fn record_created(
+        &mut self,
+        summary: ContainerSummary,
+        inspect: Bytes,
+        ctx: &mut Context<Self>,
+    ) {
         self.local_changes += 1;
         let id = summary.id.clone().unwrap_or_default();
         if let Some(r) = ContainerResources::from_inspect(&inspect) {
@@ -464,7 +492,7 @@ impl NodeActor {
         self.inspect_cache.insert(id.clone(), inspect);
         let current = self.published.borrow().containers.clone();
         let table = current.with(super::ContainerEntry::new(summary));
-        self.publish_containers(Arc::new(table));
+        self.publish_containers(Arc::new(table), ctx);
     }
 
     fn refresh_containers(&mut self, ctx: &mut Context<Self>) {

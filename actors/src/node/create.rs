@@ -109,10 +109,10 @@ impl Handler<CreateContainer> for NodeActor {
                 .and_then(|l| l.into_iter().find(|c| c.id.as_deref() == Some(id.as_str())));
             Ok(((status, body), summary.zip(inspect.ok())))
         };
-        Box::pin(work.into_actor(self).map(|result, act, _| {
+        Box::pin(work.into_actor(self).map(|result, act, ctx| {
             let (answer, created) = result?;
             if let Some((summary, inspect)) = created {
-                act.record_created(summary, inspect);
+                act.record_created(summary, inspect, ctx);
             }
             Ok(answer)
         }))
