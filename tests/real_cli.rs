@@ -217,6 +217,20 @@ fn daily_work_through_shoal() {
     fx.ok(&["export", "-o", &tar.display().to_string(), "web2"]);
     assert!(std::fs::metadata(&tar).expect("exported").len() > 100_000);
 
+    // commit, then run the new image: it exists on node-3 only, and pulls the run there.
+    fx.ok(&["commit", "web2", "committed:1"]);
+    let o = fx.docker(&[
+        "run",
+        "--name",
+        "fromcommit",
+        "committed:1",
+        "cat",
+        "/tmp/up.txt",
+    ]);
+    assert!(o.success() && o.stdout == "uploaded\n", "{o}");
+    assert_eq!(fx.node_of("fromcommit"), "node-3");
+    fx.ok(&["rm", "fromcommit"]);
+
     // Events: one merged stream of all nodes, with since and a filter.
     let o = fx.docker(&[
         "events",

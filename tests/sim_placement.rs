@@ -331,6 +331,21 @@ async fn affinity_follows_containers_and_images() {
     .await;
     assert_eq!(s, 201);
     assert_eq!(node_of(&c, a["Id"].as_str().unwrap()).await, "y");
+    // An image on one node only (as `docker commit` leaves it) pulls the container there,
+    // unless that node cannot take it: then another node pulls the image.
+    for _ in 0..3 {
+        let (s, a) = create(&c, None, json!({"Image": "redis:7"})).await;
+        assert_eq!(s, 201, "{a}");
+        assert_eq!(node_of(&c, a["Id"].as_str().unwrap()).await, "y");
+    }
+    let (s, a) = create(
+        &c,
+        None,
+        json!({"Image": "redis:7", "Env": ["constraint:node==x"]}),
+    )
+    .await;
+    assert_eq!(s, 201, "{a}");
+    assert_eq!(node_of(&c, a["Id"].as_str().unwrap()).await, "x");
     // Soft: used when it can be met, ignored when it cannot.
     let (s, a) = create(
         &c,

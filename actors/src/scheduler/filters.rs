@@ -103,9 +103,15 @@ pub(crate) fn dependency(
 /// Node-local objects pull placement: a user-defined network or named volume that
 /// exists on some nodes restricts the container to them; one that exists nowhere is
 /// fine anywhere (the front creates it on the chosen node).
+///
+/// In the soft pass the image pulls too: nodes that have it are preferred, so an image that
+/// exists on some nodes only (one made by `docker commit`, `build` or `load` there) is run
+/// where it is instead of pulled where it may not be found. When none of those nodes fits,
+/// the second pass places it anywhere, and the chosen node pulls it.
 pub(crate) fn locality(
     state: &ClusterState,
     req: &PlacementRequest,
+    soft: bool,
     cand: &mut NodeSet,
     tmp: &mut NodeSet,
 ) {
@@ -118,6 +124,23 @@ pub(crate) fn locality(
         matching(Some(idx), &Matcher::Exact(name.to_lowercase()), tmp);
         if !tmp.is_empty() {
             cand.intersect(tmp);
+        }
+    }
+    if let (true, Some(image)) = (soft, req.image.as_deref()) {
+        let tagged = image
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
+            || image.contains('@');
+        let key = if tagged {
+            image.to_lowercase()
+        } else {
+            format!("{}:latest", image.to_lowercase())
+        };
+        matching(Some(&state.images), &Matcher::Exact(key), tmp);
+        tmp.intersect(cand);
+        if !tmp.is_empty() {
+            cand.copy_from(tmp);
         }
     }
 }

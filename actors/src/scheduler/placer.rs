@@ -226,7 +226,8 @@ impl Placer {
         }
         self.state.ensure_ranks();
         match self.run(req, true) {
-            Err(_) if req.has_soft() => self.run(req, false),
+            // The soft pass also prefers the nodes that have the image (`locality`).
+            Err(_) if req.has_soft() || req.image.is_some() => self.run(req, false),
             r => r,
         }
     }
@@ -295,7 +296,7 @@ impl Placer {
         for &f in self.config.filters() {
             if !local_done && f > FilterKind::Dependency {
                 local_done = true;
-                filters::locality(st, req, cand, tmp);
+                filters::locality(st, req, soft, cand, tmp);
                 if cand.is_empty() {
                     return Err(self.unsatisfiable(req, soft, None));
                 }
@@ -314,7 +315,7 @@ impl Placer {
             }
         }
         if !local_done {
-            filters::locality(st, req, cand, tmp);
+            filters::locality(st, req, soft, cand, tmp);
             if cand.is_empty() {
                 return Err(self.unsatisfiable(req, soft, None));
             }
