@@ -24,7 +24,9 @@ use bytes::Bytes;
 use futures_util::stream::{self, LocalBoxStream, StreamExt};
 use serde::Deserialize;
 use shoal_actors::cluster::{ClusterRead, NodeRead};
-use shoal_actors::engine::{query_escape, EngineError, StreamBody, StreamRequest};
+use shoal_actors::engine::{
+    query_escape, EngineAddr, EngineError, EngineStream, HttpEngine, StreamBody, StreamRequest,
+};
 use shoal_actors::node::{NodeActor, NodeSnapshot, ObjectOp, RefreshNode};
 
 /// Copies of a loaded tarball in flight per node.
@@ -145,16 +147,33 @@ pub async fn pull(
         let r =
             StreamRequest::new(Method::POST, path.clone()).header("X-Registry-Auth", auth.clone());
         let (name, addr, path) = (n.name.clone(), n.handle.addr.clone(), path.clone());
-        async move {
-            let result = match engine.open(r).await {
-                Ok(resp) if resp.status == 200 => Ok(resp.body),
-                Ok(resp) => Err(resp.into_error(&addr, &path).await),
-                Err(e) => Err(e),
-            };
-            (name, result)
-        }
+        async move { (name, open_progress(&engine, r, &addr, &path).await) }
     });
     let opened = futures_util::future::join_all(opens).await;
+    merged_answer(opened, &nodes)
+}
+
+/// Opens a progress stream (pull, load) on one engine: its body when it answered 200.
+async fn open_progress(
+    engine: &HttpEngine,
+    r: StreamRequest,
+    addr: &EngineAddr,
+    path: &str,
+) -> Result<EngineStream, EngineError> {
+    match engine.open(r).await {
+        Ok(resp) if resp.status == 200 => Ok(resp.body),
+        Ok(resp) => Err(resp.into_error(addr, path).await),
+        Err(e) => Err(e),
+    }
+}
+
+/// One answer from the progress streams of several nodes: every line marked with its node,
+/// a node that could not start adding one error line (so the CLI exits 1), and an error
+/// answer only when no node started.
+fn merged_answer(
+    opened: Vec<(String, Result<EngineStream, EngineError>)>,
+    nodes: &[&NodeRead],
+) -> Result<HttpResponse, ApiError> {
     let (mut parts, mut failed): (Vec<LocalBoxStream<'static, Bytes>>, Vec<_>) =
         (Vec::new(), Vec::new());
     for (name, result) in opened {
@@ -417,14 +436,7 @@ pub async fn load(
             .body(StreamBody::Stream(Box::pin(body)));
         let engine = stream_engine(&state, n);
         let (name, addr, path) = (n.name.clone(), n.handle.addr.clone(), path.clone());
-        opens.push(async move {
-            let result = match engine.open(r).await {
-                Ok(resp) if resp.status == 200 => Ok(resp.body),
-                Ok(resp) => Err(resp.into_error(&addr, &path).await),
-                Err(e) => Err(e),
-            };
-            (name, result)
-        });
+        opens.push(async move { (name, open_progress(&engine, r, &addr, &path).await) });
     }
     // Copies each chunk to every engine still reading; one that stopped is left out.
     actix_rt::spawn(async move {
@@ -448,26 +460,7 @@ pub async fn load(
         }
     });
     let opened = futures_util::future::join_all(opens).await;
-    let mut parts: Vec<LocalBoxStream<'static, Bytes>> = Vec::new();
-    let mut failed = Vec::new();
-    for (name, result) in opened {
-        match result {
-            Ok(body) => parts.push(marked_lines(name, body)),
-            Err(e) => failed.push((name, e)),
-        }
-    }
-    if parts.is_empty() {
-        let errors = failed.into_iter().map(|(_, e)| ApiError::from(e)).collect();
-        return Err(worst(errors, no_node));
-    }
-    for (name, e) in failed {
-        let line = error_line(&name, &e.to_string());
-        parts.push(Box::pin(stream::once(async move { line })));
-    }
-    let actors = nodes.iter().map(|n| n.handle.actor.clone()).collect();
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .streaming(refreshing(merged_progress(parts), actors)))
+    merged_answer(opened, &nodes)
 }
 
 /// `GET /images/search`: one healthy node asks the registry.
