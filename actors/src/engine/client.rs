@@ -196,6 +196,27 @@ fn http_client(
     }
 }
 
+/// Waits for the head of an engine's answer, up to `limit`; the body is left to the caller.
+pub(super) async fn answer_head<R, E: std::fmt::Display>(
+    addr: &str,
+    path: &str,
+    limit: std::time::Duration,
+    sent: impl std::future::Future<Output = Result<R, E>>,
+) -> Result<R, EngineError> {
+    match actix_rt::time::timeout(limit, sent).await {
+        Err(_) => Err(EngineError::Timeout {
+            addr: addr.to_string(),
+            path: path.to_string(),
+            secs: limit.as_secs_f64(),
+        }),
+        Ok(Err(e)) => Err(EngineError::Connect {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        }),
+        Ok(Ok(resp)) => Ok(resp),
+    }
+}
+
 /// Docker's error bodies are `{"message": "..."}`; anything else is shown as text.
 pub fn error_message(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
@@ -242,22 +263,7 @@ impl Engine for HttpEngine {
         let limit = self.timeouts.call;
         let req = self.client.get(format!("{}{}", self.base, path));
         Box::pin(async move {
-            let resp = match actix_rt::time::timeout(limit, req.send()).await {
-                Err(_) => {
-                    return Err(EngineError::Timeout {
-                        addr,
-                        path,
-                        secs: limit.as_secs_f64(),
-                    })
-                }
-                Ok(Err(e)) => {
-                    return Err(EngineError::Connect {
-                        addr,
-                        reason: e.to_string(),
-                    })
-                }
-                Ok(Ok(resp)) => resp,
-            };
+            let resp = answer_head(&addr, &path, limit, req.send()).await?;
             let status = resp.status().as_u16();
             if status != 200 {
                 return Err(EngineError::Status {

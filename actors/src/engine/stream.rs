@@ -130,22 +130,7 @@ impl HttpEngine {
                 StreamBody::Bytes(b) => req.send_body(b),
                 StreamBody::Stream(s) => req.send_stream(s),
             };
-            let resp = match actix_rt::time::timeout(limit, sent).await {
-                Err(_) => {
-                    return Err(EngineError::Timeout {
-                        addr,
-                        path,
-                        secs: limit.as_secs_f64(),
-                    })
-                }
-                Ok(Err(e)) => {
-                    return Err(EngineError::Connect {
-                        addr,
-                        reason: e.to_string(),
-                    })
-                }
-                Ok(Ok(resp)) => resp,
-            };
+            let resp = super::client::answer_head(&addr, &path, limit, sent).await?;
             let status = resp.status().as_u16();
             let content_type = resp
                 .headers()
