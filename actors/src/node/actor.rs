@@ -75,6 +75,8 @@ pub struct NodeActor {
     image_cache: HashMap<String, Bytes>,
     resources: HashMap<String, ContainerResources>,
     refreshing: bool,
+    /// A refresh was asked for while one was under way.
+    refresh_again: bool,
     next_refresh: Option<SpawnHandle>,
     containers_pending: bool,
     events_connected: bool,
@@ -153,6 +155,7 @@ impl NodeActor {
             image_cache: HashMap::new(),
             resources: HashMap::new(),
             refreshing: false,
+            refresh_again: false,
             next_refresh: None,
             containers_pending: false,
             events_connected: false,
@@ -279,9 +282,13 @@ impl NodeActor {
 
     fn refresh(&mut self, ctx: &mut Context<Self>) {
         if self.refreshing {
+            // One already under way may have listed before the change that asks for this
+            // one: run again as soon as it ends.
+            self.refresh_again = true;
             return;
         }
         self.refreshing = true;
+        self.refresh_again = false;
         let engine = self.engine.clone();
         let addr = self.addr.clone();
         let seq = self.local_changes;
@@ -317,7 +324,11 @@ impl NodeActor {
                 Ok(r) => act.on_refreshed(r, seq, ctx),
                 Err(e) => act.on_failed(e, ctx),
             }
-            let delay = act.next_delay();
+            let delay = if act.refresh_again {
+                Duration::ZERO
+            } else {
+                act.next_delay()
+            };
             act.schedule_refresh(ctx, delay);
         }));
     }
