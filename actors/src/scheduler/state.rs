@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::nodeset::NodeSet;
-use super::offer::{Health, HostPort, NodeId, Offer, Scope};
+use super::offer::{ContainerInfo, Health, HostPort, NodeId, Offer, Scope};
 
 /// slot → how many entries of this key the slot holds (several containers can share a
 /// label value, and a reservation adds its own).
@@ -39,6 +39,19 @@ impl Postings {
     pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
         self.0.iter().map(|(s, _)| *s)
     }
+}
+
+/// Whether two offers of a node agree on everything `index_node` indexes.
+fn same_node_part(a: &Offer, b: &Offer) -> bool {
+    a.name == b.name
+        && a.engine_id == b.engine_id
+        && a.addr == b.addr
+        && a.facts == b.facts
+        && a.labels == b.labels
+        && a.ports == b.ports
+        && a.images == b.images
+        && a.networks == b.networks
+        && a.volumes == b.volumes
 }
 
 /// key (lowercased) → nodes.
@@ -146,7 +159,7 @@ impl ClusterState {
         let s = match self.by_node.get(&offer.node) {
             Some(&s) => {
                 let old = Arc::clone(&self.slot(s).offer);
-                self.index(s, &old, false);
+                self.reindex(s, &old, &offer);
                 if old.name != offer.name {
                     self.ranks_dirty = true;
                 }
@@ -156,6 +169,7 @@ impl ClusterState {
             }
             None => {
                 let s = self.free.pop().unwrap_or(self.slots.len() as u32);
+                self.index(s, &offer, true);
                 let slot = Slot {
                     offer: Arc::clone(&offer),
                     pending: Vec::new(),
@@ -179,7 +193,6 @@ impl ClusterState {
                 s
             }
         };
-        self.index(s, &offer, true);
         let oc = self.overcommit;
         let grow = |total: u64| total.saturating_add((total as f64 * oc) as u64);
         let limit = offer
@@ -299,6 +312,59 @@ impl ClusterState {
 
     /// Indexes (or un-indexes) everything an offer says.
     fn index(&mut self, s: u32, o: &Offer, add: bool) {
+        self.index_node(s, o, add);
+        for c in &o.containers {
+            self.index_container(s, c, add);
+        }
+    }
+
+    /// Moves the indexes from a node's old offer to its new one, touching only what
+    /// changed: a node's offer follows each of its changes (a create, a start), and
+    /// re-indexing all its containers each time cost a busy node's creates O(containers).
+    fn reindex(&mut self, s: u32, old: &Offer, new: &Offer) {
+        if !same_node_part(old, new) {
+            self.index_node(s, old, false);
+            self.index_node(s, new, true);
+        }
+        let mut before: HashMap<&str, &ContainerInfo> =
+            old.containers.iter().map(|c| (c.id.as_str(), c)).collect();
+        for c in &new.containers {
+            match before.remove(c.id.as_str()) {
+                Some(o) if o == c => {}
+                Some(o) => {
+                    self.index_container(s, o, false);
+                    self.index_container(s, c, true);
+                }
+                None => self.index_container(s, c, true),
+            }
+        }
+        for gone in before.into_values() {
+            self.index_container(s, gone, false);
+        }
+    }
+
+    /// Indexes (or un-indexes) one container of a node.
+    fn index_container(&mut self, s: u32, c: &ContainerInfo, add: bool) {
+        post(&mut self.containers, &c.id, s, add);
+        if c.id.len() > 12 {
+            post(&mut self.containers, short(&c.id), s, add);
+        }
+        for n in c.plain_names() {
+            post(&mut self.containers, n, s, add);
+            self.post_name(n, s, &c.id, add);
+        }
+        for (k, v) in &c.labels {
+            let idx = self.clabels.entry(k.clone()).or_default();
+            post(idx, v, s, add);
+            if idx.is_empty() {
+                self.clabels.remove(k);
+            }
+        }
+    }
+
+    /// Indexes (or un-indexes) what an offer says of the node itself: its keys, labels and
+    /// facts, host ports, images, networks and volumes.
+    fn index_node(&mut self, s: u32, o: &Offer, add: bool) {
         for key in [&o.name, &o.engine_id, &o.addr] {
             if !key.is_empty() {
                 post(&mut self.node_keys, key, s, add);
@@ -323,23 +389,6 @@ impl ClusterState {
         }
         for p in &o.ports {
             self.post_port(*p, s, add);
-        }
-        for c in &o.containers {
-            post(&mut self.containers, &c.id, s, add);
-            if c.id.len() > 12 {
-                post(&mut self.containers, short(&c.id), s, add);
-            }
-            for n in c.plain_names() {
-                post(&mut self.containers, n, s, add);
-                self.post_name(n, s, &c.id, add);
-            }
-            for (k, v) in &c.labels {
-                let idx = self.clabels.entry(k.clone()).or_default();
-                post(idx, v, s, add);
-                if idx.is_empty() {
-                    self.clabels.remove(k);
-                }
-            }
         }
         for img in &o.images {
             post(&mut self.images, &img.id, s, add);

@@ -713,3 +713,50 @@ mod actor {
         assert_eq!(booked.len(), 3 * 19);
     }
 }
+
+/// A node's later offers move its indexes: renamed, relabelled, added and removed
+/// containers are found (or not) exactly as if the node had been indexed afresh.
+#[test]
+fn later_offers_of_a_node_reindex_what_changed() {
+    let first =
+        node("n1").container(ContainerInfo::new("a".repeat(64), "web").label("tier", "front"));
+    let mut p = all(vec![first, node("n2")]);
+    let chosen = |p: &mut Placer, env: &[&str]| p.choose(&req(env)).map(|n| n.as_str().to_string());
+    assert_eq!(chosen(&mut p, &["affinity:container==web"]).unwrap(), "n1");
+
+    let second = node("n1")
+        .container(ContainerInfo::new("a".repeat(64), "web2").label("tier", "back"))
+        .container(ContainerInfo::new("b".repeat(64), "db"));
+    p.update_offer(Arc::new(second));
+    assert!(
+        chosen(&mut p, &["affinity:container==web"]).is_err(),
+        "old name still indexed"
+    );
+    assert!(
+        chosen(&mut p, &["affinity:tier==front"]).is_err(),
+        "old label still indexed"
+    );
+    assert_eq!(chosen(&mut p, &["affinity:container==web2"]).unwrap(), "n1");
+    assert_eq!(chosen(&mut p, &["affinity:tier==back"]).unwrap(), "n1");
+    assert_eq!(chosen(&mut p, &["affinity:container==db"]).unwrap(), "n1");
+    assert_eq!(
+        chosen(
+            &mut p,
+            &[&format!("affinity:container=={}", &"b".repeat(12))]
+        )
+        .unwrap(),
+        "n1"
+    );
+
+    let third = node("n1")
+        .label("storage", "ssd")
+        .container(ContainerInfo::new("a".repeat(64), "web2").label("tier", "back"));
+    p.update_offer(Arc::new(third));
+    assert!(
+        chosen(&mut p, &["affinity:container==db"]).is_err(),
+        "removed container still indexed"
+    );
+    assert_eq!(chosen(&mut p, &["constraint:storage==ssd"]).unwrap(), "n1");
+    // A name freed by a removed container can be taken again.
+    assert!(p.place(&reqj(serde_json::json!({}), Some("db"))).is_ok());
+}
