@@ -94,8 +94,9 @@ fn bytes_human(n: i64) -> String {
     }
 }
 
-/// The `SystemStatus` lines of one node, in classic Swarm's layout.
-fn node_status(n: &NodeRead, lines: &mut Vec<[String; 2]>) {
+/// The `SystemStatus` lines of one node, in classic Swarm's layout. Answers the node's
+/// (running, paused, stopped) counts, which `/info` also sums.
+fn node_status(n: &NodeRead, lines: &mut Vec<[String; 2]>) -> (usize, usize, usize) {
     let s = &n.snapshot;
     let facts = s.facts.as_deref();
     let (running, paused, stopped) = s.containers.state_counts();
@@ -147,24 +148,26 @@ fn node_status(n: &NodeRead, lines: &mut Vec<[String; 2]>) {
         "ServerVersion",
         facts.map(|f| f.server_version.clone()).unwrap_or_default(),
     ));
+    (running, paused, stopped)
 }
 
 pub async fn info(state: web::Data<ApiState>) -> HttpResponse {
     let read = state.read();
-    let mut status: Vec<[String; 2]> = vec![
+    // Eleven lines a node: sized once, and serialized as it is (not through a JSON value).
+    let mut status: Vec<[String; 2]> = Vec::with_capacity(4 + 11 * read.nodes.len());
+    status.extend([
         ["Role".into(), "primary".into()],
         ["Strategy".into(), state.info.strategy.clone()],
         ["Filters".into(), state.info.filters.join(", ")],
         ["Nodes".into(), read.nodes.len().to_string()],
-    ];
+    ]);
     let (mut containers, mut running, mut paused, mut stopped) = (0, 0, 0, 0);
     let (mut images, mut ncpu, mut mem) = (0, 0i64, 0i64);
     for n in &read.nodes {
-        node_status(n, &mut status);
+        let (r, p, s) = node_status(n, &mut status);
         if n.snapshot.health != Health::Healthy {
             continue;
         }
-        let (r, p, s) = n.snapshot.containers.state_counts();
         containers += n.snapshot.containers.len();
         running += r;
         paused += p;
@@ -176,7 +179,9 @@ pub async fn info(state: web::Data<ApiState>) -> HttpResponse {
         }
     }
     let now = SystemTime::now();
-    HttpResponse::Ok().json(json!({
+    HttpResponse::Ok().json(InfoAnswer {
+        system_status: &status,
+        rest: json!({
         "ID": state.info.id,
         "Containers": containers,
         "ContainersRunning": running,
@@ -185,7 +190,6 @@ pub async fn info(state: web::Data<ApiState>) -> HttpResponse {
         "Images": images,
         "Driver": "",
         "DriverStatus": [],
-        "SystemStatus": status,
         "Plugins": {"Volume": [], "Network": [], "Authorization": null, "Log": []},
         "MemoryLimit": true,
         "SwapLimit": true,
@@ -244,7 +248,17 @@ pub async fn info(state: web::Data<ApiState>) -> HttpResponse {
         "InitCommit": {"ID": "", "Expected": ""},
         "SecurityOptions": [],
         "Warnings": []
-    }))
+        }),
+    })
+}
+
+/// `/info`'s answer: the node lines by reference, the rest as a small JSON object.
+#[derive(serde::Serialize)]
+struct InfoAnswer<'a> {
+    #[serde(rename = "SystemStatus")]
+    system_status: &'a [[String; 2]],
+    #[serde(flatten)]
+    rest: serde_json::Value,
 }
 
 #[cfg(test)]
