@@ -7,7 +7,7 @@ mod support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{docker_cli, docker_cli_timeout, DockerOutput, RealCluster, ShoalDaemon};
 
 struct Fx {
@@ -56,17 +56,6 @@ impl Fx {
     }
 }
 
-fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(e) if Instant::now() > deadline => panic!("timed out waiting for {what}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
 #[test]
 fn daily_work_through_shoal() {
     let cluster = RealCluster::new()
@@ -75,9 +64,7 @@ fn daily_work_through_shoal() {
         .engine("node-3", &["zone=b"])
         .start()
         .expect("engines start");
-    let discovery = format!("nodes://{}", cluster.tcp_addrs());
-    let shoal = ShoalDaemon::start(&[&discovery]);
-    support::wait_healthy(shoal.host(), 3);
+    let shoal = ShoalDaemon::over(&cluster, &[]);
     let fx = Fx { cluster, shoal };
 
     // run --rm: create, attach (hijack), start, wait, rm.
@@ -134,7 +121,7 @@ fn daily_work_through_shoal() {
         "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done",
     ]);
     assert_eq!(fx.node_of("web"), "node-3");
-    eventually("web logs", 10, || {
+    support::wait_until("web logs", 10, || {
         let o = fx.docker(&["logs", "--tail", "5", "-t", "web"]);
         let lines: Vec<&str> = o.stdout.lines().collect();
         if lines.len() == 5 && lines.iter().all(|l| l.contains("Z line ")) {
@@ -179,7 +166,7 @@ fn daily_work_through_shoal() {
     );
     fx.ok(&["unpause", "web"]);
     fx.ok(&["rename", "web", "web2"]);
-    eventually("renamed", 5, || {
+    support::wait_until("renamed", 5, || {
         match fx
             .docker(&["ps", "--format", "{{.Names}}"])
             .stdout

@@ -52,9 +52,7 @@ fn docker_compose_up_ps_logs_exec_down() {
         .engines(3)
         .start()
         .expect("engines start");
-    let discovery = format!("nodes://{}", cluster.tcp_addrs());
-    let shoal = ShoalDaemon::start(&[&discovery]);
-    support::wait_healthy(shoal.host(), 3);
+    let shoal = ShoalDaemon::over(&cluster, &[]);
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("docker-compose.yml"), COMPOSE).expect("write compose file");
     let host = shoal.host();

@@ -13,9 +13,7 @@ fn docker_py_runs_logs_execs_and_follows_events() {
         .engine("node-2", &[])
         .start()
         .expect("engines start");
-    let discovery = format!("nodes://{}", cluster.tcp_addrs());
-    let shoal = ShoalDaemon::start(&[&discovery]);
-    support::wait_healthy(shoal.host(), 2);
+    let shoal = ShoalDaemon::over(&cluster, &[]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/docker_py_smoke.py");
     let o = Command::new("timeout")
         .args(["120", "python3", script, &format!("tcp://{}", shoal.host())])

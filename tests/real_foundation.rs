@@ -3,21 +3,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
 use support::{docker_cli, DockerOutput, RealCluster, ShoalDaemon};
-
-fn wait_until(what: &str, secs: u64, mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(last) if Instant::now() > deadline => {
-                panic!("timed out waiting for {what}: {last}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
 
 #[test]
 fn the_docker_cli_sees_three_real_engines_as_one() {
@@ -51,22 +37,8 @@ fn the_docker_cli_sees_three_real_engines_as_one() {
     ])
     .expect_success();
 
-    let discovery = format!("nodes://{}", cluster.tcp_addrs());
-    let shoal = ShoalDaemon::start(&[
-        &discovery,
-        "--engine-refresh-min-interval",
-        "1s",
-        "--engine-refresh-max-interval",
-        "2s",
-    ]);
+    let shoal = ShoalDaemon::over(&cluster, &[]);
     let docker = |args: &[&str]| -> DockerOutput { docker_cli(shoal.host(), args) };
-    wait_until("3 healthy nodes", 20, || {
-        let o = docker(&["info"]);
-        match o.stdout.matches("└ Status: Healthy").count() {
-            3 => Ok(()),
-            _ => Err(o.to_string()),
-        }
-    });
 
     let o = docker(&["version"]).expect_success();
     assert!(o.stdout.contains("Version:          shoal/"), "{o}");
@@ -134,7 +106,7 @@ fn the_docker_cli_sees_three_real_engines_as_one() {
     // well before the next refresh.
     n2.docker(&["run", "-d", "--name", "late", "busybox", "sleep", "1000"])
         .expect_success();
-    wait_until("late listed", 5, || {
+    support::wait_until("late listed", 5, || {
         let o = docker(&["ps", "--format", "{{.Names}}"]);
         if o.stdout.lines().any(|l| l == "node-2/late") {
             Ok(())
@@ -145,7 +117,7 @@ fn the_docker_cli_sees_three_real_engines_as_one() {
 
     // One engine dying is that node's problem only.
     n3.kill();
-    wait_until("node-3 unhealthy", 20, || {
+    support::wait_until("node-3 unhealthy", 20, || {
         let o = docker(&["info"]);
         let healthy = o.stdout.matches("└ Status: Healthy").count();
         let unhealthy = o.stdout.matches("└ Status: Unhealthy").count();

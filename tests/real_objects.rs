@@ -11,19 +11,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{docker_cli, docker_cli_timeout, free_port, DockerOutput, RealCluster, ShoalDaemon};
 
-fn wait_until(what: &str, secs: u64, mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(last) if Instant::now() > deadline => {
-                panic!("timed out waiting for {what}: {last}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
 /// A `docker-registry` on 127.0.0.1 with its own storage, killed on drop.
 struct Registry {
     child: Child,
@@ -137,22 +124,8 @@ fn images_networks_and_volumes_through_shoal() {
         .engine("node-3", &["zone=b"])
         .start()
         .expect("three dockerd engines start");
-    let discovery = format!("nodes://{}", cluster.tcp_addrs());
-    let shoal = ShoalDaemon::start(&[
-        &discovery,
-        "--engine-refresh-min-interval",
-        "1s",
-        "--engine-refresh-max-interval",
-        "2s",
-    ]);
+    let shoal = ShoalDaemon::over(&cluster, &[]);
     let docker = |args: &[&str]| -> DockerOutput { docker_cli(shoal.host(), args) };
-    wait_until("3 healthy nodes", 30, || {
-        let o = docker(&["info"]);
-        match o.stdout.matches("└ Status: Healthy").count() {
-            3 => Ok(()),
-            _ => Err(o.to_string()),
-        }
-    });
 
     // --- networks ---------------------------------------------------------------
     let o = docker(&["network", "create", "net1"]).expect_success();
@@ -195,7 +168,7 @@ fn images_networks_and_volumes_through_shoal() {
     net_node
         .docker(&["create", "--name", "joiner", "busybox", "true"])
         .expect_success();
-    wait_until("joiner listed", 10, || {
+    support::wait_until("joiner listed", 10, || {
         let o = docker(&["ps", "-a", "--format", "{{.Names}}"]);
         if o.stdout.lines().any(|l| l.ends_with("/joiner")) {
             Ok(())
@@ -315,7 +288,7 @@ fn images_networks_and_volumes_through_shoal() {
     let n2 = cluster.engine("node-2");
     n2.docker(&["create", "--name", "tocommit", "busybox", "true"])
         .expect_success();
-    wait_until("tocommit listed", 10, || {
+    support::wait_until("tocommit listed", 10, || {
         let o = docker(&["ps", "-a", "--format", "{{.Names}}"]);
         if o.stdout.lines().any(|l| l == "node-2/tocommit") {
             Ok(())

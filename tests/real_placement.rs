@@ -31,16 +31,8 @@ fn placement_by_the_docker_cli_on_labelled_engines() {
     let n3 = cluster.engine("node-3");
     n3.docker(&["network", "create", "backend"])
         .expect_success();
-    let discovery = format!("nodes://{}", cluster.tcp_addrs());
-    let shoal = ShoalDaemon::start(&[
-        &discovery,
-        "--engine-refresh-min-interval",
-        "1s",
-        "--engine-refresh-max-interval",
-        "2s",
-    ]);
+    let shoal = ShoalDaemon::over(&cluster, &[]);
     let docker = |args: &[&str]| docker_cli(shoal.host(), args);
-    support::wait_healthy(shoal.host(), 3);
 
     // Spread: three plain containers, one a node.
     let mut spread: Vec<String> = (0..3)
@@ -217,9 +209,7 @@ fn binpack_fills_one_node_first() {
         .engines(3)
         .start()
         .expect("engines start");
-    let discovery = format!("nodes://{}", cluster.tcp_addrs());
-    let shoal = ShoalDaemon::start(&[&discovery, "--strategy", "binpack"]);
-    support::wait_healthy(shoal.host(), 3);
+    let shoal = ShoalDaemon::over(&cluster, &["--strategy", "binpack"]);
     let nodes: Vec<String> = (0..4)
         .map(|_| {
             created(docker_cli(

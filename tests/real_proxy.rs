@@ -193,15 +193,7 @@ fn the_docker_cli_works_containers_and_execs_through_shoal() {
         "-c",
         "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done",
     ]);
-    let discovery = format!("nodes://{}", cluster.tcp_addrs());
-    let shoal = ShoalDaemon::start(&[
-        &discovery,
-        "--engine-refresh-min-interval",
-        "300ms",
-        "--engine-refresh-max-interval",
-        "600ms",
-    ]);
-    support::wait_healthy(shoal.host(), 2);
+    let shoal = ShoalDaemon::over(&cluster, &[]);
     let fx = Fixture {
         cluster,
         shoal,

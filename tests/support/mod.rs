@@ -26,3 +26,18 @@ mod sweep;
 pub use docker_cli::{docker_cli, docker_cli_timeout, DockerOutput, DEFAULT_TIMEOUT};
 pub use real_cluster::{HarnessError, RealCluster, RealClusterBuilder, RealEngine};
 pub use shoal::{free_port, wait_healthy, ShoalDaemon};
+
+/// Checks `check` every 100 ms until it holds; panics with `what` and the last reason after
+/// `secs` seconds.
+pub fn wait_until(what: &str, secs: u64, mut check: impl FnMut() -> Result<(), String>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(last) if std::time::Instant::now() > deadline => {
+                panic!("timed out waiting for {what}: {last}")
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
+}

@@ -89,3 +89,23 @@ pub fn wait_healthy(host: &str, n: usize) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+impl ShoalDaemon {
+    /// `shoal manage` over every engine of `cluster` (a `nodes://` list), refreshing every
+    /// second or two so tests see changes fast, with `extra` flags; answers once every
+    /// node is healthy.
+    pub fn over(cluster: &super::RealCluster, extra: &[&str]) -> ShoalDaemon {
+        let discovery = format!("nodes://{}", cluster.tcp_addrs());
+        let mut args = vec![
+            discovery.as_str(),
+            "--engine-refresh-min-interval",
+            "1s",
+            "--engine-refresh-max-interval",
+            "2s",
+        ];
+        args.extend_from_slice(extra);
+        let shoal = ShoalDaemon::start(&args);
+        wait_healthy(shoal.host(), cluster.engines().len());
+        shoal
+    }
+}
