@@ -5,6 +5,7 @@
 //! A versioned request above what every healthy engine speaks is refused like the engine
 //! refuses it, so clients negotiate down.
 
+mod attach_ws;
 mod build;
 mod cluster_json;
 mod containers;
@@ -138,6 +139,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(containers::inspect),
         )
         .route("/containers/prune", web::post().to(lifecycle::prune))
+        .route(
+            "/containers/{id:.+}/attach/ws",
+            web::get().to(attach_ws::attach_ws),
+        )
         .route("/containers/{id:.+}/exec", web::post().to(exec::create))
         .route(
             "/exec/{id}/{action:start|resize}",
