@@ -25,10 +25,12 @@ pub const POST_ACTIONS: &[&str] = &[
 pub const GET_ACTIONS: &[&str] = &["logs", "stats", "top", "changes", "export", "archive"];
 
 /// Actions after which the container is not what it was.
+/// `wait` counts: it ends when the container exited or (`--rm`) was removed, and the
+/// client's next call must see that.
 fn changes_state(action: &str) -> bool {
     matches!(
         action,
-        "start" | "stop" | "kill" | "restart" | "pause" | "unpause" | "rename" | "update"
+        "start" | "stop" | "kill" | "restart" | "pause" | "unpause" | "rename" | "update" | "wait"
     )
 }
 

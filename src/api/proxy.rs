@@ -29,7 +29,7 @@ use futures_util::StreamExt;
 use shoal_actors::engine::{
     error_message, local_engine, split_api_version, EngineAddr, EngineError, Timeouts,
 };
-use shoal_actors::node::{NodeActor, RefreshNode};
+use shoal_actors::node::{NodeActor, RefreshNode, SyncContainers};
 use std::time::Duration;
 
 /// Largest answer read whole (exec create, prune): these are small JSON documents.
@@ -206,10 +206,65 @@ fn head_timeout(req: &HttpRequest) -> Duration {
 /// [`forward`] with an explicit head deadline.
 pub async fn forward_with(f: Forward<'_>, head_limit: HeadLimit) -> Result<HttpResponse, ApiError> {
     let answer = send(f.node, f.req, f.path, f.body, head_limit).await?;
-    if let Some(node) = f.refresh {
-        refresh(&node);
+    let Some(node) = f.refresh else {
+        return Ok(stream_answer(f.req.method(), answer));
+    };
+    // The call changed the container: the node lists its containers again before the
+    // client sees the end of the answer, so the client's next `ps` or `inspect` shows the
+    // change (a `run --rm` waits for the removal, then lists).
+    let limit = head_timeout(f.req);
+    let (status, headers) = (answer.status(), answer.headers().clone());
+    let addr = f.node.clone();
+    if bodiless(f.req.method(), status, &headers) {
+        sync(&node, &addr, limit).await;
+        return Ok(answer_head(status, &headers).finish());
     }
-    Ok(stream_answer(f.req.method(), answer))
+    let body = last_after_sync(answer, node, addr, limit);
+    Ok(stream_response(f.req.method(), status, &headers, body))
+}
+
+/// Passes `body` on, but holds its last chunk until the node has listed its containers
+/// again: clients act on the last bytes (the CLI decodes `wait`'s `{"StatusCode":0}` and
+/// moves on without waiting for the end of the stream), so those must come after the sync.
+fn last_after_sync<S>(
+    body: S,
+    node: Addr<NodeActor>,
+    addr: EngineAddr,
+    limit: Duration,
+) -> impl futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>>
+where
+    S: futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>> + 'static,
+{
+    let start = (Box::pin(body), None::<Bytes>, Some((node, addr)));
+    futures_util::stream::unfold(start, move |(mut body, mut held, mut pending)| async move {
+        loop {
+            match body.next().await {
+                Some(Ok(chunk)) => match held.replace(chunk) {
+                    Some(previous) => return Some((Ok(previous), (body, held, pending))),
+                    None => continue,
+                },
+                Some(Err(e)) => return Some((Err(e), (body, held, pending))),
+                None => {
+                    if let Some((node, addr)) = pending.take() {
+                        sync(&node, &addr, limit).await;
+                    }
+                    return held.take().map(|last| (Ok(last), (body, None, None)));
+                }
+            }
+        }
+    })
+}
+
+/// Has the node list its containers again, and waits (up to `limit`) until it published
+/// them. A node that does not answer in time leaves it to its event stream.
+async fn sync(node: &Addr<NodeActor>, addr: &EngineAddr, limit: Duration) {
+    shoal_actors::metrics::queued("node", addr);
+    if actix_rt::time::timeout(limit, node.send(SyncContainers))
+        .await
+        .is_err()
+    {
+        tracing::debug!("container list not synced in time, the engine's events will do");
+    }
 }
 
 /// Asks a node to refresh now; a full mailbox is fine, the node's event stream will tell it.
@@ -232,23 +287,42 @@ fn answer_head(status: StatusCode, headers: &HeaderMap) -> actix_web::HttpRespon
 
 /// The engine's answer as an actix-web response whose body is the engine's body stream.
 fn stream_answer(method: &Method, answer: EngineAnswer) -> HttpResponse {
-    let status = answer.status();
-    let length: Option<u64> = answer
-        .headers()
+    let (status, headers) = (answer.status(), answer.headers().clone());
+    stream_response(method, status, &headers, answer)
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let mut out = answer_head(status, answer.headers());
-    let bodiless = *method == Method::HEAD
+        .and_then(|v| v.parse().ok())
+}
+
+/// An answer that has no body to pass on.
+fn bodiless(method: &Method, status: StatusCode, headers: &HeaderMap) -> bool {
+    *method == Method::HEAD
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
-        || length == Some(0);
-    if bodiless {
+        || content_length(headers) == Some(0)
+}
+
+/// The client's answer: the engine's status and headers, and `body` streamed.
+fn stream_response<S>(
+    method: &Method,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: S,
+) -> HttpResponse
+where
+    S: futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>> + 'static,
+{
+    let mut out = answer_head(status, headers);
+    if bodiless(method, status, headers) {
         return out.finish();
     }
-    match length {
-        Some(n) => out.body(SizedStream::new(n, answer)),
-        None => out.streaming(answer),
+    match content_length(headers) {
+        Some(n) => out.body(SizedStream::new(n, body)),
+        None => out.streaming(body),
     }
 }
 

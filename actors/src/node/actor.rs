@@ -7,7 +7,7 @@
 use super::events::EventDecoder;
 use super::messages::{
     InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, RestartNode,
-    StopNode,
+    StopNode, SyncContainers,
 };
 use super::snapshot::{
     ContainerResources, ContainerTable, EngineFacts, InfoBody, NodeSnapshot, ObjectEntry,
@@ -507,17 +507,23 @@ impl NodeActor {
     }
 
     fn refresh_containers(&mut self, ctx: &mut Context<Self>) {
+        self.containers_pending = false;
+        let relist = self.relist();
+        ctx.spawn(relist);
+    }
+
+    /// Lists the containers and publishes them; done when they are published.
+    fn relist(&mut self) -> ResponseActFuture<Self, ()> {
         let call = self.engine.get("/containers/json?all=1");
         let addr = self.addr.clone();
         let seq = self.local_changes;
-        ctx.spawn(call.into_actor(self).map(move |result, act, ctx| {
-            act.containers_pending = false;
+        Box::pin(call.into_actor(self).map(move |result, act, ctx| {
             match result.and_then(|b| parse::<Vec<ContainerSummary>>(&addr, "/containers/json", &b))
             {
                 Ok(list) => act.apply_containers(list, seq, ctx),
                 Err(e) => tracing::debug!(node = %act.addr, error = %e, "container list failed"),
             }
-        }));
+        }))
     }
 
     fn connect_events(&mut self, ctx: &mut Context<Self>) {
@@ -689,6 +695,15 @@ impl Handler<ListContainerSizes> for NodeActor {
                 })
                 .collect())
         })
+    }
+}
+
+impl Handler<SyncContainers> for NodeActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: SyncContainers, _ctx: &mut Context<Self>) -> Self::Result {
+        let _m = metrics::handling("node", &self.addr, "SyncContainers");
+        self.relist()
     }
 }
 

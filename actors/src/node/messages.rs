@@ -9,6 +9,12 @@ use bytes::Bytes;
 #[rtype(result = "()")]
 pub struct RefreshNode;
 
+/// Sent by the API after a call it passed to the engine changed a container (start, stop,
+/// remove, ...): list the containers now, and answer once the new list is published.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SyncContainers;
+
 /// Sent by the API for `GET /containers/{id}/json` once the cluster resolved `id` to this
 /// node. Answers the engine's inspect JSON, from the cache when the container did not change
 /// since it was last fetched.
