@@ -82,7 +82,7 @@ pub async fn action(
     let owner = proxy::resolve(&state, param(&req, "id"))?;
     let target = proxy::engine_path(&req, &format!("/containers/{}/{action}", owner.id));
     let limit = head_limit(&action, req.query_string(), state.timeouts.call);
-    let refresh = changes_state(&action).then(|| owner.actor.clone());
+    let refresh = changes_state(&action).then(|| (owner.actor.clone(), owner.id.clone()));
     proxy::forward_with(
         Forward {
             node: &owner.addr,
@@ -110,7 +110,7 @@ pub async fn remove(
             req: &req,
             path: &target,
             body,
-            refresh: Some(owner.actor.clone()),
+            refresh: Some((owner.actor.clone(), owner.id.clone())),
         },
         Some(state.timeouts.call + REMOVE_WAIT),
     )

@@ -29,7 +29,7 @@ use futures_util::StreamExt;
 use shoal_actors::engine::{
     error_message, local_engine, split_api_version, EngineAddr, EngineError, Timeouts,
 };
-use shoal_actors::node::{NodeActor, RefreshNode, SyncContainers};
+use shoal_actors::node::{NodeActor, RefreshNode, SyncContainer};
 use std::time::Duration;
 
 /// Largest answer read whole (exec create, prune): these are small JSON documents.
@@ -127,8 +127,9 @@ pub struct Forward<'a> {
     /// Engine path with version prefix and query.
     pub path: &'a str,
     pub body: web::Payload,
-    /// The node to refresh once the engine answered (a state-changing call).
-    pub refresh: Option<Addr<NodeActor>>,
+    /// The node and the container to list again once the engine answered (a call that
+    /// changed the container).
+    pub refresh: Option<(Addr<NodeActor>, String)>,
 }
 
 /// An engine's answer whose body is still to be read (never decompressed: it passes on
@@ -206,7 +207,7 @@ fn head_timeout(req: &HttpRequest) -> Duration {
 /// [`forward`] with an explicit head deadline.
 pub async fn forward_with(f: Forward<'_>, head_limit: HeadLimit) -> Result<HttpResponse, ApiError> {
     let answer = send(f.node, f.req, f.path, f.body, head_limit).await?;
-    let Some(node) = f.refresh else {
+    let Some((node, id)) = f.refresh else {
         return Ok(stream_answer(f.req.method(), answer));
     };
     // The call changed the container: the node lists its containers again before the
@@ -214,12 +215,17 @@ pub async fn forward_with(f: Forward<'_>, head_limit: HeadLimit) -> Result<HttpR
     // change (a `run --rm` waits for the removal, then lists).
     let limit = head_timeout(f.req);
     let (status, headers) = (answer.status(), answer.headers().clone());
-    let addr = f.node.clone();
+    let sync = Sync {
+        node,
+        addr: f.node.clone(),
+        id,
+        limit,
+    };
     if bodiless(f.req.method(), status, &headers) {
-        sync(&node, &addr, limit).await;
+        sync.run().await;
         return Ok(answer_head(status, &headers).finish());
     }
-    let body = last_after_sync(answer, node, addr, limit);
+    let body = last_after_sync(answer, sync);
     Ok(stream_response(f.req.method(), status, &headers, body))
 }
 
@@ -228,15 +234,13 @@ pub async fn forward_with(f: Forward<'_>, head_limit: HeadLimit) -> Result<HttpR
 /// moves on without waiting for the end of the stream), so those must come after the sync.
 fn last_after_sync<S>(
     body: S,
-    node: Addr<NodeActor>,
-    addr: EngineAddr,
-    limit: Duration,
+    sync: Sync,
 ) -> impl futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>>
 where
     S: futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>> + 'static,
 {
-    let start = (Box::pin(body), None::<Bytes>, Some((node, addr)));
-    futures_util::stream::unfold(start, move |(mut body, mut held, mut pending)| async move {
+    let start = (Box::pin(body), None::<Bytes>, Some(sync));
+    futures_util::stream::unfold(start, |(mut body, mut held, mut pending)| async move {
         loop {
             match body.next().await {
                 Some(Ok(chunk)) => match held.replace(chunk) {
@@ -245,8 +249,8 @@ where
                 },
                 Some(Err(e)) => return Some((Err(e), (body, held, pending))),
                 None => {
-                    if let Some((node, addr)) = pending.take() {
-                        sync(&node, &addr, limit).await;
+                    if let Some(sync) = pending.take() {
+                        sync.run().await;
                     }
                     return held.take().map(|last| (Ok(last), (body, None, None)));
                 }
@@ -255,15 +259,23 @@ where
     })
 }
 
-/// Has the node list its containers again, and waits (up to `limit`) until it published
-/// them. A node that does not answer in time leaves it to its event stream.
-async fn sync(node: &Addr<NodeActor>, addr: &EngineAddr, limit: Duration) {
-    shoal_actors::metrics::queued("node", addr);
-    if actix_rt::time::timeout(limit, node.send(SyncContainers))
-        .await
-        .is_err()
-    {
-        tracing::debug!("container list not synced in time, the engine's events will do");
+/// A container to list again on its node after a call changed it.
+struct Sync {
+    node: Addr<NodeActor>,
+    addr: EngineAddr,
+    id: String,
+    limit: Duration,
+}
+
+impl Sync {
+    /// Has the node list the container again, and waits (up to `limit`) until it published
+    /// it. A node that does not answer in time leaves it to its event stream.
+    async fn run(self) {
+        shoal_actors::metrics::queued("node", &self.addr);
+        let asked = self.node.send(SyncContainer { id: self.id });
+        if actix_rt::time::timeout(self.limit, asked).await.is_err() {
+            tracing::debug!("container not synced in time, the engine's events will do");
+        }
     }
 }
 

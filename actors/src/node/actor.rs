@@ -7,14 +7,14 @@
 use super::events::EventDecoder;
 use super::messages::{
     InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, RestartNode,
-    StopNode, SyncContainers,
+    StopNode, SyncContainer,
 };
 use super::snapshot::{
     ContainerResources, ContainerTable, EngineFacts, InfoBody, NodeSnapshot, ObjectEntry,
     Reservation, VersionBody, VolumeList,
 };
 use super::{offer_from, EngineEvent, HealthTracker};
-use crate::engine::{Engine, EngineAddr, EngineError};
+use crate::engine::{query_escape, Engine, EngineAddr, EngineError};
 use crate::events::{NodeChange, NodeChanged};
 use crate::metrics;
 use crate::scheduler::UpdateOffer;
@@ -506,6 +506,27 @@ impl NodeActor {
         self.publish_containers(Arc::new(table), ctx);
     }
 
+    /// Records what the engine now lists for one container (`None`: it is gone), as
+    /// `record_created` does for a new one.
+    fn record_listed(
+        &mut self,
+        id: &str,
+        listed: Option<ContainerSummary>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.local_changes += 1;
+        self.inspect_cache.remove(id);
+        let current = self.published.borrow().containers.clone();
+        let table = match listed {
+            Some(summary) => current.with(super::ContainerEntry::new(summary)),
+            None => {
+                self.resources.remove(id);
+                current.without(id)
+            }
+        };
+        self.publish_containers(Arc::new(table), ctx);
+    }
+
     fn refresh_containers(&mut self, ctx: &mut Context<Self>) {
         self.containers_pending = false;
         let relist = self.relist();
@@ -698,12 +719,27 @@ impl Handler<ListContainerSizes> for NodeActor {
     }
 }
 
-impl Handler<SyncContainers> for NodeActor {
+impl Handler<SyncContainer> for NodeActor {
     type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: SyncContainers, _ctx: &mut Context<Self>) -> Self::Result {
-        let _m = metrics::handling("node", &self.addr, "SyncContainers");
-        self.relist()
+    /// Lists the one container (a node of thousands is not listed whole for each start).
+    fn handle(&mut self, msg: SyncContainer, _ctx: &mut Context<Self>) -> Self::Result {
+        let _m = metrics::handling("node", &self.addr, "SyncContainer");
+        let filter = query_escape(&format!("{{\"id\":[\"{}\"]}}", msg.id));
+        let path = format!("/containers/json?all=1&filters={filter}");
+        let call = self.engine.get(&path);
+        let addr = self.addr.clone();
+        Box::pin(call.into_actor(self).map(move |result, act, ctx| {
+            match result.and_then(|b| parse::<Vec<ContainerSummary>>(&addr, &path, &b)) {
+                Ok(list) => {
+                    let found = list
+                        .into_iter()
+                        .find(|c| c.id.as_deref() == Some(msg.id.as_str()));
+                    act.record_listed(&msg.id, found, ctx);
+                }
+                Err(e) => tracing::debug!(node = %act.addr, error = %e, "container list failed"),
+            }
+        }))
     }
 }
 

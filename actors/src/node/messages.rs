@@ -10,10 +10,13 @@ use bytes::Bytes;
 pub struct RefreshNode;
 
 /// Sent by the API after a call it passed to the engine changed a container (start, stop,
-/// remove, ...): list the containers now, and answer once the new list is published.
+/// remove, wait, ...): list that container again now, and answer once it is published (or,
+/// when the engine no longer lists it, once it is gone).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct SyncContainers;
+pub struct SyncContainer {
+    pub id: String,
+}
 
 /// Sent by the API for `GET /containers/{id}/json` once the cluster resolved `id` to this
 /// node. Answers the engine's inspect JSON, from the cache when the container did not change

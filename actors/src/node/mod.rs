@@ -20,7 +20,7 @@ pub use events::{EngineEvent, EventActor};
 pub use health::{Health, HealthTracker};
 pub use messages::{
     InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, RestartNode,
-    StopNode, SyncContainers,
+    StopNode, SyncContainer,
 };
 pub use objects::{ObjectCall, ObjectOp, PruneKind};
 pub use offer::offer_from;

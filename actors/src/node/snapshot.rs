@@ -285,6 +285,17 @@ impl ContainerTable {
         Self::from_entries(entries)
     }
 
+    /// This table without the container `id`.
+    pub fn without(&self, id: &str) -> Self {
+        Self::from_entries(
+            self.entries
+                .iter()
+                .filter(|e| e.id() != id)
+                .cloned()
+                .collect(),
+        )
+    }
+
     pub fn by_id(&self, id: &str) -> Option<&ContainerEntry> {
         self.by_id.get(id).map(|&i| &self.entries[i])
     }
