@@ -7,10 +7,7 @@ use support::{docker_cli, DockerOutput, RealCluster, ShoalDaemon};
 
 #[test]
 fn the_docker_cli_sees_three_real_engines_as_one() {
-    let cluster = RealCluster::new()
-        .engine("node-1", &["storage=ssd", "zone=a"])
-        .engine("node-2", &["storage=disk", "zone=a"])
-        .engine("node-3", &["storage=disk", "zone=b"])
+    let cluster = RealCluster::three_labelled()
         .start()
         .expect("three dockerd engines start");
     let [n1, n2, n3] = [

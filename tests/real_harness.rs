@@ -18,11 +18,7 @@ fn pgrep(pattern: &str) -> String {
 
 #[test]
 fn three_labelled_engines_start_isolated_and_clean_up() -> Result<(), Box<dyn Error>> {
-    let cluster = RealCluster::new()
-        .engine("node-1", &["storage=ssd", "zone=a"])
-        .engine("node-2", &["storage=disk", "zone=a"])
-        .engine("node-3", &["storage=disk", "zone=b"])
-        .start()?;
+    let cluster = RealCluster::three_labelled().start()?;
     eprintln!("3 engines started in {:?}", cluster.started_in());
     let dir = cluster.dir().display().to_string();
 

@@ -22,10 +22,7 @@ fn created(o: DockerOutput) -> String {
 
 #[test]
 fn placement_by_the_docker_cli_on_labelled_engines() {
-    let cluster = RealCluster::new()
-        .engine("node-1", &["storage=ssd", "zone=a"])
-        .engine("node-2", &["storage=disk", "zone=a"])
-        .engine("node-3", &["storage=disk", "zone=b"])
+    let cluster = RealCluster::three_labelled()
         .start()
         .expect("three dockerd engines start");
     let n3 = cluster.engine("node-3");

@@ -207,6 +207,15 @@ impl RealCluster {
         }
     }
 
+    /// The cluster: `node-1` (storage=ssd, zone=a), `node-2` (storage=disk,
+    /// zone=a), `node-3` (storage=disk, zone=b).
+    pub fn three_labelled() -> RealClusterBuilder {
+        Self::new()
+            .engine("node-1", &["storage=ssd", "zone=a"])
+            .engine("node-2", &["storage=disk", "zone=a"])
+            .engine("node-3", &["storage=disk", "zone=b"])
+    }
+
     pub fn engines(&self) -> &[RealEngine] {
         &self.engines
     }
