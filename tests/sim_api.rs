@@ -365,7 +365,7 @@ async fn a_sick_engine_is_its_own_problem() {
     .await;
     let view = c.view.borrow().clone();
     let read = view.read();
-    let by_name = |n: &str| read.nodes.iter().find(|x| x.name == n).unwrap();
+    let by_name = |n: &str| read.nodes.iter().find(|x| *x.name == *n).unwrap();
     assert_eq!(by_name("ok").snapshot.health, Health::Healthy);
     let garbage = by_name("garbage").snapshot.last_error.clone().unwrap();
     assert!(garbage.contains("not the expected JSON"), "{garbage}");
@@ -442,7 +442,7 @@ async fn a_discovery_file_that_changes_adds_and_removes_nodes() {
     c.wait_healthy(2).await;
     std::fs::write(&file, format!("{a2}\n")).unwrap();
     c.wait_for("f1 gone", 10, |r| {
-        r.nodes.len() == 1 && r.nodes[0].name == "f2"
+        r.nodes.len() == 1 && &*r.nodes[0].name == "f2"
     })
     .await;
     let info = c.get("/info").await.json();

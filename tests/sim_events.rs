@@ -166,7 +166,7 @@ async fn events_of_several_engines_arrive_merged_with_their_node() {
             let facts = read
                 .nodes
                 .iter()
-                .find(|n| n.name == s(&node["Name"]))
+                .find(|n| *n.name == *s(&node["Name"]))
                 .and_then(|n| n.snapshot.facts.clone())
                 .unwrap();
             assert_eq!(s(&node["Id"]), facts.id);

@@ -127,7 +127,7 @@ async fn metrics_show_actors_nodes_engines_and_api_and_pass_promtool() {
     let by_name = |name: &str| {
         read.nodes
             .iter()
-            .find(|n| n.name == name)
+            .find(|n| *n.name == *name)
             .unwrap()
             .handle
             .addr

@@ -73,7 +73,7 @@ fn node_json(n: &NodeRead) -> NodeJson {
     let (running, paused, stopped) = s.containers.state_counts();
     let facts = s.facts.as_deref();
     NodeJson {
-        name: n.name.clone(),
+        name: n.name.to_string(),
         addr: n.handle.addr.to_string(),
         health: s.health.to_string(),
         failures: s.failures,

@@ -235,15 +235,8 @@ pub async fn inspect(
     path: web::Path<ContainerPath>,
 ) -> Result<HttpResponse, ApiError> {
     let reference = path.into_inner().id;
-    let read = state.read();
-    let (node_idx, id) = {
-        let (i, e) = read.resolve_container(&reference)?;
-        (i, e.id().to_string())
-    };
-    let node = read
-        .nodes
-        .get(node_idx)
-        .ok_or_else(|| ApiError::NotFound(format!("No such container: {reference}")))?;
+    let found = state.cluster().find_container(&reference)?;
+    let (node, id) = (&found.node, found.id.clone());
     crate::telemetry::record_node(&node.name);
     shoal_actors::metrics::queued("node", &node.handle.addr);
     let body = node.handle.actor.send(InspectContainer { id }).await??;

@@ -12,12 +12,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bollard_stubs::models::ContainerCreateBody;
 use serde::Deserialize;
 use serde_json::Value;
-use shoal_actors::cluster::ClusterRead;
 use shoal_actors::engine::{error_message, EngineError};
 use shoal_actors::metrics::queued;
 use shoal_actors::node::{CreateContainer, CreateNetwork, CreateVolume, NodeActor, PullImage};
 use shoal_actors::scheduler::{
-    CancelPlacement, ConfirmPlacement, Expr, ExprKind, Place, Placement, PlacementRequest,
+    CancelPlacement, ConfirmPlacement, Expr, ExprKind, Place, PlacementRequest,
 };
 
 #[derive(Debug, Deserialize)]
@@ -58,19 +57,16 @@ fn engine_body(
     bytes::Bytes::from(out.to_string())
 }
 
-fn node_for(read: &ClusterRead, placement: &Placement) -> Option<actix::Addr<NodeActor>> {
-    read.nodes
-        .iter()
-        .find(|n| n.handle.addr.to_string() == placement.node.as_str())
-        .map(|n| n.handle.actor.clone())
-}
-
 /// Creates on `node` the networks and volumes the container needs that exist on no node.
 async fn ensure_objects(
-    read: &ClusterRead,
+    state: &ApiState,
     node: &actix::Addr<NodeActor>,
     req: &PlacementRequest,
 ) -> Result<(), ApiError> {
+    if req.networks.is_empty() && req.volumes.is_empty() {
+        return Ok(());
+    }
+    let read = state.read();
     for net in &req.networks {
         let exists = read.nodes.iter().any(|n| {
             n.snapshot
@@ -163,8 +159,8 @@ pub async fn create(
     loop {
         queued("scheduler", "scheduler");
         let placement = state.scheduler.send(Place(request.clone())).await??;
-        let read = state.read();
-        let outcome = match node_for(&read, &placement) {
+        let node = state.cluster().node(placement.node.as_str());
+        let outcome = match node.map(|n| n.handle.actor.clone()) {
             None => Err(ApiError::NoNode(format!(
                 "node {} left the cluster",
                 placement.node
@@ -174,7 +170,7 @@ pub async fn create(
                 // container before answering, and the engine's `create` event re-lists it.
                 // A full refresh here cost six engine calls per create.
                 async {
-                    ensure_objects(&read, &node, &request).await?;
+                    ensure_objects(&state, &node, &request).await?;
                     let body = engine_body(&raw, &typed, &request, placement.reservation.as_str());
                     create_on(
                         &node,

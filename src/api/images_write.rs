@@ -171,14 +171,14 @@ async fn open_progress(
 /// a node that could not start adding one error line (so the CLI exits 1), and an error
 /// answer only when no node started.
 fn merged_answer(
-    opened: Vec<(String, Result<EngineStream, EngineError>)>,
+    opened: Vec<(std::sync::Arc<str>, Result<EngineStream, EngineError>)>,
     nodes: &[&NodeRead],
 ) -> Result<HttpResponse, ApiError> {
     let (mut parts, mut failed): (Vec<LocalBoxStream<'static, Bytes>>, Vec<_>) =
         (Vec::new(), Vec::new());
     for (name, result) in opened {
         match result {
-            Ok(body) => parts.push(marked_lines(name, body)),
+            Ok(body) => parts.push(marked_lines(name.to_string(), body)),
             Err(e) => failed.push((name, e)),
         }
     }

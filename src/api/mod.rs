@@ -80,9 +80,14 @@ pub struct DaemonFacts {
 }
 
 impl ApiState {
+    /// Every node, read now.
     pub fn read(&self) -> shoal_actors::cluster::ClusterRead {
-        let view = self.view.borrow().clone();
-        view.read()
+        self.cluster().read()
+    }
+
+    /// The current set of nodes, for the reads that need less than every node.
+    pub fn cluster(&self) -> Arc<ClusterView> {
+        self.view.borrow().clone()
     }
 }
 
@@ -109,7 +114,7 @@ async fn check_version(
         .to_string();
     let max = req
         .app_data::<web::Data<ApiState>>()
-        .and_then(|s| s.read().api_version())
+        .and_then(|s| s.cluster().api_version())
         .unwrap_or_else(|| FALLBACK_API_VERSION.to_string());
     if compare_versions(&asked, &max) == Ordering::Greater {
         return Err(ApiError::BadRequest(format!(

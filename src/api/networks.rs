@@ -108,7 +108,7 @@ pub fn resolve(read: &ClusterRead, reference: &str) -> Result<(usize, ObjectEntr
         return Err(not_found(reference));
     }
     if let Some((node, name)) = reference.split_once('/') {
-        if let Some((i, n)) = nodes.iter().find(|(_, n)| n.name == node) {
+        if let Some((i, n)) = nodes.iter().find(|(_, n)| *n.name == *node) {
             if let Some(e) = n
                 .snapshot
                 .networks

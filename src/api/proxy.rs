@@ -61,13 +61,12 @@ pub struct Owner {
 
 /// Resolves a container reference (ID, prefix, name, `/node/name`) with the cluster view.
 pub fn resolve(state: &ApiState, reference: &str) -> Result<Owner, ApiError> {
-    let read = state.read();
-    let (i, entry) = read.resolve_container(reference)?;
-    let node = &read.nodes[i].handle;
+    let found = state.cluster().find_container(reference)?;
+    let node = &found.node.handle;
     Ok(Owner {
         addr: node.addr.clone(),
         actor: node.actor.clone(),
-        id: entry.id().to_string(),
+        id: found.id,
     })
 }
 

@@ -5,21 +5,22 @@
 use super::{ApiState, FALLBACK_API_VERSION, MIN_API_VERSION};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
-use shoal_actors::cluster::{ClusterRead, NodeRead};
+use shoal_actors::cluster::NodeRead;
 use shoal_actors::node::Health;
 use std::time::SystemTime;
 
 pub const VERSION: &str = concat!("shoal/", env!("CARGO_PKG_VERSION"));
 
-fn api_version(read: &ClusterRead) -> String {
-    read.api_version()
+fn api_version(state: &ApiState) -> String {
+    state
+        .cluster()
+        .api_version()
         .unwrap_or_else(|| FALLBACK_API_VERSION.to_string())
 }
 
 pub async fn ping(state: web::Data<ApiState>) -> HttpResponse {
-    let read = state.read();
     HttpResponse::Ok()
-        .insert_header(("Api-Version", api_version(&read)))
+        .insert_header(("Api-Version", api_version(&state)))
         .insert_header(("Ostype", "linux"))
         .insert_header(("Docker-Experimental", "false"))
         .insert_header(("Cache-Control", "no-cache, no-store, must-revalidate"))
@@ -47,8 +48,7 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 pub async fn version(state: web::Data<ApiState>) -> HttpResponse {
-    let read = state.read();
-    let api = api_version(&read);
+    let api = api_version(&state);
     let built = rfc3339(state.info.started);
     HttpResponse::Ok().json(json!({
         "Platform": {"Name": "Shoal"},

@@ -78,7 +78,7 @@ fn holders(read: &ClusterRead, reference: &str) -> Vec<usize> {
         None => (None, reference),
     };
     healthy(read)
-        .filter(|(_, n)| node.is_none_or(|want| n.name == want))
+        .filter(|(_, n)| node.is_none_or(|want| *n.name == *want))
         .filter(|(_, n)| n.snapshot.volumes.iter().any(|v| v.name == name))
         .map(|(i, _)| i)
         .collect()

@@ -4,6 +4,7 @@
 //! NodeActors are spread over a few arbiters (threads) so that thousands of engines use all
 //! cores; each node's engine client is built on the thread that runs it.
 
+use super::index::ClusterIndex;
 use super::view::{ClusterView, NodeHandle};
 use crate::engine::{EngineAddr, HttpEngine, Timeouts};
 use crate::events::{NodeChange, NodeChanged};
@@ -45,7 +46,8 @@ pub struct ClusterActor {
     arbiters: Vec<Arbiter>,
     next_arbiter: usize,
     wanted: BTreeSet<EngineAddr>,
-    nodes: BTreeMap<EngineAddr, NodeHandle>,
+    nodes: BTreeMap<EngineAddr, Arc<NodeHandle>>,
+    index: Arc<ClusterIndex>,
     view: watch::Sender<Arc<ClusterView>>,
     events_out: Option<Recipient<NodeEvent>>,
     scheduler: Option<Addr<SchedulerActor>>,
@@ -67,6 +69,7 @@ impl ClusterActor {
                 next_arbiter: 0,
                 wanted: BTreeSet::new(),
                 nodes: BTreeMap::new(),
+                index: Arc::new(ClusterIndex::default()),
                 view: tx,
                 events_out: None,
                 scheduler: None,
@@ -115,11 +118,14 @@ impl ClusterActor {
         let events = self.events_out.clone();
         let offers = self.scheduler.clone().map(|s| s.recipient());
         let changes = self.changes_out.clone();
+        let index = self.index.clone();
         let (node_config, timeouts, engine_addr) =
             (self.config.node.clone(), self.config.timeouts, addr.clone());
         let actor = NodeActor::start_in_arbiter(&arbiter, move |_| {
             let engine = Rc::new(HttpEngine::for_node(engine_addr, timeouts));
-            let mut node = NodeActor::new(engine, node_config, tx).supervised_by(supervisor);
+            let mut node = NodeActor::new(engine, node_config, tx)
+                .supervised_by(supervisor)
+                .indexed_in(index);
             if let Some(out) = events {
                 node = node.events_to(out);
             }
@@ -133,18 +139,16 @@ impl ClusterActor {
         });
         self.nodes.insert(
             addr.clone(),
-            NodeHandle {
+            Arc::new(NodeHandle {
                 addr,
                 actor,
                 state: rx,
-            },
+            }),
         );
     }
 
     fn publish(&self) {
-        let view = ClusterView {
-            nodes: self.nodes.values().cloned().collect(),
-        };
+        let view = ClusterView::new(self.nodes.values().cloned().collect(), self.index.clone());
         self.view.send_replace(Arc::new(view));
     }
 }

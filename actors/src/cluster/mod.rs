@@ -4,7 +4,11 @@
 //! ended: restarted unless it was removed).
 
 mod actor;
+mod index;
 mod view;
 
 pub use actor::{ClusterActor, ClusterConfig, SetEngines};
-pub use view::{compare_versions, ClusterRead, ClusterView, NodeHandle, NodeRead, ResolveError};
+pub use index::ClusterIndex;
+pub use view::{
+    compare_versions, ClusterRead, ClusterView, Found, NodeHandle, NodeRead, ResolveError,
+};

@@ -3,18 +3,20 @@
 //!
 //! `ClusterView` is published by the ClusterActor when the set of nodes changes; each entry
 //! holds the node's own watch receiver, so reading the whole cluster costs one borrow per
-//! node and no message.
+//! node and no message. What changes rarely (node names, their order, the API version) is
+//! worked out once per change (`Layout`), and a container is found by its ID through the
+//! `ClusterIndex`, so a request about one container does not read every node.
 
+use super::index::ClusterIndex;
 use crate::engine::EngineAddr;
 use crate::node::{ContainerEntry, NodeActor, NodeSnapshot};
 use actix::Addr;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use thiserror::Error;
 use tokio::sync::watch;
 
 /// One node as the front sees it: its actor and its published state.
-#[derive(Clone)]
 pub struct NodeHandle {
     pub addr: EngineAddr,
     pub actor: Addr<NodeActor>,
@@ -22,9 +24,23 @@ pub struct NodeHandle {
 }
 
 /// The set of nodes, ordered by address.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct ClusterView {
-    pub nodes: Vec<NodeHandle>,
+    pub nodes: Vec<Arc<NodeHandle>>,
+    /// Position in `nodes` of each address (as written: the scheduler's node IDs).
+    by_addr: HashMap<String, usize>,
+    index: Arc<ClusterIndex>,
+    layout: Mutex<Option<Arc<Layout>>>,
+}
+
+/// The node names and order, and the API version, as of one `layout_epoch`.
+struct Layout {
+    epoch: u64,
+    /// Positions in `nodes`, in the order nodes are shown: by name, then address.
+    order: Vec<usize>,
+    /// Shown name of each node, by position in `nodes`.
+    names: Vec<Arc<str>>,
+    api_version: Option<String>,
 }
 
 /// A consistent read of every node, with the name each is shown under.
@@ -32,12 +48,20 @@ pub struct ClusterRead {
     pub nodes: Vec<NodeRead>,
 }
 
+#[derive(Clone)]
 pub struct NodeRead {
-    pub handle: NodeHandle,
+    pub handle: Arc<NodeHandle>,
     pub snapshot: Arc<NodeSnapshot>,
     /// The engine's name, or `name@address` when several engines share it (cloned machines
     /// do), so names shown to users always tell nodes apart.
-    pub name: String,
+    pub name: Arc<str>,
+}
+
+/// A container found by reference, with its node.
+pub struct Found {
+    pub node: NodeRead,
+    /// The container's full ID.
+    pub id: String,
 }
 
 #[derive(Debug, Error, PartialEq)]
@@ -53,43 +77,130 @@ pub enum ResolveError {
 }
 
 impl ClusterView {
-    pub fn read(&self) -> ClusterRead {
+    /// The view of `nodes` (in address order), indexed in `index`.
+    pub fn new(nodes: Vec<Arc<NodeHandle>>, index: Arc<ClusterIndex>) -> Self {
+        let by_addr = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.addr.to_string(), i))
+            .collect();
+        ClusterView {
+            nodes,
+            by_addr,
+            index,
+            layout: Mutex::new(None),
+        }
+    }
+
+    fn layout(&self) -> Arc<Layout> {
+        let epoch = self.index.layout_epoch();
+        let mut cached = self.layout.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = cached.as_ref().filter(|l| l.epoch == epoch) {
+            return l.clone();
+        }
+        let layout = Arc::new(self.lay_out(epoch));
+        *cached = Some(layout.clone());
+        layout
+    }
+
+    fn lay_out(&self, epoch: u64) -> Layout {
         let snaps: Vec<Arc<NodeSnapshot>> = self
             .nodes
             .iter()
             .map(|n| n.state.borrow().clone())
             .collect();
-        let mut counts: HashMap<String, usize> = HashMap::with_capacity(snaps.len());
         let engine_names: Vec<String> = snaps.iter().map(|s| s.engine_name()).collect();
+        let mut counts: HashMap<&str, usize> = HashMap::with_capacity(snaps.len());
         for n in &engine_names {
-            *counts.entry(n.clone()).or_default() += 1;
+            *counts.entry(n.as_str()).or_default() += 1;
         }
-        let nodes = self
-            .nodes
+        let names: Vec<Arc<str>> = engine_names
             .iter()
-            .zip(snaps)
-            .zip(engine_names)
-            .map(|((handle, snapshot), engine_name)| {
-                let name = if counts.get(&engine_name).copied().unwrap_or(0) > 1 {
-                    format!("{engine_name}@{}", handle.addr)
+            .zip(&self.nodes)
+            .map(|(engine_name, handle)| {
+                if counts.get(engine_name.as_str()).copied().unwrap_or(0) > 1 {
+                    Arc::from(format!("{engine_name}@{}", handle.addr))
                 } else {
-                    engine_name
-                };
-                NodeRead {
-                    handle: handle.clone(),
-                    snapshot,
-                    name,
+                    Arc::from(engine_name.as_str())
                 }
             })
-            .collect::<Vec<NodeRead>>();
-        let mut nodes = nodes;
+            .collect();
+        let mut order: Vec<usize> = (0..self.nodes.len()).collect();
         // Shown by name, as users look for them; the address breaks ties.
-        nodes.sort_by(|a, b| {
-            a.name
-                .cmp(&b.name)
-                .then_with(|| a.handle.addr.cmp(&b.handle.addr))
+        order.sort_by(|&a, &b| {
+            names[a]
+                .cmp(&names[b])
+                .then_with(|| self.nodes[a].addr.cmp(&self.nodes[b].addr))
         });
+        let api_version = snaps
+            .iter()
+            .filter(|s| s.health == crate::node::Health::Healthy)
+            .filter_map(|s| s.facts.as_ref().map(|f| f.api_version.clone()))
+            .min_by(|a, b| compare_versions(a, b));
+        Layout {
+            epoch,
+            order,
+            names,
+            api_version,
+        }
+    }
+
+    pub fn read(&self) -> ClusterRead {
+        let layout = self.layout();
+        let nodes = layout
+            .order
+            .iter()
+            .map(|&i| self.node_read(i, &layout))
+            .collect();
         ClusterRead { nodes }
+    }
+
+    fn node_read(&self, i: usize, layout: &Layout) -> NodeRead {
+        let handle = self.nodes[i].clone();
+        let snapshot = handle.state.borrow().clone();
+        NodeRead {
+            handle,
+            snapshot,
+            name: layout.names[i].clone(),
+        }
+    }
+
+    /// The lowest API version among healthy nodes (what every engine can speak).
+    pub fn api_version(&self) -> Option<String> {
+        self.layout().api_version.clone()
+    }
+
+    /// The node at `addr` (an `EngineAddr` as written).
+    pub fn node(&self, addr: &str) -> Option<NodeRead> {
+        let i = *self.by_addr.get(addr)?;
+        Some(self.node_read(i, &self.layout()))
+    }
+
+    /// Finds the container `reference` names, as [`ClusterRead::resolve_container`] does; a
+    /// full ID is found through the index without reading every node.
+    pub fn find_container(&self, reference: &str) -> Result<Found, ResolveError> {
+        let reference = reference.trim();
+        if let Some(node) = self
+            .index
+            .node_of(reference)
+            .and_then(|addr| self.node(&addr.to_string()))
+        {
+            if node.snapshot.containers.by_id(reference).is_some() {
+                return Ok(Found {
+                    node,
+                    id: reference.to_string(),
+                });
+            }
+        }
+        let mut read = self.read();
+        let (i, id) = {
+            let (i, e) = read.resolve_container(reference)?;
+            (i, e.id().to_string())
+        };
+        Ok(Found {
+            node: read.nodes.swap_remove(i),
+            id,
+        })
     }
 }
 
@@ -118,7 +229,7 @@ impl ClusterRead {
                 .nodes
                 .iter()
                 .enumerate()
-                .find(|(_, n)| n.name == node)
+                .find(|(_, n)| *n.name == *node)
                 .and_then(|(i, n)| n.snapshot.containers.by_name(name).map(|e| (i, e)))
                 .ok_or_else(|| ResolveError::NotFound(reference.to_string()));
         }
@@ -135,7 +246,7 @@ impl ClusterRead {
             _ => {
                 let nodes = named
                     .iter()
-                    .map(|(i, _)| self.nodes[*i].name.as_str())
+                    .map(|(i, _)| &*self.nodes[*i].name)
                     .collect::<Vec<_>>()
                     .join(", ");
                 return Err(ResolveError::AmbiguousName {
@@ -157,15 +268,6 @@ impl ClusterRead {
             }
         }
         found.ok_or_else(|| ResolveError::NotFound(reference.to_string()))
-    }
-
-    /// The lowest API version among healthy nodes (what every engine can speak).
-    pub fn api_version(&self) -> Option<String> {
-        self.nodes
-            .iter()
-            .filter(|n| n.snapshot.health == crate::node::Health::Healthy)
-            .filter_map(|n| n.snapshot.facts.as_ref().map(|f| f.api_version.clone()))
-            .min_by(|a, b| compare_versions(a, b))
     }
 }
 

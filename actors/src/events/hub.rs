@@ -292,8 +292,8 @@ impl NodeNames {
                 .map(|f| f.id.clone())
                 .unwrap_or_default();
             let current = self.by_addr.get(&n.handle.addr);
-            if current.is_none_or(|c| c.name != n.name || c.id != id) {
-                let fields = NodeFields::new(n.name.clone(), id, &n.handle.addr);
+            if current.is_none_or(|c| *c.name != *n.name || c.id != id) {
+                let fields = NodeFields::new(n.name.to_string(), id, &n.handle.addr);
                 self.by_addr.insert(n.handle.addr.clone(), Arc::new(fields));
             }
         }

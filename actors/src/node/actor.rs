@@ -5,6 +5,7 @@
 //! actor never blocks: every engine call is a spawned future with its own timeout.
 
 use super::events::EventDecoder;
+use super::listing::{event_needs_list, ListOrder};
 use super::messages::{
     InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, RestartNode,
     StopNode, SyncContainer,
@@ -13,7 +14,8 @@ use super::snapshot::{
     ContainerResources, ContainerTable, EngineFacts, InfoBody, NodeSnapshot, ObjectEntry,
     Reservation, VersionBody, VolumeList,
 };
-use super::{offer_from, EngineEvent, HealthTracker};
+use super::{offer_from, ContainerEntry, EngineEvent, HealthTracker};
+use crate::cluster::ClusterIndex;
 use crate::engine::{query_escape, Engine, EngineAddr, EngineError};
 use crate::events::{NodeChange, NodeChanged};
 use crate::metrics;
@@ -23,7 +25,7 @@ use bollard_stubs::models::{ContainerSummary, ImageSummary};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use rand::Rng;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -49,6 +51,8 @@ impl Default for NodeConfig {
 
 /// Containers inspected at once per node to learn their reservations.
 const INSPECT_CONCURRENCY: usize = 4;
+/// Containers asked for in one filtered list.
+const SYNC_BATCH: usize = 32;
 /// Wait after an engine event before re-listing, so a burst of events costs one list.
 const EVENT_DEBOUNCE: Duration = Duration::from_millis(50);
 /// Wait before reconnecting a broken event stream when the engine still answers.
@@ -71,6 +75,8 @@ pub struct NodeActor {
     offer_stale: bool,
     /// Told when the health changes (the EventsHub), when there is one.
     changes_out: Option<Recipient<NodeChanged>>,
+    /// Where the front finds which node holds a container (the ClusterActor's).
+    index: Option<Arc<ClusterIndex>>,
     inspect_cache: HashMap<String, Bytes>,
     image_cache: HashMap<String, Bytes>,
     resources: HashMap<String, ContainerResources>,
@@ -78,12 +84,16 @@ pub struct NodeActor {
     /// A refresh was asked for while one was under way.
     refresh_again: bool,
     next_refresh: Option<SpawnHandle>,
-    containers_pending: bool,
+    /// A full list of the containers is due.
+    full_list_pending: bool,
+    /// Containers to list again, for the events that changed them.
+    sync_pending: HashSet<String>,
+    /// The timer that lists what is pending is set.
+    sync_scheduled: bool,
     events_connected: bool,
     removed: bool,
-    /// Counts changes this actor made to its table itself (a create it recorded). A list
-    /// requested before such a change is stale when it arrives, and is not applied.
-    local_changes: u64,
+    /// Which list has the last word on each container (answers come out of order).
+    lists: ListOrder,
     /// `timeNano` of the newest engine event seen, where a reconnected stream resumes.
     last_event_nano: i64,
 }
@@ -151,16 +161,19 @@ impl NodeActor {
             offer_in_flight: false,
             offer_stale: false,
             changes_out: None,
+            index: None,
             inspect_cache: HashMap::new(),
             image_cache: HashMap::new(),
             resources: HashMap::new(),
             refreshing: false,
             refresh_again: false,
             next_refresh: None,
-            containers_pending: false,
+            full_list_pending: false,
+            sync_pending: HashSet::new(),
+            sync_scheduled: false,
             events_connected: false,
             removed: false,
-            local_changes: 0,
+            lists: ListOrder::default(),
             last_event_nano: 0,
         }
     }
@@ -203,6 +216,12 @@ impl NodeActor {
         }
     }
 
+    /// The index to keep up to date with this node's containers and names.
+    pub fn indexed_in(mut self, index: Arc<ClusterIndex>) -> Self {
+        self.index = Some(index);
+        self
+    }
+
     /// Where to send this node's resource offers.
     pub fn offers_to(mut self, out: Recipient<UpdateOffer>) -> Self {
         self.offers_out = Some(out);
@@ -211,11 +230,15 @@ impl NodeActor {
 
     /// Publishes a changed snapshot, and the offer that follows from it.
     fn publish(&mut self, ctx: &mut Context<Self>, change: impl FnOnce(&mut NodeSnapshot)) {
+        let mut old = None;
         self.published.send_modify(|current| {
             let mut next = NodeSnapshot::clone(current);
             change(&mut next);
-            *current = Arc::new(next);
+            old = Some(std::mem::replace(current, Arc::new(next)));
         });
+        if let (Some(index), Some(old)) = (&self.index, old) {
+            index.published(&self.addr, &old, &self.published.borrow());
+        }
         self.offer_stale = true;
         self.send_offer(ctx);
     }
@@ -291,7 +314,7 @@ impl NodeActor {
         self.refresh_again = false;
         let engine = self.engine.clone();
         let addr = self.addr.clone();
-        let seq = self.local_changes;
+        let seq = self.lists.ask();
         let work = async move {
             let (info, version, containers, images, networks, volumes) = futures_util::join!(
                 engine.get("/info"),
@@ -345,7 +368,7 @@ impl NodeActor {
         let (networks, volumes) = (Arc::new(r.networks), Arc::new(r.volumes));
         self.image_cache.clear();
         // One publish for all of it: nobody may see the node healthy without its containers.
-        let listed = self.take_list(r.containers, seq, ctx);
+        let listed = self.take_list(r.containers, seq);
         let containers = listed
             .as_ref()
             .map(|(table, _)| self.containers_update(table.clone()));
@@ -393,40 +416,47 @@ impl NodeActor {
         }
     }
 
-    /// Publishes a new container list; forgets caches of containers that are gone and
-    /// inspects the new ones to learn what they reserve.
     /// Publishes a new container list; see `take_list`.
     fn apply_containers(&mut self, list: Vec<ContainerSummary>, seq: u64, ctx: &mut Context<Self>) {
-        if let Some((table, unknown)) = self.take_list(list, seq, ctx) {
+        if let Some((table, unknown)) = self.take_list(list, seq) {
             self.publish_containers(table, ctx);
             self.inspect_new(unknown, ctx);
         }
     }
 
-    /// Takes a container list the engine gave: forgets the caches of containers that are
-    /// gone, and answers the table and the containers to inspect (to learn what they
-    /// reserve). `None` when the list is stale.
+    /// Takes a full container list the engine gave (list number `seq`): forgets the caches
+    /// of containers that are gone, and answers the table and the containers to inspect (to
+    /// learn what they reserve). A container listed alone by a later list keeps what that
+    /// list said. `None` when a later full list was already taken.
     fn take_list(
         &mut self,
         list: Vec<ContainerSummary>,
         seq: u64,
-        ctx: &mut Context<Self>,
     ) -> Option<(Arc<ContainerTable>, Vec<String>)> {
-        if seq != self.local_changes {
-            // Listed before a change recorded here: it would hide that change. List again.
-            self.schedule_containers_refresh(ctx);
-            return None;
-        }
-        let table = ContainerTable::new(list);
+        let newer = self.lists.take_full(seq)?;
+        let table = if newer.is_empty() {
+            ContainerTable::new(list)
+        } else {
+            let current = self.published.borrow().containers.clone();
+            let mut entries: Vec<ContainerEntry> = list
+                .into_iter()
+                .filter(|c| !newer.iter().any(|id| c.id.as_deref() == Some(id.as_str())))
+                .map(ContainerEntry::new)
+                .collect();
+            entries.extend(newer.iter().filter_map(|id| current.by_id(id).cloned()));
+            ContainerTable::from_entries(entries)
+        };
         self.resources.retain(|id, _| table.by_id(id).is_some());
         self.inspect_cache.retain(|id, _| table.by_id(id).is_some());
-        let unknown: Vec<String> = table
-            .entries
-            .iter()
-            .map(|e| e.id().to_string())
-            .filter(|id| !self.resources.contains_key(id))
-            .collect();
+        let unknown = self.without_resources(table.entries.iter().map(|e| e.id()));
         Some((Arc::new(table), unknown))
+    }
+
+    /// The containers among `ids` whose reservations are not known yet.
+    fn without_resources<'a>(&self, ids: impl Iterator<Item = &'a str>) -> Vec<String> {
+        ids.filter(|id| !self.resources.contains_key(*id))
+            .map(str::to_string)
+            .collect()
     }
 
     fn publish_containers(&mut self, table: Arc<ContainerTable>, ctx: &mut Context<Self>) {
@@ -478,57 +508,122 @@ impl NodeActor {
         }));
     }
 
-    /// Lists the containers again soon; a burst of calls costs one list.
-    fn schedule_containers_refresh(&mut self, ctx: &mut Context<Self>) {
-        if !self.containers_pending {
-            self.containers_pending = true;
-            ctx.run_later(EVENT_DEBOUNCE, |act, ctx| act.refresh_containers(ctx));
+    /// Lists the containers again soon (`None`: all of them, else the one named); a burst
+    /// of events costs one list.
+    fn list_later(&mut self, id: Option<String>, ctx: &mut Context<Self>) {
+        match id {
+            Some(id) => {
+                self.sync_pending.insert(id);
+            }
+            None => self.full_list_pending = true,
+        }
+        if !self.sync_scheduled {
+            self.sync_scheduled = true;
+            ctx.run_later(EVENT_DEBOUNCE, |act, ctx| act.list_pending(ctx));
         }
     }
 
-    /// Records a container this actor just created, so lists, lookups and the offer show
-    /// it before the engine's event arrives: a client's next call (start, attach) must find
-    /// it.
+    fn list_pending(&mut self, ctx: &mut Context<Self>) {
+        self.sync_scheduled = false;
+        let ids: Vec<String> = self.sync_pending.drain().collect();
+        if std::mem::take(&mut self.full_list_pending) {
+            self.refresh_containers(ctx);
+            return;
+        }
+        for batch in ids.chunks(SYNC_BATCH) {
+            let list = self.list_ids(batch.to_vec());
+            ctx.spawn(list);
+        }
+    }
+
+    /// Records a container this actor just created (`summary` from list number `seq`), so
+    /// lists, lookups and the offer show it before the engine's event arrives: a client's
+    /// next call (start, attach) must find it.
     pub(super) fn record_created(
         &mut self,
         summary: ContainerSummary,
         inspect: Bytes,
+        seq: u64,
         ctx: &mut Context<Self>,
     ) {
-        self.local_changes += 1;
         let id = summary.id.clone().unwrap_or_default();
+        if !self.lists.take_one(&id, seq) {
+            return;
+        }
         if let Some(r) = ContainerResources::from_inspect(&inspect) {
             self.resources.insert(id.clone(), r);
         }
-        self.inspect_cache.insert(id.clone(), inspect);
+        self.inspect_cache.insert(id, inspect);
         let current = self.published.borrow().containers.clone();
-        let table = current.with(super::ContainerEntry::new(summary));
+        let table = current.changed(vec![ContainerEntry::new(summary)], &[]);
         self.publish_containers(Arc::new(table), ctx);
     }
 
-    /// Records what the engine now lists for one container (`None`: it is gone), as
-    /// `record_created` does for a new one.
-    fn record_listed(
+    /// The number of the list about to be asked for (see `ListOrder`).
+    pub(super) fn ask_list(&mut self) -> u64 {
+        self.lists.ask()
+    }
+
+    /// Lists the containers `ids` (one filtered list) and records what the engine now shows
+    /// for each: changed, or gone. Done when recorded.
+    fn list_ids(&mut self, ids: Vec<String>) -> ResponseActFuture<Self, ()> {
+        let seq = self.lists.ask();
+        let filter = serde_json::json!({ "id": ids }).to_string();
+        let path = format!("/containers/json?all=1&filters={}", query_escape(&filter));
+        let call = self.engine.get(&path);
+        let addr = self.addr.clone();
+        Box::pin(call.into_actor(self).map(move |result, act, ctx| {
+            match result.and_then(|b| parse::<Vec<ContainerSummary>>(&addr, &path, &b)) {
+                Ok(list) => act.take_listed(ids, list, seq, ctx),
+                Err(e) => tracing::debug!(node = %act.addr, error = %e, "container list failed"),
+            }
+        }))
+    }
+
+    /// Records what list `seq` of the containers `ids` showed (the engine's ID filter also
+    /// matches prefixes: only exact IDs count).
+    fn take_listed(
         &mut self,
-        id: &str,
-        listed: Option<ContainerSummary>,
+        ids: Vec<String>,
+        mut list: Vec<ContainerSummary>,
+        seq: u64,
         ctx: &mut Context<Self>,
     ) {
-        self.local_changes += 1;
-        self.inspect_cache.remove(id);
         let current = self.published.borrow().containers.clone();
-        let table = match listed {
-            Some(summary) => current.with(super::ContainerEntry::new(summary)),
-            None => {
-                self.resources.remove(id);
-                current.without(id)
+        let (mut upserts, mut removals, mut changed) = (Vec::new(), Vec::new(), Vec::new());
+        for id in ids {
+            if !self.lists.take_one(&id, seq) {
+                continue;
             }
-        };
-        self.publish_containers(Arc::new(table), ctx);
+            self.inspect_cache.remove(&id);
+            let found = list
+                .iter()
+                .position(|c| c.id.as_deref() == Some(id.as_str()))
+                .map(|i| list.swap_remove(i));
+            match found {
+                Some(summary) => upserts.push(ContainerEntry::new(summary)),
+                None => {
+                    self.resources.remove(&id);
+                    removals.push(id.clone());
+                }
+            }
+            changed.push(id);
+        }
+        if changed.is_empty() {
+            return;
+        }
+        let table = Arc::new(current.changed(upserts, &removals));
+        let unknown = self.without_resources(
+            changed
+                .iter()
+                .map(String::as_str)
+                .filter(|id| table.by_id(id).is_some()),
+        );
+        self.publish_containers(table, ctx);
+        self.inspect_new(unknown, ctx);
     }
 
     fn refresh_containers(&mut self, ctx: &mut Context<Self>) {
-        self.containers_pending = false;
         let relist = self.relist();
         ctx.spawn(relist);
     }
@@ -537,7 +632,7 @@ impl NodeActor {
     fn relist(&mut self) -> ResponseActFuture<Self, ()> {
         let call = self.engine.get("/containers/json?all=1");
         let addr = self.addr.clone();
-        let seq = self.local_changes;
+        let seq = self.lists.ask();
         Box::pin(call.into_actor(self).map(move |result, act, ctx| {
             match result.and_then(|b| parse::<Vec<ContainerSummary>>(&addr, "/containers/json", &b))
             {
@@ -588,8 +683,17 @@ impl NodeActor {
         self.last_event_nano = self.last_event_nano.max(ev.time_nano);
         match ev.kind.as_str() {
             "container" => {
-                self.inspect_cache.remove(&ev.actor.id);
-                self.schedule_containers_refresh(ctx);
+                let id = &ev.actor.id;
+                let name = ev.actor.attributes.as_ref().and_then(|a| a.get("name"));
+                let table = self.published.borrow().containers.clone();
+                if event_needs_list(&ev.action, table.by_id(id), name.map(String::as_str)) {
+                    self.inspect_cache.remove(id);
+                    if ev.action == "update" {
+                        // What it reserves changed: inspect it again once listed.
+                        self.resources.remove(id);
+                    }
+                    self.list_later(Some(id.clone()), ctx);
+                }
             }
             "image" | "network" | "volume" => {
                 self.image_cache.clear();
@@ -618,6 +722,9 @@ impl Actor for NodeActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if let Some(index) = &self.index {
+            index.forget(&self.addr, &self.published.borrow().containers);
+        }
         if let Some(sup) = &self.supervisor {
             let msg = NodeStopped {
                 addr: self.addr.clone(),
@@ -725,21 +832,7 @@ impl Handler<SyncContainer> for NodeActor {
     /// Lists the one container (a node of thousands is not listed whole for each start).
     fn handle(&mut self, msg: SyncContainer, _ctx: &mut Context<Self>) -> Self::Result {
         let _m = metrics::handling("node", &self.addr, "SyncContainer");
-        let filter = query_escape(&format!("{{\"id\":[\"{}\"]}}", msg.id));
-        let path = format!("/containers/json?all=1&filters={filter}");
-        let call = self.engine.get(&path);
-        let addr = self.addr.clone();
-        Box::pin(call.into_actor(self).map(move |result, act, ctx| {
-            match result.and_then(|b| parse::<Vec<ContainerSummary>>(&addr, &path, &b)) {
-                Ok(list) => {
-                    let found = list
-                        .into_iter()
-                        .find(|c| c.id.as_deref() == Some(msg.id.as_str()));
-                    act.record_listed(&msg.id, found, ctx);
-                }
-                Err(e) => tracing::debug!(node = %act.addr, error = %e, "container list failed"),
-            }
-        }))
+        self.list_ids(vec![msg.id])
     }
 }
 

@@ -84,6 +84,8 @@ impl Handler<CreateContainer> for NodeActor {
     /// Creates, then reads the new container back (its list entry and its inspect) and
     /// records it before answering, so the client's next call finds it at once.
     fn handle(&mut self, msg: CreateContainer, _: &mut Context<Self>) -> Self::Result {
+        // Numbered before the create: any list asked after it has the last word.
+        let seq = self.ask_list();
         let path = match &msg.name {
             Some(n) => format!("/containers/create?name={}", query_escape(n)),
             None => "/containers/create".to_string(),
@@ -109,10 +111,10 @@ impl Handler<CreateContainer> for NodeActor {
                 .and_then(|l| l.into_iter().find(|c| c.id.as_deref() == Some(id.as_str())));
             Ok(((status, body), summary.zip(inspect.ok())))
         };
-        Box::pin(work.into_actor(self).map(|result, act, ctx| {
+        Box::pin(work.into_actor(self).map(move |result, act, ctx| {
             let (answer, created) = result?;
             if let Some((summary, inspect)) = created {
-                act.record_created(summary, inspect, ctx);
+                act.record_created(summary, inspect, seq, ctx);
             }
             Ok(answer)
         }))

@@ -9,6 +9,7 @@ mod actor;
 mod create;
 mod events;
 mod health;
+mod listing;
 mod messages;
 mod objects;
 mod offer;

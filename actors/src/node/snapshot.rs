@@ -259,7 +259,7 @@ impl ContainerTable {
         Self::from_entries(summaries.into_iter().map(ContainerEntry::new).collect())
     }
 
-    fn from_entries(entries: Vec<ContainerEntry>) -> Self {
+    pub(crate) fn from_entries(entries: Vec<ContainerEntry>) -> Self {
         let mut by_id = HashMap::with_capacity(entries.len());
         let mut by_name = HashMap::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
@@ -273,27 +273,19 @@ impl ContainerTable {
         }
     }
 
-    /// This table with `entry` added (or replacing the entry with its ID).
-    pub fn with(&self, entry: ContainerEntry) -> Self {
+    /// This table with `upserts` added (each replacing the entry with its ID) and the
+    /// containers `removals` gone.
+    pub fn changed(&self, upserts: Vec<ContainerEntry>, removals: &[String]) -> Self {
         let mut entries: Vec<ContainerEntry> = self
             .entries
             .iter()
-            .filter(|e| e.id() != entry.id())
+            .filter(|e| {
+                !removals.iter().any(|r| r == e.id()) && !upserts.iter().any(|u| u.id() == e.id())
+            })
             .cloned()
             .collect();
-        entries.push(entry);
+        entries.extend(upserts);
         Self::from_entries(entries)
-    }
-
-    /// This table without the container `id`.
-    pub fn without(&self, id: &str) -> Self {
-        Self::from_entries(
-            self.entries
-                .iter()
-                .filter(|e| e.id() != id)
-                .cloned()
-                .collect(),
-        )
     }
 
     pub fn by_id(&self, id: &str) -> Option<&ContainerEntry> {

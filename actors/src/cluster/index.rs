@@ -1,0 +1,87 @@
+//! What the front needs to route a request without reading every node: which node holds
+//! each container, and a counter of the changes that rename nodes or change the cluster's
+//! API version. NodeActors keep it up to date as they publish.
+//!
+//! At a thousand nodes, reading every node's snapshot for each `start` or `inspect` (and
+//! naming and sorting every node for each versioned request) cost more than the rest of the
+//! request. With this, finding a container by its full ID is one hash lookup, and the node
+//! names and the API version are worked out again only when they can have changed.
+//!
+//! It is an index, not the truth: a hit is checked against the node's snapshot, and a miss
+//! falls back to reading every node, so a change that is published but not yet indexed is
+//! never lost.
+
+use crate::engine::EngineAddr;
+use crate::node::{ContainerTable, NodeSnapshot};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+
+#[derive(Debug, Default)]
+pub struct ClusterIndex {
+    containers: RwLock<HashMap<String, EngineAddr>>,
+    layout_epoch: AtomicU64,
+}
+
+impl ClusterIndex {
+    /// The node that last published container `id` (a full ID).
+    pub fn node_of(&self, id: &str) -> Option<EngineAddr> {
+        let map = self.containers.read().unwrap_or_else(|p| p.into_inner());
+        map.get(id).cloned()
+    }
+
+    /// Counts the changes to node names, health and API versions (see `published`).
+    pub fn layout_epoch(&self) -> u64 {
+        self.layout_epoch.load(Ordering::Acquire)
+    }
+
+    /// Follows node `addr` going from snapshot `old` to `new`.
+    pub fn published(&self, addr: &EngineAddr, old: &NodeSnapshot, new: &NodeSnapshot) {
+        let facts_changed = match (&old.facts, &new.facts) {
+            (Some(a), Some(b)) => {
+                a.name != b.name || a.api_version != b.api_version || a.id != b.id
+            }
+            (None, None) => false,
+            _ => true,
+        };
+        if facts_changed || old.health != new.health {
+            self.layout_epoch.fetch_add(1, Ordering::AcqRel);
+        }
+        if !std::sync::Arc::ptr_eq(&old.containers, &new.containers) {
+            self.containers_changed(addr, &old.containers, &new.containers);
+        }
+    }
+
+    fn containers_changed(&self, addr: &EngineAddr, old: &ContainerTable, new: &ContainerTable) {
+        let added: Vec<&str> = new
+            .entries
+            .iter()
+            .map(|e| e.id())
+            .filter(|id| old.by_id(id).is_none())
+            .collect();
+        let gone: Vec<&str> = old
+            .entries
+            .iter()
+            .map(|e| e.id())
+            .filter(|id| new.by_id(id).is_none())
+            .collect();
+        if added.is_empty() && gone.is_empty() {
+            return;
+        }
+        let mut map = self.containers.write().unwrap_or_else(|p| p.into_inner());
+        for id in gone {
+            if map.get(id) == Some(addr) {
+                map.remove(id);
+            }
+        }
+        for id in added {
+            map.insert(id.to_string(), addr.clone());
+        }
+    }
+
+    /// Forgets the containers of a node that stopped (a restarted node indexes them again).
+    pub fn forget(&self, addr: &EngineAddr, table: &ContainerTable) {
+        self.containers_changed(addr, table, &ContainerTable::default());
+        self.layout_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+}
