@@ -438,12 +438,12 @@ impl NodeActor {
             ContainerTable::new(list)
         } else {
             let current = self.published.borrow().containers.clone();
-            let mut entries: Vec<ContainerEntry> = list
+            let mut entries: Vec<Arc<ContainerEntry>> = list
                 .into_iter()
                 .filter(|c| !newer.iter().any(|id| c.id.as_deref() == Some(id.as_str())))
-                .map(ContainerEntry::new)
+                .map(|c| Arc::new(ContainerEntry::new(c)))
                 .collect();
-            entries.extend(newer.iter().filter_map(|id| current.by_id(id).cloned()));
+            entries.extend(newer.iter().filter_map(|id| current.shared(id).cloned()));
             ContainerTable::from_entries(entries)
         };
         self.resources.retain(|id, _| table.by_id(id).is_some());

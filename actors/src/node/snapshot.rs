@@ -246,20 +246,26 @@ impl ContainerEntry {
     }
 }
 
-/// The containers of one node, indexed by ID and by name.
+/// The containers of one node, indexed by ID and by name. Entries are shared between the
+/// successive tables of a node: a change copies pointers, not containers.
 #[derive(Debug, Default)]
 pub struct ContainerTable {
-    pub entries: Vec<ContainerEntry>,
+    pub entries: Vec<Arc<ContainerEntry>>,
     by_id: HashMap<String, usize>,
     by_name: HashMap<String, usize>,
 }
 
 impl ContainerTable {
     pub fn new(summaries: Vec<ContainerSummary>) -> Self {
-        Self::from_entries(summaries.into_iter().map(ContainerEntry::new).collect())
+        Self::from_entries(
+            summaries
+                .into_iter()
+                .map(|s| Arc::new(ContainerEntry::new(s)))
+                .collect(),
+        )
     }
 
-    pub(crate) fn from_entries(entries: Vec<ContainerEntry>) -> Self {
+    pub(crate) fn from_entries(entries: Vec<Arc<ContainerEntry>>) -> Self {
         let mut by_id = HashMap::with_capacity(entries.len());
         let mut by_name = HashMap::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
@@ -276,7 +282,7 @@ impl ContainerTable {
     /// This table with `upserts` added (each replacing the entry with its ID) and the
     /// containers `removals` gone.
     pub fn changed(&self, upserts: Vec<ContainerEntry>, removals: &[String]) -> Self {
-        let mut entries: Vec<ContainerEntry> = self
+        let mut entries: Vec<Arc<ContainerEntry>> = self
             .entries
             .iter()
             .filter(|e| {
@@ -284,16 +290,21 @@ impl ContainerTable {
             })
             .cloned()
             .collect();
-        entries.extend(upserts);
+        entries.extend(upserts.into_iter().map(Arc::new));
         Self::from_entries(entries)
     }
 
     pub fn by_id(&self, id: &str) -> Option<&ContainerEntry> {
+        self.shared(id).map(|e| &**e)
+    }
+
+    /// The entry of container `id`, to put in another table.
+    pub fn shared(&self, id: &str) -> Option<&Arc<ContainerEntry>> {
         self.by_id.get(id).map(|&i| &self.entries[i])
     }
 
     pub fn by_name(&self, name: &str) -> Option<&ContainerEntry> {
-        self.by_name.get(name).map(|&i| &self.entries[i])
+        self.by_name.get(name).map(|&i| &*self.entries[i])
     }
 
     pub fn len(&self) -> usize {
