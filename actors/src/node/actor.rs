@@ -542,7 +542,7 @@ impl NodeActor {
     pub(super) fn record_created(
         &mut self,
         summary: ContainerSummary,
-        inspect: Bytes,
+        resources: Option<ContainerResources>,
         seq: u64,
         ctx: &mut Context<Self>,
     ) {
@@ -550,10 +550,12 @@ impl NodeActor {
         if !self.lists.take_one(&id, seq) {
             return;
         }
-        if let Some(r) = ContainerResources::from_inspect(&inspect) {
-            self.resources.insert(id.clone(), r);
+        match resources {
+            Some(r) => {
+                self.resources.insert(id, r);
+            }
+            None => self.inspect_new(vec![id], ctx),
         }
-        self.inspect_cache.insert(id, inspect);
         let current = self.published.borrow().containers.clone();
         let table = current.changed(vec![ContainerEntry::new(summary)], &[]);
         self.publish_containers(Arc::new(table), ctx);

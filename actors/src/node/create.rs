@@ -6,6 +6,7 @@
 //! failure in one place.
 
 use super::actor::NodeActor;
+use super::ContainerResources;
 use crate::engine::{error_message, query_escape, EngineError, PostRequest};
 use actix::prelude::*;
 use bollard_stubs::models::ContainerSummary;
@@ -81,8 +82,9 @@ fn checked(addr: String, path: String, status: u16, body: &[u8]) -> Result<(), E
 impl Handler<CreateContainer> for NodeActor {
     type Result = ResponseActFuture<Self, Result<(u16, Bytes), EngineError>>;
 
-    /// Creates, then reads the new container back (its list entry and its inspect) and
-    /// records it before answering, so the client's next call finds it at once.
+    /// Creates, then reads the new container's list entry back and records it before
+    /// answering, so the client's next call finds it at once. What it reserves comes from
+    /// the create body itself (one engine call fewer than an inspect).
     fn handle(&mut self, msg: CreateContainer, _: &mut Context<Self>) -> Self::Result {
         // Numbered before the create: any list asked after it has the last word.
         let seq = self.ask_list();
@@ -92,7 +94,9 @@ impl Handler<CreateContainer> for NodeActor {
         };
         let engine = self.engine();
         let work = async move {
-            let (status, body) = engine.post(PostRequest::new(path).json(msg.body)).await?;
+            let (status, body) = engine
+                .post(PostRequest::new(path).json(msg.body.clone()))
+                .await?;
             if status != 201 {
                 return Ok(((status, body), None));
             }
@@ -101,20 +105,20 @@ impl Handler<CreateContainer> for NodeActor {
                 .and_then(|v| v.get("Id").and_then(|i| i.as_str()).map(str::to_string))
                 .unwrap_or_default();
             let filter = query_escape(&format!("{{\"id\":[\"{id}\"]}}"));
-            let (listed, inspect) = futures_util::join!(
-                engine.get(&format!("/containers/json?all=1&filters={filter}")),
-                engine.get(&format!("/containers/{id}/json")),
-            );
+            let listed = engine
+                .get(&format!("/containers/json?all=1&filters={filter}"))
+                .await;
             let summary = listed
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Vec<ContainerSummary>>(&b).ok())
                 .and_then(|l| l.into_iter().find(|c| c.id.as_deref() == Some(id.as_str())));
-            Ok(((status, body), summary.zip(inspect.ok())))
+            let resources = ContainerResources::from_create(&msg.body);
+            Ok(((status, body), summary.map(|s| (s, resources))))
         };
         Box::pin(work.into_actor(self).map(move |result, act, ctx| {
             let (answer, created) = result?;
-            if let Some((summary, inspect)) = created {
-                act.record_created(summary, inspect, seq, ctx);
+            if let Some((summary, resources)) = created {
+                act.record_created(summary, resources, seq, ctx);
             }
             Ok(answer)
         }))

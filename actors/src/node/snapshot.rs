@@ -138,17 +138,43 @@ struct InspectBody {
     config: Option<InspectConfig>,
 }
 
+/// A create body: the same fields as an inspect's, with `ExposedPorts` at the top.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateBody {
+    #[serde(default)]
+    host_config: Option<HostConfig>,
+    #[serde(flatten)]
+    config: InspectConfig,
+}
+
 impl ContainerResources {
     /// Reads the resources from a container's inspect JSON; `None` when it is not one.
     /// Reservations are counted as the scheduler counts them (`container_reservation`).
     pub fn from_inspect(body: &[u8]) -> Option<Self> {
         let b: InspectBody = serde_json::from_slice(body).ok()?;
-        let hc = b.host_config.unwrap_or_default();
+        Some(Self::from_config(
+            b.host_config.unwrap_or_default(),
+            b.config.unwrap_or_default(),
+        ))
+    }
+
+    /// Reads the resources from the body of a create the engine accepted: the engine
+    /// keeps reservations and port bindings as asked, so no inspect is needed to learn them.
+    pub fn from_create(body: &[u8]) -> Option<Self> {
+        let b: CreateBody = serde_json::from_slice(body).ok()?;
+        Some(Self::from_config(
+            b.host_config.unwrap_or_default(),
+            b.config,
+        ))
+    }
+
+    fn from_config(hc: HostConfig, config: InspectConfig) -> Self {
         let (nano_cpus, memory) = container_reservation(&hc);
         let network_mode = hc.network_mode.clone().unwrap_or_default();
         let mut host_ports = Vec::new();
         if network_mode == "host" {
-            for spec in b.config.unwrap_or_default().exposed_ports.keys() {
+            for spec in config.exposed_ports.keys() {
                 host_ports.extend(HostPort::parse(spec));
             }
         } else {
@@ -167,14 +193,14 @@ impl ContainerResources {
                 }
             }
         }
-        Some(ContainerResources {
+        ContainerResources {
             reservation: Reservation {
                 nano_cpus: nano_cpus as i64,
                 memory: memory as i64,
             },
             host_ports,
             network_mode,
-        })
+        }
     }
 }
 
@@ -470,6 +496,11 @@ mod tests {
         let r = ContainerResources::from_inspect(host).unwrap();
         assert_eq!(r.host_ports, vec![HostPort::tcp(80)]);
         assert!(ContainerResources::from_inspect(b"garbage").is_none());
+        let create = br#"{"Image":"bb","ExposedPorts":{"80/tcp":{}},
+            "HostConfig":{"NetworkMode":"host","Memory":64}}"#;
+        let r = ContainerResources::from_create(create).unwrap();
+        assert_eq!(r.host_ports, vec![HostPort::tcp(80)]);
+        assert_eq!(r.reservation.memory, 64);
     }
 
     #[test]
