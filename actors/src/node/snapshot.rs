@@ -7,7 +7,7 @@
 
 use super::Health;
 use crate::engine::EngineAddr;
-use crate::scheduler::{container_reservation, HostPort};
+use crate::scheduler::{container_reservation, ContainerInfo, HostPort};
 use bollard_stubs::models::{ContainerSummary, HostConfig, ImageSummary};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Deserialize;
@@ -214,6 +214,8 @@ pub struct ContainerEntry {
     /// `{`: a list answer is `{"Names":[...],` followed by this, so the node-qualified names
     /// are written per answer while the rest is serialized once per change, not per request.
     pub rendered_tail: Bytes,
+    /// What the scheduler's offers show of this container, made once per entry.
+    pub offered: Arc<ContainerInfo>,
 }
 
 impl ContainerEntry {
@@ -229,6 +231,7 @@ impl ContainerEntry {
         summary.names = names;
         let rendered_tail = Bytes::from(full).slice(1..);
         ContainerEntry {
+            offered: Arc::new(super::offer::container_info(&summary)),
             summary,
             name,
             rendered_tail,
@@ -279,6 +282,8 @@ pub struct ContainerTable {
     pub entries: Vec<Arc<ContainerEntry>>,
     by_id: HashMap<String, usize>,
     by_name: HashMap<String, usize>,
+    /// (running, paused, stopped), counted once per table: `/info` shows them per node.
+    states: (usize, usize, usize),
 }
 
 impl ContainerTable {
@@ -294,14 +299,22 @@ impl ContainerTable {
     pub(crate) fn from_entries(entries: Vec<Arc<ContainerEntry>>) -> Self {
         let mut by_id = HashMap::with_capacity(entries.len());
         let mut by_name = HashMap::with_capacity(entries.len());
+        let mut states = (0, 0, 0);
         for (i, e) in entries.iter().enumerate() {
             by_id.insert(e.id().to_string(), i);
             by_name.insert(e.name.clone(), i);
+            use bollard_stubs::models::ContainerSummaryStateEnum as S;
+            match e.summary.state {
+                Some(S::RUNNING) | Some(S::RESTARTING) => states.0 += 1,
+                Some(S::PAUSED) => states.1 += 1,
+                _ => states.2 += 1,
+            }
         }
         ContainerTable {
             entries,
             by_id,
             by_name,
+            states,
         }
     }
 
@@ -343,16 +356,7 @@ impl ContainerTable {
 
     /// Counts by state: (running, paused, stopped).
     pub fn state_counts(&self) -> (usize, usize, usize) {
-        use bollard_stubs::models::ContainerSummaryStateEnum as S;
-        let mut c = (0, 0, 0);
-        for e in &self.entries {
-            match e.summary.state {
-                Some(S::RUNNING) | Some(S::RESTARTING) => c.0 += 1,
-                Some(S::PAUSED) => c.1 += 1,
-                _ => c.2 += 1,
-            }
-        }
-        c
+        self.states
     }
 }
 

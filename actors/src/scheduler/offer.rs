@@ -213,7 +213,9 @@ pub struct Offer {
     pub reserved_memory: u64,
     /// Host ports in use on the node.
     pub ports: Vec<HostPort>,
-    pub containers: Vec<ContainerInfo>,
+    /// Shared with the node's container table: an offer is rebuilt after every change of
+    /// its node, and copies pointers, not containers.
+    pub containers: Vec<std::sync::Arc<ContainerInfo>>,
     pub images: Vec<ImageInfo>,
     pub networks: Vec<NetworkInfo>,
     /// Names of the volumes on the node.
@@ -268,7 +270,7 @@ impl Offer {
 
     #[must_use]
     pub fn container(mut self, c: ContainerInfo) -> Self {
-        self.containers.push(c);
+        self.containers.push(std::sync::Arc::new(c));
         self
     }
 
