@@ -190,14 +190,13 @@ pub async fn create(
                     .ok()
                     .and_then(|v| v.get("Id").and_then(Value::as_str).map(str::to_string))
                     .unwrap_or_default();
+                // Not waited for: the answer does not depend on it, and until it arrives
+                // the reservation still counts, which can only be too careful.
                 queued("scheduler", "scheduler");
-                state
-                    .scheduler
-                    .send(ConfirmPlacement {
-                        reservation: placement.reservation,
-                        container_id: id,
-                    })
-                    .await?;
+                state.scheduler.do_send(ConfirmPlacement {
+                    reservation: placement.reservation,
+                    container_id: id,
+                });
                 return Ok(HttpResponse::Created()
                     .content_type("application/json")
                     .body(answer));

@@ -85,3 +85,60 @@ impl ClusterIndex {
         self.layout_epoch.fetch_add(1, Ordering::AcqRel);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Health;
+    use bollard_stubs::models::ContainerSummary;
+    use std::sync::Arc;
+
+    fn snapshot(addr: &EngineAddr, ids: &[&str]) -> NodeSnapshot {
+        let mut s = NodeSnapshot::pending(addr.clone());
+        s.containers = Arc::new(ContainerTable::new(
+            ids.iter()
+                .map(|id| ContainerSummary {
+                    id: Some(id.to_string()),
+                    names: Some(vec![format!("/{id}")]),
+                    ..Default::default()
+                })
+                .collect(),
+        ));
+        s
+    }
+
+    #[test]
+    fn follows_containers_and_layout_changes() {
+        let (a, b) = (
+            "10.0.0.1:2375".parse::<EngineAddr>().unwrap(),
+            "10.0.0.2:2375".parse::<EngineAddr>().unwrap(),
+        );
+        let ix = ClusterIndex::default();
+        let empty = NodeSnapshot::pending(a.clone());
+        let one = snapshot(&a, &["c1", "c2"]);
+        ix.published(&a, &empty, &one);
+        assert_eq!(ix.node_of("c1"), Some(a.clone()));
+        let epoch = ix.layout_epoch();
+
+        // c2 moves to b (as when b lists it first): a dropping it later must not unindex it.
+        let on_b = snapshot(&b, &["c2"]);
+        ix.published(&b, &NodeSnapshot::pending(b.clone()), &on_b);
+        let two = snapshot(&a, &["c1"]);
+        ix.published(&a, &one, &two);
+        assert_eq!(ix.node_of("c2"), Some(b.clone()));
+        assert_eq!(
+            ix.layout_epoch(),
+            epoch,
+            "containers alone do not change the layout"
+        );
+
+        let mut healthy = snapshot(&a, &["c1"]);
+        healthy.health = Health::Healthy;
+        ix.published(&a, &two, &healthy);
+        assert!(ix.layout_epoch() > epoch);
+
+        ix.forget(&a, &healthy.containers);
+        assert_eq!(ix.node_of("c1"), None);
+        assert_eq!(ix.node_of("c2"), Some(b));
+    }
+}
