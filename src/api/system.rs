@@ -4,9 +4,10 @@
 
 use super::{ApiState, FALLBACK_API_VERSION, MIN_API_VERSION};
 use actix_web::{web, HttpResponse};
+use bytes::Bytes;
 use serde_json::json;
-use shoal_actors::cluster::NodeRead;
 use shoal_actors::node::Health;
+use shoal_actors::node::NodeSnapshot;
 use std::time::SystemTime;
 
 pub const VERSION: &str = concat!("shoal/", env!("CARGO_PKG_VERSION"));
@@ -94,10 +95,9 @@ fn bytes_human(n: i64) -> String {
     }
 }
 
-/// The `SystemStatus` lines of one node, in classic Swarm's layout. Answers the node's
-/// (running, paused, stopped) counts, which `/info` also sums.
-fn node_status(n: &NodeRead, lines: &mut Vec<[String; 2]>) -> (usize, usize, usize) {
-    let s = &n.snapshot;
+/// The `SystemStatus` lines of one node below its name line, in classic Swarm's layout, as
+/// JSON array elements each preceded by a comma. Rendered once per snapshot of the node.
+fn node_status(s: &NodeSnapshot) -> Bytes {
     let facts = s.facts.as_deref();
     let (running, paused, stopped) = s.containers.state_counts();
     let labels = facts
@@ -114,74 +114,99 @@ fn node_status(n: &NodeRead, lines: &mut Vec<[String; 2]>) -> (usize, usize, usi
         .unwrap_or_default();
     let ncpu = facts.map_or(0, |f| f.ncpu);
     let mem = facts.map_or(0, |f| f.mem_total);
-    let sub = |k: &str, v: String| [format!("  └ {k}"), v];
-    lines.push([format!(" {}", n.name), s.addr.to_string()]);
-    lines.push(sub("ID", facts.map(|f| f.id.clone()).unwrap_or_default()));
-    lines.push(sub("Status", s.health.to_string()));
-    lines.push(sub(
-        "Containers",
-        format!(
-            "{} ({running} Running, {paused} Paused, {stopped} Stopped)",
-            s.containers.len()
+    let lines: [(&str, String); 9] = [
+        ("ID", facts.map(|f| f.id.clone()).unwrap_or_default()),
+        ("Status", s.health.to_string()),
+        (
+            "Containers",
+            format!(
+                "{} ({running} Running, {paused} Paused, {stopped} Stopped)",
+                s.containers.len()
+            ),
         ),
-    ));
-    lines.push(sub(
-        "Reserved CPUs",
-        format!("{} / {ncpu}", s.reserved.nano_cpus as f64 / 1e9),
-    ));
-    lines.push(sub(
-        "Reserved Memory",
-        format!("{} / {}", bytes_human(s.reserved.memory), bytes_human(mem)),
-    ));
-    lines.push(sub("Labels", labels));
-    lines.push(sub(
-        "Error",
-        s.last_error.clone().unwrap_or_else(|| "(none)".to_string()),
-    ));
-    lines.push(sub(
-        "UpdatedAt",
-        s.last_update
-            .map(rfc3339)
-            .unwrap_or_else(|| "never".to_string()),
-    ));
-    lines.push(sub(
-        "ServerVersion",
-        facts.map(|f| f.server_version.clone()).unwrap_or_default(),
-    ));
-    (running, paused, stopped)
+        (
+            "Reserved CPUs",
+            format!("{} / {ncpu}", s.reserved.nano_cpus as f64 / 1e9),
+        ),
+        (
+            "Reserved Memory",
+            format!("{} / {}", bytes_human(s.reserved.memory), bytes_human(mem)),
+        ),
+        ("Labels", labels),
+        (
+            "Error",
+            s.last_error.clone().unwrap_or_else(|| "(none)".to_string()),
+        ),
+        (
+            "UpdatedAt",
+            s.last_update
+                .map(rfc3339)
+                .unwrap_or_else(|| "never".to_string()),
+        ),
+        (
+            "ServerVersion",
+            facts.map(|f| f.server_version.clone()).unwrap_or_default(),
+        ),
+    ];
+    let mut out = Vec::with_capacity(512);
+    for (k, v) in lines {
+        out.push(b',');
+        push_pair(&mut out, &format!("  └ {k}"), &v);
+    }
+    Bytes::from(out)
+}
+
+/// Writes `["k","v"]`.
+fn push_pair(out: &mut Vec<u8>, k: &str, v: &str) {
+    // Plain strings: serde_json only escapes them.
+    let _ = serde_json::to_writer(&mut *out, &[k, v]);
 }
 
 pub async fn info(state: web::Data<ApiState>) -> HttpResponse {
     let read = state.read();
-    // Eleven lines a node: sized once, and serialized as it is (not through a JSON value).
-    let mut status: Vec<[String; 2]> = Vec::with_capacity(4 + 11 * read.nodes.len());
-    status.extend([
-        ["Role".into(), "primary".into()],
-        ["Strategy".into(), state.info.strategy.clone()],
-        ["Filters".into(), state.info.filters.join(", ")],
-        ["Nodes".into(), read.nodes.len().to_string()],
-    ]);
+    // Ten lines a node: the name line here, the rest rendered once per node snapshot.
+    let mut status: Vec<u8> = Vec::with_capacity(256 + 700 * read.nodes.len());
+    status.push(b'[');
+    let filters = state.info.filters.join(", ");
+    let nodes = read.nodes.len().to_string();
+    for (i, (k, v)) in [
+        ("Role", "primary"),
+        ("Strategy", state.info.strategy.as_str()),
+        ("Filters", filters.as_str()),
+        ("Nodes", nodes.as_str()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            status.push(b',');
+        }
+        push_pair(&mut status, k, v);
+    }
     let (mut containers, mut running, mut paused, mut stopped) = (0, 0, 0, 0);
     let (mut images, mut ncpu, mut mem) = (0, 0i64, 0i64);
     for n in &read.nodes {
-        let (r, p, s) = node_status(n, &mut status);
-        if n.snapshot.health != Health::Healthy {
+        let s = &n.snapshot;
+        status.push(b',');
+        push_pair(&mut status, &format!(" {}", n.name), &s.addr.to_string());
+        status.extend_from_slice(&s.rendered.get_or_render(|| node_status(s)));
+        if s.health != Health::Healthy {
             continue;
         }
-        containers += n.snapshot.containers.len();
+        let (r, p, st) = s.containers.state_counts();
+        containers += s.containers.len();
         running += r;
         paused += p;
-        stopped += s;
-        images += n.snapshot.images.len();
-        if let Some(f) = &n.snapshot.facts {
+        stopped += st;
+        images += s.images.len();
+        if let Some(f) = &s.facts {
             ncpu += f.ncpu;
             mem += f.mem_total;
         }
     }
+    status.push(b']');
     let now = SystemTime::now();
-    HttpResponse::Ok().json(InfoAnswer {
-        system_status: &status,
-        rest: json!({
+    let rest = json!({
         "ID": state.info.id,
         "Containers": containers,
         "ContainersRunning": running,
@@ -248,17 +273,17 @@ pub async fn info(state: web::Data<ApiState>) -> HttpResponse {
         "InitCommit": {"ID": "", "Expected": ""},
         "SecurityOptions": [],
         "Warnings": []
-        }),
-    })
-}
-
-/// `/info`'s answer: the node lines by reference, the rest as a small JSON object.
-#[derive(serde::Serialize)]
-struct InfoAnswer<'a> {
-    #[serde(rename = "SystemStatus")]
-    system_status: &'a [[String; 2]],
-    #[serde(flatten)]
-    rest: serde_json::Value,
+    });
+    // `{"SystemStatus":[...],` then the rest of the object without its opening brace.
+    let mut body = Vec::with_capacity(status.len() + 2048);
+    body.extend_from_slice(b"{\"SystemStatus\":");
+    body.extend_from_slice(&status);
+    body.push(b',');
+    let rest = serde_json::to_vec(&rest).unwrap_or_else(|_| b"{}".to_vec());
+    body.extend_from_slice(rest.get(1..).unwrap_or(b"}"));
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body)
 }
 
 #[cfg(test)]

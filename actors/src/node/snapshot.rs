@@ -414,6 +414,27 @@ pub struct NodeSnapshot {
     pub resources: Arc<HashMap<String, ContainerResources>>,
     /// Sum of the known reservations of the listed containers.
     pub reserved: Reservation,
+    /// What the front rendered from this snapshot (`/info`'s lines of this node), kept
+    /// until the next snapshot: `/info` at a thousand nodes re-rendered all of them.
+    pub rendered: RenderCache,
+}
+
+/// A memo of one rendering of a snapshot. A changed snapshot is a clone of the one before,
+/// and the clone starts empty.
+#[derive(Debug, Default)]
+pub struct RenderCache(std::sync::OnceLock<Bytes>);
+
+impl Clone for RenderCache {
+    fn clone(&self) -> Self {
+        RenderCache::default()
+    }
+}
+
+impl RenderCache {
+    /// The rendering, made by `render` the first time it is asked for.
+    pub fn get_or_render(&self, render: impl FnOnce() -> Bytes) -> Bytes {
+        self.0.get_or_init(render).clone()
+    }
 }
 
 impl NodeSnapshot {
@@ -431,6 +452,7 @@ impl NodeSnapshot {
             volumes: Arc::new(Vec::new()),
             resources: Arc::new(HashMap::new()),
             reserved: Reservation::default(),
+            rendered: RenderCache::default(),
         }
     }
 
