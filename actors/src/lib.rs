@@ -9,3 +9,4 @@ pub mod events;
 pub mod metrics;
 pub mod node;
 pub mod scheduler;
+mod shared_list;

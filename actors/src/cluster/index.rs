@@ -13,6 +13,7 @@
 
 use crate::engine::EngineAddr;
 use crate::node::{ContainerTable, NodeSnapshot};
+use crate::shared_list::positional_changes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
@@ -53,14 +54,13 @@ impl ClusterIndex {
     }
 
     fn containers_changed(&self, addr: &EngineAddr, old: &ContainerTable, new: &ContainerTable) {
-        let added: Vec<&str> = new
-            .entries
+        let (was, is) = positional_changes(&old.entries, &new.entries);
+        let added: Vec<&str> = is
             .iter()
             .map(|e| e.id())
             .filter(|id| old.by_id(id).is_none())
             .collect();
-        let gone: Vec<&str> = old
-            .entries
+        let gone: Vec<&str> = was
             .iter()
             .map(|e| e.id())
             .filter(|id| new.by_id(id).is_none())

@@ -12,7 +12,7 @@ use super::messages::{
 };
 use super::snapshot::{
     ContainerResources, ContainerTable, EngineFacts, InfoBody, NodeSnapshot, ObjectEntry,
-    Reservation, VersionBody, VolumeList,
+    Reservation, ResourceMap, VersionBody, VolumeList,
 };
 use super::{offer_from, ContainerEntry, EngineEvent, HealthTracker};
 use crate::cluster::ClusterIndex;
@@ -79,7 +79,8 @@ pub struct NodeActor {
     index: Option<Arc<ClusterIndex>>,
     inspect_cache: HashMap<String, Bytes>,
     image_cache: HashMap<String, Bytes>,
-    resources: HashMap<String, ContainerResources>,
+    /// What each known container holds; shared with the published snapshot until changed.
+    resources: Arc<ResourceMap>,
     refreshing: bool,
     /// A refresh was asked for while one was under way.
     refresh_again: bool,
@@ -109,7 +110,7 @@ pub struct NodeEvent {
 /// A container table and what follows from it, ready to publish.
 struct ContainersUpdate {
     table: Arc<ContainerTable>,
-    resources: Arc<HashMap<String, ContainerResources>>,
+    resources: Arc<ResourceMap>,
     reserved: Reservation,
 }
 
@@ -164,7 +165,7 @@ impl NodeActor {
             index: None,
             inspect_cache: HashMap::new(),
             image_cache: HashMap::new(),
-            resources: HashMap::new(),
+            resources: Arc::new(ResourceMap::new()),
             refreshing: false,
             refresh_again: false,
             next_refresh: None,
@@ -446,7 +447,9 @@ impl NodeActor {
             entries.extend(newer.iter().filter_map(|id| current.shared(id).cloned()));
             ContainerTable::from_entries(entries)
         };
-        self.resources.retain(|id, _| table.by_id(id).is_some());
+        if self.resources.keys().any(|id| table.by_id(id).is_none()) {
+            Arc::make_mut(&mut self.resources).retain(|id, _| table.by_id(id).is_some());
+        }
         self.inspect_cache.retain(|id, _| table.by_id(id).is_some());
         let unknown = self.without_resources(table.entries.iter().map(|e| e.id()));
         Some((Arc::new(table), unknown))
@@ -475,7 +478,7 @@ impl NodeActor {
         }
         ContainersUpdate {
             table,
-            resources: Arc::new(self.resources.clone()),
+            resources: self.resources.clone(),
             reserved,
         }
     }
@@ -500,7 +503,7 @@ impl NodeActor {
                     .ok()
                     .and_then(|b| ContainerResources::from_inspect(&b))
                 {
-                    act.resources.insert(id, r);
+                    Arc::make_mut(&mut act.resources).insert(Arc::from(id), Arc::new(r));
                 }
             }
             let table = act.published.borrow().containers.clone();
@@ -552,7 +555,7 @@ impl NodeActor {
         }
         match resources {
             Some(r) => {
-                self.resources.insert(id, r);
+                Arc::make_mut(&mut self.resources).insert(Arc::from(id), Arc::new(r));
             }
             None => self.inspect_new(vec![id], ctx),
         }
@@ -605,7 +608,9 @@ impl NodeActor {
             match found {
                 Some(summary) => upserts.push(ContainerEntry::new(summary)),
                 None => {
-                    self.resources.remove(&id);
+                    if self.resources.contains_key(id.as_str()) {
+                        Arc::make_mut(&mut self.resources).remove(id.as_str());
+                    }
                     removals.push(id.clone());
                 }
             }
@@ -692,7 +697,9 @@ impl NodeActor {
                     self.inspect_cache.remove(id);
                     if ev.action == "update" {
                         // What it reserves changed: inspect it again once listed.
-                        self.resources.remove(id);
+                        if self.resources.contains_key(id.as_str()) {
+                            Arc::make_mut(&mut self.resources).remove(id.as_str());
+                        }
                     }
                     self.list_later(Some(id.clone()), ctx);
                 }

@@ -27,5 +27,5 @@ pub use objects::{ObjectCall, ObjectOp, PruneKind};
 pub use offer::offer_from;
 pub use snapshot::{
     ContainerEntry, ContainerResources, ContainerTable, EngineFacts, NodeSnapshot, ObjectEntry,
-    RenderCache, Reservation,
+    RenderCache, Reservation, ResourceMap,
 };

@@ -275,15 +275,29 @@ impl ContainerEntry {
     }
 }
 
-/// The containers of one node, indexed by ID and by name. Entries are shared between the
-/// successive tables of a node: a change copies pointers, not containers.
-#[derive(Debug, Default)]
+/// The containers of one node, indexed by ID and by name.
+///
+/// A node's successive tables share their entries and index keys: a change clones the
+/// table shallowly (pointers and counts, no allocation per container) and edits the copy in
+/// place, so a node of thousands of containers (binpack) is not re-indexed for each create.
+/// The order of `entries` means nothing (a removal moves the last entry into its place).
+#[derive(Debug, Default, Clone)]
 pub struct ContainerTable {
     pub entries: Vec<Arc<ContainerEntry>>,
-    by_id: HashMap<String, usize>,
-    by_name: HashMap<String, usize>,
-    /// (running, paused, stopped), counted once per table: `/info` shows them per node.
-    states: (usize, usize, usize),
+    by_id: HashMap<Arc<str>, usize>,
+    by_name: HashMap<Arc<str>, usize>,
+    /// (running, paused, stopped): `/info` shows them per node.
+    states: [usize; 3],
+}
+
+/// Which of the (running, paused, stopped) counts a container is in.
+fn state_slot(e: &ContainerEntry) -> usize {
+    use bollard_stubs::models::ContainerSummaryStateEnum as S;
+    match e.summary.state {
+        Some(S::RUNNING) | Some(S::RESTARTING) => 0,
+        Some(S::PAUSED) => 1,
+        _ => 2,
+    }
 }
 
 impl ContainerTable {
@@ -297,40 +311,76 @@ impl ContainerTable {
     }
 
     pub(crate) fn from_entries(entries: Vec<Arc<ContainerEntry>>) -> Self {
-        let mut by_id = HashMap::with_capacity(entries.len());
-        let mut by_name = HashMap::with_capacity(entries.len());
-        let mut states = (0, 0, 0);
-        for (i, e) in entries.iter().enumerate() {
-            by_id.insert(e.id().to_string(), i);
-            by_name.insert(e.name.clone(), i);
-            use bollard_stubs::models::ContainerSummaryStateEnum as S;
-            match e.summary.state {
-                Some(S::RUNNING) | Some(S::RESTARTING) => states.0 += 1,
-                Some(S::PAUSED) => states.1 += 1,
-                _ => states.2 += 1,
-            }
+        let mut table = ContainerTable {
+            entries: Vec::with_capacity(entries.len()),
+            by_id: HashMap::with_capacity(entries.len()),
+            by_name: HashMap::with_capacity(entries.len()),
+            states: [0; 3],
+        };
+        for e in entries {
+            table.upsert(e);
         }
-        ContainerTable {
-            entries,
-            by_id,
-            by_name,
-            states,
-        }
+        table
     }
 
     /// This table with `upserts` added (each replacing the entry with its ID) and the
     /// containers `removals` gone.
     pub fn changed(&self, upserts: Vec<ContainerEntry>, removals: &[String]) -> Self {
-        let mut entries: Vec<Arc<ContainerEntry>> = self
-            .entries
-            .iter()
-            .filter(|e| {
-                !removals.iter().any(|r| r == e.id()) && !upserts.iter().any(|u| u.id() == e.id())
-            })
-            .cloned()
-            .collect();
-        entries.extend(upserts.into_iter().map(Arc::new));
-        Self::from_entries(entries)
+        let mut table = self.clone();
+        for id in removals {
+            table.remove(id);
+        }
+        for e in upserts {
+            table.upsert(Arc::new(e));
+        }
+        table
+    }
+
+    fn upsert(&mut self, e: Arc<ContainerEntry>) {
+        self.states[state_slot(&e)] += 1;
+        match self.by_id.get(e.id()).copied() {
+            Some(i) => {
+                let old = std::mem::replace(&mut self.entries[i], e);
+                self.states[state_slot(&old)] -= 1;
+                let new = &self.entries[i];
+                if old.name != new.name {
+                    if self.by_name.get(old.name.as_str()) == Some(&i) {
+                        self.by_name.remove(old.name.as_str());
+                    }
+                    self.by_name.insert(Arc::from(new.name.as_str()), i);
+                }
+            }
+            None => {
+                let i = self.entries.len();
+                self.by_id.insert(Arc::from(e.id()), i);
+                self.by_name.insert(Arc::from(e.name.as_str()), i);
+                self.entries.push(e);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        let Some(i) = self.by_id.remove(id) else {
+            return;
+        };
+        let gone = self.entries.swap_remove(i);
+        self.states[state_slot(&gone)] -= 1;
+        if self.by_name.get(gone.name.as_str()) == Some(&i) {
+            self.by_name.remove(gone.name.as_str());
+        }
+        if let Some(moved) = self.entries.get(i) {
+            let last = self.entries.len();
+            if let Some(at) = self.by_id.get_mut(moved.id()) {
+                *at = i;
+            }
+            if let Some(at) = self
+                .by_name
+                .get_mut(moved.name.as_str())
+                .filter(|at| **at == last)
+            {
+                *at = i;
+            }
+        }
     }
 
     pub fn by_id(&self, id: &str) -> Option<&ContainerEntry> {
@@ -356,7 +406,7 @@ impl ContainerTable {
 
     /// Counts by state: (running, paused, stopped).
     pub fn state_counts(&self) -> (usize, usize, usize) {
-        self.states
+        (self.states[0], self.states[1], self.states[2])
     }
 }
 
@@ -396,6 +446,10 @@ pub(crate) struct VolumeList {
     pub volumes: Vec<serde_json::Value>,
 }
 
+/// What each container holds, by container ID. Keys and values are shared, so the copy a
+/// change makes costs no allocation per container.
+pub type ResourceMap = HashMap<Arc<str>, Arc<ContainerResources>>;
+
 /// One node as its actor last saw it.
 #[derive(Debug, Clone)]
 pub struct NodeSnapshot {
@@ -411,7 +465,7 @@ pub struct NodeSnapshot {
     pub networks: Arc<Vec<ObjectEntry>>,
     pub volumes: Arc<Vec<ObjectEntry>>,
     /// What each container holds, by container ID, for those inspected so far.
-    pub resources: Arc<HashMap<String, ContainerResources>>,
+    pub resources: Arc<ResourceMap>,
     /// Sum of the known reservations of the listed containers.
     pub reserved: Reservation,
     /// What the front rendered from this snapshot (`/info`'s lines of this node), kept
@@ -491,6 +545,40 @@ mod tests {
         assert_eq!(v["Created"], 7);
         assert_eq!(v["SizeRootFs"], 2);
         assert_eq!(e.name, "web");
+    }
+
+    #[test]
+    fn changes_keep_the_indexes_right() {
+        let t = ContainerTable::new(vec![
+            summary("a1", "x"),
+            summary("b2", "y"),
+            summary("c3", "z"),
+        ]);
+        let mut renamed = summary("c3", "w");
+        renamed.state = Some(bollard_stubs::models::ContainerSummaryStateEnum::RUNNING);
+        let t2 = t.changed(
+            vec![
+                ContainerEntry::new(renamed),
+                ContainerEntry::new(summary("d4", "v")),
+            ],
+            &["a1".to_string()],
+        );
+        assert_eq!(t2.len(), 3);
+        assert!(t2.by_id("a1").is_none() && t2.by_name("x").is_none());
+        assert_eq!(t2.by_name("w").unwrap().id(), "c3");
+        assert!(t2.by_name("z").is_none());
+        assert_eq!(t2.by_id("b2").unwrap().name, "y");
+        assert_eq!(t2.by_name("v").unwrap().id(), "d4");
+        assert_eq!(t2.state_counts(), (1, 0, 2));
+        assert_eq!(t.len(), 3, "the old table is untouched");
+        assert_eq!(t.by_name("x").unwrap().id(), "a1");
+        let t3 = t2.changed(
+            vec![],
+            &["d4".to_string(), "b2".to_string(), "nope".to_string()],
+        );
+        assert_eq!(t3.len(), 1);
+        assert_eq!(t3.by_name("w").unwrap().id(), "c3");
+        assert_eq!(t3.entries[0].id(), "c3");
     }
 
     #[test]

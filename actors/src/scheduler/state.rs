@@ -6,6 +6,7 @@
 //! and bitsets name nodes by a `u32`. Indexes are updated per offer: the old offer is
 //! un-indexed, the new one indexed, in one pass each; a decision only looks things up.
 
+use crate::shared_list::positional_changes;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -326,9 +327,10 @@ impl ClusterState {
             self.index_node(s, old, false);
             self.index_node(s, new, true);
         }
+        let (was, is) = positional_changes(&old.containers, &new.containers);
         let mut before: HashMap<&str, &Arc<ContainerInfo>> =
-            old.containers.iter().map(|c| (c.id.as_str(), c)).collect();
-        for c in &new.containers {
+            was.into_iter().map(|c| (c.id.as_str(), c)).collect();
+        for c in is {
             match before.remove(c.id.as_str()) {
                 Some(o) if Arc::ptr_eq(o, c) || o == c => {}
                 Some(o) => {
