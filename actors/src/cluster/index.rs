@@ -14,7 +14,7 @@
 use crate::engine::EngineAddr;
 use crate::node::{ContainerTable, NodeSnapshot};
 use crate::shared_list::positional_changes;
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 

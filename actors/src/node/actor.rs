@@ -165,7 +165,7 @@ impl NodeActor {
             index: None,
             inspect_cache: HashMap::new(),
             image_cache: HashMap::new(),
-            resources: Arc::new(ResourceMap::new()),
+            resources: Arc::new(ResourceMap::default()),
             refreshing: false,
             refresh_again: false,
             next_refresh: None,

@@ -10,8 +10,9 @@ use crate::engine::EngineAddr;
 use crate::scheduler::{container_reservation, ContainerInfo, HostPort};
 use bollard_stubs::models::{ContainerSummary, HostConfig, ImageSummary};
 use bytes::{BufMut, Bytes, BytesMut};
+use foldhash::{HashMap, HashMapExt};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 

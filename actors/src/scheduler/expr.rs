@@ -6,6 +6,7 @@
 use std::fmt;
 
 use regex::Regex;
+use std::collections::HashMap;
 
 /// Where an expression came from; it decides the prefix in messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,14 +67,14 @@ impl Matcher {
         }
         if value.len() >= 2 && value.starts_with('/') && value.ends_with('/') {
             let body = &value[1..value.len() - 1];
-            return Regex::new(&format!("(?i){body}"))
+            return compiled(&format!("(?i){body}"))
                 .map(Matcher::Pattern)
                 .map_err(|e| format!("bad regular expression: {e}"));
         }
         if value.contains('*') {
             let parts: Vec<String> = value.split('*').map(regex::escape).collect();
             let re = format!("(?i)^{}$", parts.join(".*"));
-            return Regex::new(&re)
+            return compiled(&re)
                 .map(Matcher::Pattern)
                 .map_err(|e| format!("bad glob: {e}"));
         }
@@ -190,6 +191,26 @@ impl Expr {
     pub fn is_eq(&self) -> bool {
         self.op == Op::Eq
     }
+}
+
+/// Patterns compiled so far: clients send the same few expressions with every create, and
+/// compiling one costs more than placing the container. Bounded: emptied when full.
+static COMPILED: std::sync::Mutex<Option<HashMap<String, Regex>>> = std::sync::Mutex::new(None);
+const COMPILED_MAX: usize = 1024;
+
+/// `pattern` compiled, from the cache when it was compiled before.
+fn compiled(pattern: &str) -> Result<Regex, regex::Error> {
+    let mut cache = COMPILED.lock().unwrap_or_else(|p| p.into_inner());
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if let Some(re) = cache.get(pattern) {
+        return Ok(re.clone());
+    }
+    let re = Regex::new(pattern)?;
+    if cache.len() >= COMPILED_MAX {
+        cache.clear();
+    }
+    cache.insert(pattern.to_string(), re.clone());
+    Ok(re)
 }
 
 #[cfg(test)]

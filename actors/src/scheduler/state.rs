@@ -7,7 +7,7 @@
 //! un-indexed, the new one indexed, in one pass each; a decision only looks things up.
 
 use crate::shared_list::positional_changes;
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use super::nodeset::NodeSet;
