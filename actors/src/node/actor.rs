@@ -73,7 +73,9 @@ pub struct NodeActor {
     changes_out: Option<Recipient<NodeChanged>>,
     inspect_cache: HashMap<String, Bytes>,
     image_cache: HashMap<String, Bytes>,
-    resources: HashMap<String, ContainerResources>,
+    /// What each container holds. Shared with the published snapshot (copied only when it
+    /// changes while a snapshot still holds it), not cloned into each publish.
+    resources: Arc<HashMap<String, ContainerResources>>,
     refreshing: bool,
     /// A refresh was asked for while one was under way.
     refresh_again: bool,
@@ -163,7 +165,7 @@ impl NodeActor {
             changes_out: None,
             inspect_cache: HashMap::new(),
             image_cache: HashMap::new(),
-            resources: HashMap::new(),
+            resources: Arc::default(),
             refreshing: false,
             refresh_again: false,
             next_refresh: None,
@@ -425,7 +427,9 @@ impl NodeActor {
             return None;
         }
         let table = ContainerTable::new(list);
-        self.resources.retain(|id, _| table.by_id(id).is_some());
+        if self.resources.keys().any(|id| table.by_id(id).is_none()) {
+            Arc::make_mut(&mut self.resources).retain(|id, _| table.by_id(id).is_some());
+        }
         self.inspect_cache.retain(|id, _| table.by_id(id).is_some());
         let unknown: Vec<String> = table
             .entries
@@ -452,7 +456,7 @@ impl NodeActor {
         }
         ContainersUpdate {
             table,
-            resources: Arc::new(self.resources.clone()),
+            resources: self.resources.clone(),
             reserved,
         }
     }
@@ -480,7 +484,9 @@ impl NodeActor {
             .filter_map(|(id, resources)| async move { Some((id, resources?)) })
             .collect::<Vec<_>>();
         ctx.spawn(work.into_actor(self).map(|results, act, ctx| {
-            act.resources.extend(results);
+            if !results.is_empty() {
+                Arc::make_mut(&mut act.resources).extend(results);
+            }
             let table = act.published.borrow().containers.clone();
             act.publish_containers(table, ctx);
         }));
@@ -506,7 +512,7 @@ impl NodeActor {
         self.local_changes += 1;
         let id = summary.id.clone().unwrap_or_default();
         if let Some(r) = ContainerResources::from_inspect(&inspect) {
-            self.resources.insert(id.clone(), r);
+            Arc::make_mut(&mut self.resources).insert(id.clone(), r);
         }
         self.inspect_cache.insert(id.clone(), inspect);
         let current = self.published.borrow().containers.clone();
@@ -528,7 +534,9 @@ impl NodeActor {
         let table = match listed {
             Some(summary) => current.with(super::ContainerEntry::new(summary)),
             None => {
-                self.resources.remove(id);
+                if self.resources.contains_key(id) {
+                    Arc::make_mut(&mut self.resources).remove(id);
+                }
                 current.without(id)
             }
         };
