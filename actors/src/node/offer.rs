@@ -1,9 +1,7 @@
 //! A node's resource offer for the scheduler, built from what the node publishes.
 
 use super::NodeSnapshot;
-use crate::scheduler::{
-    ContainerInfo, EngineFacts, HostPort, ImageInfo, NetworkInfo, NodeId, Offer, Scope,
-};
+use crate::scheduler::{EngineFacts, HostPort, ImageInfo, NetworkInfo, NodeId, Offer, Scope};
 use std::collections::BTreeSet;
 
 /// The offer of the node `snapshot` describes.
@@ -21,20 +19,7 @@ pub fn offer_from(snapshot: &NodeSnapshot) -> Offer {
         .filter_map(|e| {
             let resources = snapshot.resources.get(e.id())?;
             ports.extend(resources.host_ports.iter().copied());
-            let s = &e.summary;
-            Some(ContainerInfo {
-                id: e.id().to_string(),
-                names: s.names.clone().unwrap_or_default(),
-                image: s.image.clone().unwrap_or_default(),
-                image_id: s.image_id.clone().unwrap_or_default(),
-                labels: s
-                    .labels
-                    .iter()
-                    .flatten()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                state: s.state.map(|st| st.to_string()).unwrap_or_default(),
-            })
+            Some(e.info.clone())
         })
         .collect();
     Offer {

@@ -7,9 +7,9 @@
 
 use super::Health;
 use crate::engine::EngineAddr;
-use crate::scheduler::{container_reservation, HostPort};
+use crate::scheduler::{container_reservation, ContainerInfo, HostPort};
 use bollard_stubs::models::{ContainerSummary, HostConfig, ImageSummary};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -178,62 +178,76 @@ impl ContainerResources {
     }
 }
 
-/// One container as the engine listed it, plus its pre-rendered JSON.
-#[derive(Debug, Clone)]
+/// One container as the engine listed it: the fields Shoal reads, and its pre-rendered JSON.
+///
+/// The parsed list entry itself is not kept: at 30,000 containers it was the largest thing
+/// Shoal held, and only these fields of it are ever read.
+#[derive(Debug)]
 pub struct ContainerEntry {
-    pub summary: ContainerSummary,
-    /// The engine's first name without the leading `/`.
-    pub name: String,
+    /// ID, names, image, labels and state: what the scheduler reads too. The node's offers
+    /// share it instead of copying it.
+    pub info: Arc<ContainerInfo>,
+    pub created: i64,
+    /// The engine's status text (`Exited (137) 2 hours ago`).
+    pub status: String,
     /// The list JSON of this container without its `Names` field and without the opening
     /// `{`: a list answer is `{"Names":[...],` followed by this, so the node-qualified names
     /// are written per answer while the rest is serialized once per change, not per request.
-    pub rendered_tail: Bytes,
+    rendered_tail: Box<[u8]>,
 }
 
 impl ContainerEntry {
     pub fn new(mut summary: ContainerSummary) -> Self {
-        let name = summary
-            .names
-            .as_ref()
-            .and_then(|n| n.first())
-            .map(|n| n.trim_start_matches('/').to_string())
-            .unwrap_or_default();
-        let names = summary.names.take();
-        let full = serde_json::to_vec(&summary).unwrap_or_else(|_| b"{}".to_vec());
-        summary.names = names;
-        let rendered_tail = Bytes::from(full).slice(1..);
+        let names = summary.names.take().unwrap_or_default();
+        let mut full = serde_json::to_vec(&summary).unwrap_or_else(|_| b"{}".to_vec());
+        full.remove(0);
         ContainerEntry {
-            summary,
-            name,
-            rendered_tail,
+            info: Arc::new(ContainerInfo {
+                id: summary.id.unwrap_or_default(),
+                names,
+                image: summary.image.unwrap_or_default(),
+                image_id: summary.image_id.unwrap_or_default(),
+                labels: summary.labels.unwrap_or_default().into_iter().collect(),
+                state: summary.state.map(|st| st.to_string()).unwrap_or_default(),
+            }),
+            created: summary.created.unwrap_or(0),
+            status: summary.status.unwrap_or_default(),
+            rendered_tail: full.into_boxed_slice(),
         }
     }
 
     pub fn id(&self) -> &str {
-        self.summary.id.as_deref().unwrap_or("")
+        &self.info.id
     }
 
-    pub fn created(&self) -> i64 {
-        self.summary.created.unwrap_or(0)
+    /// The engine's first name without the leading `/`.
+    pub fn name(&self) -> &str {
+        self.info
+            .names
+            .first()
+            .map_or("", |n| n.trim_start_matches('/'))
+    }
+
+    /// `running`, `exited`, ... as the engine lists it.
+    pub fn state(&self) -> &str {
+        &self.info.state
     }
 
     /// Writes this container's list JSON, with every name shown as `/node/name`.
     /// `sizes` (`SizeRw`, `SizeRootFs`) are added when the client asked for them.
     pub fn render_into(&self, node_name: &str, sizes: Option<(i64, i64)>, out: &mut BytesMut) {
         out.put_slice(b"{\"Names\":[");
-        if let Some(names) = &self.summary.names {
-            for (i, n) in names.iter().enumerate() {
-                if i > 0 {
-                    out.put_u8(b',');
-                }
-                let qualified = format!("/{node_name}/{}", n.trim_start_matches('/'));
-                // A name is a plain string; serde_json escapes what needs escaping.
-                out.put_slice(
-                    serde_json::to_string(&qualified)
-                        .unwrap_or_default()
-                        .as_bytes(),
-                );
+        for (i, n) in self.info.names.iter().enumerate() {
+            if i > 0 {
+                out.put_u8(b',');
             }
+            let qualified = format!("/{node_name}/{}", n.trim_start_matches('/'));
+            // A name is a plain string; serde_json escapes what needs escaping.
+            out.put_slice(
+                serde_json::to_string(&qualified)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
         }
         out.put_slice(b"]");
         if let Some((rw, root)) = sizes {
@@ -246,25 +260,34 @@ impl ContainerEntry {
     }
 }
 
-/// The containers of one node, indexed by ID and by name.
+/// The containers of one node, indexed by ID and by name. Entries are shared between
+/// successive tables, so a change costs the indexes, not a copy of every container.
 #[derive(Debug, Default)]
 pub struct ContainerTable {
-    pub entries: Vec<ContainerEntry>,
+    pub entries: Vec<Arc<ContainerEntry>>,
     by_id: HashMap<String, usize>,
     by_name: HashMap<String, usize>,
 }
 
 impl ContainerTable {
     pub fn new(summaries: Vec<ContainerSummary>) -> Self {
-        Self::from_entries(summaries.into_iter().map(ContainerEntry::new).collect())
+        // A new vector, not `collect()`: that would reuse the parsed list's allocation, sized
+        // for summaries (~800 bytes each), for the entries' pointers.
+        let mut entries = Vec::with_capacity(summaries.len());
+        entries.extend(
+            summaries
+                .into_iter()
+                .map(|s| Arc::new(ContainerEntry::new(s))),
+        );
+        Self::from_entries(entries)
     }
 
-    fn from_entries(entries: Vec<ContainerEntry>) -> Self {
+    fn from_entries(entries: Vec<Arc<ContainerEntry>>) -> Self {
         let mut by_id = HashMap::with_capacity(entries.len());
         let mut by_name = HashMap::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
             by_id.insert(e.id().to_string(), i);
-            by_name.insert(e.name.clone(), i);
+            by_name.insert(e.name().to_string(), i);
         }
         ContainerTable {
             entries,
@@ -275,13 +298,13 @@ impl ContainerTable {
 
     /// This table with `entry` added (or replacing the entry with its ID).
     pub fn with(&self, entry: ContainerEntry) -> Self {
-        let mut entries: Vec<ContainerEntry> = self
+        let mut entries: Vec<Arc<ContainerEntry>> = self
             .entries
             .iter()
             .filter(|e| e.id() != entry.id())
             .cloned()
             .collect();
-        entries.push(entry);
+        entries.push(Arc::new(entry));
         Self::from_entries(entries)
     }
 
@@ -297,11 +320,11 @@ impl ContainerTable {
     }
 
     pub fn by_id(&self, id: &str) -> Option<&ContainerEntry> {
-        self.by_id.get(id).map(|&i| &self.entries[i])
+        self.by_id.get(id).map(|&i| &*self.entries[i])
     }
 
     pub fn by_name(&self, name: &str) -> Option<&ContainerEntry> {
-        self.by_name.get(name).map(|&i| &self.entries[i])
+        self.by_name.get(name).map(|&i| &*self.entries[i])
     }
 
     pub fn len(&self) -> usize {
@@ -314,12 +337,11 @@ impl ContainerTable {
 
     /// Counts by state: (running, paused, stopped).
     pub fn state_counts(&self) -> (usize, usize, usize) {
-        use bollard_stubs::models::ContainerSummaryStateEnum as S;
         let mut c = (0, 0, 0);
         for e in &self.entries {
-            match e.summary.state {
-                Some(S::RUNNING) | Some(S::RESTARTING) => c.0 += 1,
-                Some(S::PAUSED) => c.1 += 1,
+            match e.state() {
+                "running" | "restarting" => c.0 += 1,
+                "paused" => c.1 += 1,
                 _ => c.2 += 1,
             }
         }
@@ -435,13 +457,13 @@ mod tests {
         assert_eq!(v["Image"], "busybox");
         assert_eq!(v["Created"], 7);
         assert_eq!(v["SizeRootFs"], 2);
-        assert_eq!(e.name, "web");
+        assert_eq!(e.name(), "web");
     }
 
     #[test]
     fn table_indexes_by_id_and_name() {
         let t = ContainerTable::new(vec![summary("a1", "x"), summary("b2", "y")]);
-        assert_eq!(t.by_id("b2").unwrap().name, "y");
+        assert_eq!(t.by_id("b2").unwrap().name(), "y");
         assert_eq!(t.by_name("x").unwrap().id(), "a1");
         assert!(t.by_name("z").is_none());
     }

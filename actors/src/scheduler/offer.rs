@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use bollard_stubs::models::HostConfig;
 
@@ -213,7 +214,8 @@ pub struct Offer {
     pub reserved_memory: u64,
     /// Host ports in use on the node.
     pub ports: Vec<HostPort>,
-    pub containers: Vec<ContainerInfo>,
+    /// Shared with the node's own container table, not copied from it.
+    pub containers: Vec<Arc<ContainerInfo>>,
     pub images: Vec<ImageInfo>,
     pub networks: Vec<NetworkInfo>,
     /// Names of the volumes on the node.
@@ -268,7 +270,7 @@ impl Offer {
 
     #[must_use]
     pub fn container(mut self, c: ContainerInfo) -> Self {
-        self.containers.push(c);
+        self.containers.push(Arc::new(c));
         self
     }
 

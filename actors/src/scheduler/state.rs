@@ -326,11 +326,12 @@ impl ClusterState {
             self.index_node(s, old, false);
             self.index_node(s, new, true);
         }
-        let mut before: HashMap<&str, &ContainerInfo> =
+        let mut before: HashMap<&str, &Arc<ContainerInfo>> =
             old.containers.iter().map(|c| (c.id.as_str(), c)).collect();
         for c in &new.containers {
             match before.remove(c.id.as_str()) {
-                Some(o) if o == c => {}
+                // The same entry as before (the node shares it between offers), or equal.
+                Some(o) if Arc::ptr_eq(o, c) || o == c => {}
                 Some(o) => {
                     self.index_container(s, o, false);
                     self.index_container(s, c, true);
