@@ -40,9 +40,10 @@ async fn lifecycle_calls_go_to_the_owning_node() {
     assert_eq!(a.status, 204, "{:?}", a.body);
     c.wait_for("n2-c2 running", 5, |r| {
         r.nodes.iter().any(|n| {
-            n.snapshot.containers.by_name("n2-c2").is_some_and(|e| {
-                e.summary.state.map(|s| s.to_string()).as_deref() == Some("running")
-            })
+            n.snapshot
+                .containers
+                .by_name("n2-c2")
+                .is_some_and(|e| e.state() == "running")
         })
     })
     .await;

@@ -4,7 +4,6 @@
 use super::filters::Filters;
 use super::{ApiError, ApiState};
 use actix_web::{web, HttpResponse};
-use bollard_stubs::models::ContainerSummaryStateEnum as State;
 use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
 use shoal_actors::cluster::{ClusterRead, NodeRead};
@@ -44,20 +43,14 @@ pub fn truthy(v: Option<&str>) -> bool {
     )
 }
 
-fn state_name(e: &ContainerEntry) -> String {
-    e.summary.state.map(|s| s.to_string()).unwrap_or_default()
-}
-
 /// Exit code from the engine's status text (`Exited (137) 2 hours ago`).
 fn exit_code(e: &ContainerEntry) -> Option<String> {
-    let status = e.summary.status.as_deref()?;
-    let rest = status.strip_prefix("Exited (")?;
+    let rest = e.status.strip_prefix("Exited (")?;
     Some(rest.split(')').next()?.to_string())
 }
 
 fn ancestor_matches(e: &ContainerEntry, wanted: &str) -> bool {
-    let image = e.summary.image.as_deref().unwrap_or("");
-    let image_id = e.summary.image_id.as_deref().unwrap_or("");
+    let (image, image_id) = (e.info.image.as_str(), e.info.image_id.as_str());
     let bare_id = image_id.trim_start_matches("sha256:");
     let with_tag = |s: &str| {
         if s.rsplit('/').next().is_some_and(|last| last.contains(':')) || s.contains('@') {
@@ -78,7 +71,7 @@ struct Selection<'a> {
 
 fn created_of(read: &ClusterRead, reference: &str) -> Result<i64, ApiError> {
     let (_, e) = read.resolve_container(reference)?;
-    Ok(e.created())
+    Ok(e.created)
 }
 
 fn select<'a>(read: &'a ClusterRead, q: &ListQuery) -> Result<Vec<Selection<'a>>, ApiError> {
@@ -119,29 +112,23 @@ fn select<'a>(read: &'a ClusterRead, q: &ListQuery) -> Result<Vec<Selection<'a>>
     let mut out = Vec::new();
     for node in &read.nodes {
         for entry in &node.snapshot.containers.entries {
-            if !all
-                && !matches!(
-                    entry.summary.state,
-                    Some(State::RUNNING) | Some(State::PAUSED) | Some(State::RESTARTING)
-                )
-            {
+            if !all && !matches!(entry.state(), "running" | "paused" | "restarting") {
                 continue;
             }
-            let names: Vec<&String> = entry.summary.names.iter().flatten().collect();
             let name_ok = filters.get("name").is_none()
-                || names.iter().any(|n| {
+                || entry.info.names.iter().any(|n| {
                     let bare = format!("/{}", n.trim_start_matches('/'));
                     filters.matches("name", &bare)
                         || filters.matches("name", &format!("/{}{bare}", node.name))
                 });
             if !name_ok
                 || !filters.matches("id", entry.id())
-                || !filters.matches_labels("label", entry.summary.labels.as_ref())
+                || !filters.matches_labels("label", &entry.info.labels)
             {
                 continue;
             }
             if let Some(states) = filters.get("status") {
-                if !states.contains(&state_name(entry)) {
+                if !states.iter().any(|s| s == entry.state()) {
                     continue;
                 }
             }
@@ -155,8 +142,8 @@ fn select<'a>(read: &'a ClusterRead, q: &ListQuery) -> Result<Vec<Selection<'a>>
                     continue;
                 }
             }
-            if before.is_some_and(|t| entry.created() >= t)
-                || since.is_some_and(|t| entry.created() <= t)
+            if before.is_some_and(|t| entry.created >= t)
+                || since.is_some_and(|t| entry.created <= t)
             {
                 continue;
             }
@@ -166,8 +153,8 @@ fn select<'a>(read: &'a ClusterRead, q: &ListQuery) -> Result<Vec<Selection<'a>>
     // Newest first, as an engine lists; the ID breaks ties so the order is stable.
     out.sort_unstable_by(|a, b| {
         b.entry
-            .created()
-            .cmp(&a.entry.created())
+            .created
+            .cmp(&a.entry.created)
             .then_with(|| a.entry.id().cmp(b.entry.id()))
     });
     if let Some(n) = limit {

@@ -12,7 +12,7 @@ use futures_util::stream::{self, LocalBoxStream, StreamExt};
 use serde_json::Value;
 use shoal_actors::cluster::{ClusterRead, NodeHandle, NodeRead};
 use shoal_actors::engine::{local_engine, EngineError, EngineStream, HttpEngine};
-use shoal_actors::node::{Health, NodeSnapshot, ObjectCall, ObjectOp, RefreshNode};
+use shoal_actors::node::{Health, NodeSnapshot, ObjectCall, ObjectOp, RefreshNode, SyncOffer};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -144,6 +144,12 @@ pub async fn await_published(node: &NodeHandle, done: impl Fn(&NodeSnapshot) -> 
     let deadline = actix_rt::time::Instant::now() + PUBLISH_WAIT;
     loop {
         if done(&rx.borrow_and_update()) {
+            // And placed with: the next create must see it (a committed image pulls its run
+            // to this node).
+            let synced = node.actor.send(SyncOffer);
+            if tokio::time::timeout_at(deadline, synced).await.is_err() {
+                tracing::debug!(node = %node.addr, "offer not delivered in time");
+            }
             return;
         }
         // A refresh already under way may have listed before the change: ask again.

@@ -64,16 +64,12 @@ impl Filters {
     }
 
     /// Docker's label match: every value (`key`, `key=value` or `key!=value`) must hold.
-    pub fn matches_labels(
-        &self,
-        key: &str,
-        labels: Option<&std::collections::HashMap<String, String>>,
-    ) -> bool {
+    pub fn matches_labels(&self, key: &str, labels: &impl Labels) -> bool {
         let Some(values) = self.get(key) else {
             return true;
         };
         values.iter().all(|want| {
-            let get = |k: &str| labels.and_then(|l| l.get(k));
+            let get = |k: &str| labels.label(k);
             if let Some((k, v)) = want.split_once("!=") {
                 get(k).is_some_and(|have| have != v)
             } else if let Some((k, v)) = want.split_once('=') {
@@ -82,6 +78,24 @@ impl Filters {
                 get(want).is_some()
             }
         })
+    }
+}
+
+/// Labels as an engine object keeps them (a container's in a `BTreeMap`, an image's in a
+/// `HashMap`).
+pub trait Labels {
+    fn label(&self, key: &str) -> Option<&str>;
+}
+
+impl Labels for std::collections::HashMap<String, String> {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key).map(String::as_str)
+    }
+}
+
+impl Labels for std::collections::BTreeMap<String, String> {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key).map(String::as_str)
     }
 }
 
@@ -124,9 +138,9 @@ mod tests {
         ]
         .into();
         let f = |s: &str| Filters::parse(Some(s), &["label"]).unwrap();
-        assert!(f(r#"{"label":["a","b=2"]}"#).matches_labels("label", Some(&labels)));
-        assert!(!f(r#"{"label":["a","b=3"]}"#).matches_labels("label", Some(&labels)));
-        assert!(f(r#"{"label":["b!=3"]}"#).matches_labels("label", Some(&labels)));
-        assert!(!f(r#"{"label":["c"]}"#).matches_labels("label", None));
+        assert!(f(r#"{"label":["a","b=2"]}"#).matches_labels("label", &labels));
+        assert!(!f(r#"{"label":["a","b=3"]}"#).matches_labels("label", &labels));
+        assert!(f(r#"{"label":["b!=3"]}"#).matches_labels("label", &labels));
+        assert!(!f(r#"{"label":["c"]}"#).matches_labels("label", &HashMap::new()));
     }
 }

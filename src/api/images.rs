@@ -81,7 +81,7 @@ pub async fn list(
             let is_dangling =
                 i.repo_tags.is_empty() || i.repo_tags.iter().all(|t| t == "<none>:<none>");
             dangling.is_none_or(|d| d == is_dangling)
-                && filters.matches_labels("label", Some(&i.labels))
+                && filters.matches_labels("label", &i.labels)
                 && filters
                     .get("reference")
                     .is_none_or(|refs| refs.iter().any(|r| reference_matches(i, r)))

@@ -88,7 +88,7 @@ pub async fn list(
                 && filters
                     .get("type")
                     .is_none_or(|t| t.iter().any(|x| (x == "builtin") == builtin))
-                && filters.matches_labels("label", Some(&labels_of(&e.json)));
+                && filters.matches_labels("label", &labels_of(&e.json));
             if keep {
                 out.push(if is_global(e) {
                     e.json.clone()

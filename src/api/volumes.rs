@@ -59,7 +59,7 @@ pub async fn list(
                 && filters
                     .get("driver")
                     .is_none_or(|d| d.iter().any(|x| x == driver))
-                && filters.matches_labels("label", Some(&labels_of(&e.json)));
+                && filters.matches_labels("label", &labels_of(&e.json));
             if keep {
                 volumes.push(with_node(e.json.clone(), node));
             }

@@ -157,12 +157,17 @@ impl HttpEngine {
 /// stream may rightly stay open for days. Must run on the thread that will use it (awc
 /// clients are `!Send`): the NodeActor builds one on its arbiter, the API front one per
 /// worker thread and engine.
+///
+/// Redirects are not followed: an engine does not redirect, and a proxied answer must reach
+/// the client as the engine gave it. awc's redirect layer also copies every request's header
+/// map (~6 KB) to be able to resend it, which at start-up (thousands of calls in flight)
+/// was ~50 MB.
 fn http_client(
     addr: &EngineAddr,
     connect: Duration,
     max_connections: usize,
 ) -> (awc::Client, String) {
-    let builder = awc::Client::builder().disable_timeout();
+    let builder = awc::Client::builder().disable_timeout().disable_redirects();
     match addr {
         EngineAddr::Tcp { host, port } => {
             let connector = awc::Connector::new()

@@ -134,7 +134,7 @@ impl Families {
         }
         let mut counts = [0i64; CONTAINER_STATES.len()];
         for e in &s.containers.entries {
-            let state: &str = e.summary.state.as_ref().map_or("", |st| st.as_ref());
+            let state = e.state();
             if let Some(i) = CONTAINER_STATES.iter().position(|k| *k == state) {
                 counts[i] += 1;
             }

@@ -8,11 +8,11 @@ use super::events::EventDecoder;
 use super::listing::{event_needs_list, ListOrder};
 use super::messages::{
     InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, RestartNode,
-    StopNode, SyncContainer,
+    StopNode, SyncContainer, SyncOffer,
 };
 use super::snapshot::{
-    ContainerResources, ContainerTable, EngineFacts, InfoBody, NodeSnapshot, ObjectEntry,
-    Reservation, ResourceMap, VersionBody, VolumeList,
+    ContainerResources, ContainerTable, EngineFacts, NodeSnapshot, ObjectEntry, Reservation,
+    ResourceMap, VolumeList,
 };
 use super::{offer_from, ContainerEntry, EngineEvent, HealthTracker};
 use crate::cluster::ClusterIndex;
@@ -73,6 +73,11 @@ pub struct NodeActor {
     offer_in_flight: bool,
     /// The snapshot changed since the last offer was sent.
     offer_stale: bool,
+    /// Snapshots published so far, and how many of them the scheduler's offers covered.
+    published_count: u64,
+    offered_count: u64,
+    /// `SyncOffer`s waiting for the scheduler to cover the count they name.
+    offer_waiters: Vec<(u64, tokio::sync::oneshot::Sender<()>)>,
     /// Told when the health changes (the EventsHub), when there is one.
     changes_out: Option<Recipient<NodeChanged>>,
     /// Where the front finds which node holds a container (the ClusterActor's).
@@ -143,6 +148,16 @@ fn parse<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// `GET path`, parsed as `T`.
+fn get_json<T: serde::de::DeserializeOwned>(
+    engine: &dyn Engine,
+    path: &'static str,
+) -> impl std::future::Future<Output = Result<T, EngineError>> {
+    let call = engine.get(path);
+    let addr = engine.addr().clone();
+    async move { parse(&addr, path, &call.await?) }
+}
+
 impl NodeActor {
     pub fn new(
         engine: Rc<dyn Engine>,
@@ -161,6 +176,9 @@ impl NodeActor {
             offers_out: None,
             offer_in_flight: false,
             offer_stale: false,
+            published_count: 0,
+            offered_count: 0,
+            offer_waiters: Vec::new(),
             changes_out: None,
             index: None,
             inspect_cache: HashMap::new(),
@@ -240,6 +258,7 @@ impl NodeActor {
         if let (Some(index), Some(old)) = (&self.index, old) {
             index.published(&self.addr, &old, &self.published.borrow());
         }
+        self.published_count += 1;
         self.offer_stale = true;
         self.send_offer(ctx);
     }
@@ -251,6 +270,7 @@ impl NodeActor {
     /// each), and `send` waits for room rather than dropping one.
     fn send_offer(&mut self, ctx: &mut Context<Self>) {
         let Some(out) = self.offers_out.clone() else {
+            self.offers_delivered(self.published_count);
             return;
         };
         if self.offer_in_flight || !self.offer_stale {
@@ -258,16 +278,32 @@ impl NodeActor {
         }
         self.offer_stale = false;
         self.offer_in_flight = true;
+        let covers = self.published_count;
         let offer = Arc::new(offer_from(&self.published.borrow()));
         metrics::queued("scheduler", "scheduler");
-        ctx.spawn(out.send(UpdateOffer(offer)).into_actor(self).map(|sent, act, ctx| {
+        ctx.spawn(out.send(UpdateOffer(offer)).into_actor(self).map(move |sent, act, ctx| {
             act.offer_in_flight = false;
+            // Waiters are let go even when the scheduler is gone: there is nothing to wait for.
+            act.offers_delivered(covers);
             if sent.is_err() {
                 tracing::warn!(node = %act.addr, "the scheduler is gone; offer not delivered");
                 return;
             }
             act.send_offer(ctx);
         }));
+    }
+
+    /// The scheduler holds an offer covering `count` published snapshots.
+    fn offers_delivered(&mut self, count: u64) {
+        self.offered_count = self.offered_count.max(count);
+        let covered = self.offered_count;
+        let (done, waiting) = std::mem::take(&mut self.offer_waiters)
+            .into_iter()
+            .partition(|(want, _)| *want <= covered);
+        self.offer_waiters = waiting;
+        for (_, tx) in done {
+            let _ = tx.send(());
+        }
     }
 
     fn next_delay(&self) -> Duration {
@@ -314,25 +350,22 @@ impl NodeActor {
         self.refreshing = true;
         self.refresh_again = false;
         let engine = self.engine.clone();
-        let addr = self.addr.clone();
         let seq = self.lists.ask();
         let work = async move {
+            // Each body is parsed as it arrives, so no body waits for the slowest of the six.
             let (info, version, containers, images, networks, volumes) = futures_util::join!(
-                engine.get("/info"),
-                engine.get("/version"),
-                engine.get("/containers/json?all=1"),
-                engine.get("/images/json"),
-                engine.get("/networks"),
-                engine.get("/volumes"),
+                get_json(&*engine, "/info"),
+                get_json(&*engine, "/version"),
+                get_json(&*engine, "/containers/json?all=1"),
+                get_json(&*engine, "/images/json"),
+                get_json::<Vec<serde_json::Value>>(&*engine, "/networks"),
+                get_json::<VolumeList>(&*engine, "/volumes"),
             );
-            let networks: Vec<serde_json::Value> = parse(&addr, "/networks", &networks?)?;
-            let volumes: VolumeList = parse(&addr, "/volumes", &volumes?)?;
-            let info: InfoBody = parse(&addr, "/info", &info?)?;
-            let version: VersionBody = parse(&addr, "/version", &version?)?;
+            let (networks, volumes) = (networks?, volumes?);
             Ok::<_, EngineError>(Refreshed {
-                facts: EngineFacts::from_bodies(info, version),
-                containers: parse(&addr, "/containers/json", &containers?)?,
-                images: parse(&addr, "/images/json", &images?)?,
+                facts: EngineFacts::from_bodies(info?, version?),
+                containers: containers?,
+                images: images?,
                 networks: networks.into_iter().map(ObjectEntry::from_json).collect(),
                 volumes: volumes
                     .volumes
@@ -488,23 +521,30 @@ impl NodeActor {
             return;
         }
         let engine = self.engine.clone();
+        // Each body is read down to what the container holds as soon as it arrives: the
+        // whole inspect body is cached only when a client asks for it, and holding every
+        // body until the last arrived was ~100 KB a node at start-up.
         let work = stream::iter(ids)
             .map(move |id| {
                 let call = engine.get(&format!("/containers/{id}/json"));
-                async move { (id, call.await) }
+                async move {
+                    let resources = call
+                        .await
+                        .ok()
+                        .and_then(|b| ContainerResources::from_inspect(&b));
+                    (id, resources)
+                }
             })
             .buffer_unordered(INSPECT_CONCURRENCY)
+            .filter_map(|(id, resources)| async move { Some((id, resources?)) })
             .collect::<Vec<_>>();
         ctx.spawn(work.into_actor(self).map(|results, act, ctx| {
-            // Only what the container holds is kept: the whole inspect body is cached when a
-            // client asks for it (a node of thousands would otherwise hold every body).
-            for (id, result) in results {
-                if let Some(r) = result
-                    .ok()
-                    .and_then(|b| ContainerResources::from_inspect(&b))
-                {
-                    Arc::make_mut(&mut act.resources).insert(Arc::from(id), Arc::new(r));
-                }
+            if !results.is_empty() {
+                Arc::make_mut(&mut act.resources).extend(
+                    results
+                        .into_iter()
+                        .map(|(id, r)| (Arc::<str>::from(id), Arc::new(r))),
+                );
             }
             let table = act.published.borrow().containers.clone();
             act.publish_containers(table, ctx);
@@ -842,6 +882,22 @@ impl Handler<SyncContainer> for NodeActor {
     fn handle(&mut self, msg: SyncContainer, _ctx: &mut Context<Self>) -> Self::Result {
         let _m = metrics::handling("node", &self.addr, "SyncContainer");
         self.list_ids(vec![msg.id])
+    }
+}
+
+impl Handler<SyncOffer> for NodeActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: SyncOffer, _ctx: &mut Context<Self>) -> Self::Result {
+        let _m = metrics::handling("node", &self.addr, "SyncOffer");
+        if self.offers_out.is_none() || self.offered_count >= self.published_count {
+            return Box::pin(async {});
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.offer_waiters.push((self.published_count, tx));
+        Box::pin(async move {
+            let _ = rx.await;
+        })
     }
 }
 

@@ -9,21 +9,20 @@
 //! read-your-writes list recorded a start, before their events arrive.
 
 use super::ContainerEntry;
-use bollard_stubs::models::ContainerSummaryStateEnum as State;
 use std::collections::HashMap;
 
 /// Whether a container event can change what the engine lists for the container, given
 /// what the table shows for it now (`None`: not listed).
 pub fn event_needs_list(action: &str, listed: Option<&ContainerEntry>, name: Option<&str>) -> bool {
-    let state = listed.and_then(|e| e.summary.state);
+    let state = listed.map(|e| e.state());
     match action {
         "create" => listed.is_none(),
         "destroy" => listed.is_some(),
-        "start" | "unpause" => state != Some(State::RUNNING),
-        "pause" => state != Some(State::PAUSED),
-        "die" | "stop" => state != Some(State::EXITED),
+        "start" | "unpause" => state != Some("running"),
+        "pause" => state != Some("paused"),
+        "die" | "stop" => state != Some("exited"),
         "rename" => match (listed, name) {
-            (Some(e), Some(name)) => e.name != name.trim_start_matches('/'),
+            (Some(e), Some(name)) => e.name() != name.trim_start_matches('/'),
             _ => true,
         },
         // Nothing the engine lists changes with these.
@@ -79,7 +78,7 @@ impl ListOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard_stubs::models::ContainerSummary;
+    use bollard_stubs::models::{ContainerSummary, ContainerSummaryStateEnum as State};
 
     fn entry(name: &str, state: State) -> ContainerEntry {
         ContainerEntry::new(ContainerSummary {

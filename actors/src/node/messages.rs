@@ -18,6 +18,13 @@ pub struct SyncContainer {
     pub id: String,
 }
 
+/// Sent by the API after it saw a change it made published (a committed or tagged image,
+/// a new network): answers once the scheduler holds an offer at least as new as what this
+/// node had published when asked, so the client's next create is placed knowing it.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SyncOffer;
+
 /// Sent by the API for `GET /containers/{id}/json` once the cluster resolved `id` to this
 /// node. Answers the engine's inspect JSON, from the cache when the container did not change
 /// since it was last fetched.

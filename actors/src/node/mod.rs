@@ -21,7 +21,7 @@ pub use events::{EngineEvent, EventActor};
 pub use health::{Health, HealthTracker};
 pub use messages::{
     InspectContainer, InspectImage, ListContainerSizes, NodeStopped, RefreshNode, RestartNode,
-    StopNode, SyncContainer,
+    StopNode, SyncContainer, SyncOffer,
 };
 pub use objects::{ObjectCall, ObjectOp, PruneKind};
 pub use offer::offer_from;

@@ -1,28 +1,8 @@
 //! A node's resource offer for the scheduler, built from what the node publishes.
 
 use super::NodeSnapshot;
-use crate::scheduler::{
-    ContainerInfo, EngineFacts, HostPort, ImageInfo, NetworkInfo, NodeId, Offer, Scope,
-};
-use bollard_stubs::models::ContainerSummary;
+use crate::scheduler::{EngineFacts, HostPort, ImageInfo, NetworkInfo, NodeId, Offer, Scope};
 use std::collections::BTreeSet;
-
-/// What the scheduler knows of a container, from its list entry.
-pub fn container_info(s: &ContainerSummary) -> ContainerInfo {
-    ContainerInfo {
-        id: s.id.clone().unwrap_or_default(),
-        names: s.names.clone().unwrap_or_default(),
-        image: s.image.clone().unwrap_or_default(),
-        image_id: s.image_id.clone().unwrap_or_default(),
-        labels: s
-            .labels
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        state: s.state.map(|st| st.to_string()).unwrap_or_default(),
-    }
-}
 
 /// The offer of the node `snapshot` describes.
 ///
@@ -39,7 +19,7 @@ pub fn offer_from(snapshot: &NodeSnapshot) -> Offer {
         .filter_map(|e| {
             let resources = snapshot.resources.get(e.id())?;
             ports.extend(resources.host_ports.iter().copied());
-            Some(e.offered.clone())
+            Some(e.info.clone())
         })
         .collect();
     Offer {

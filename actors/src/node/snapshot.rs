@@ -205,65 +205,76 @@ impl ContainerResources {
     }
 }
 
-/// One container as the engine listed it, plus its pre-rendered JSON.
-#[derive(Debug, Clone)]
+/// One container as the engine listed it: the fields Shoal reads, and its pre-rendered JSON.
+///
+/// The parsed list entry itself is not kept: at 30,000 containers it was the largest thing
+/// Shoal held, and only these fields of it are ever read.
+#[derive(Debug)]
 pub struct ContainerEntry {
-    pub summary: ContainerSummary,
-    /// The engine's first name without the leading `/`.
-    pub name: String,
+    /// ID, names, image, labels and state: what the scheduler reads too. The node's offers
+    /// share it instead of copying it.
+    pub info: Arc<ContainerInfo>,
+    pub created: i64,
+    /// The engine's status text (`Exited (137) 2 hours ago`).
+    pub status: String,
     /// The list JSON of this container without its `Names` field and without the opening
     /// `{`: a list answer is `{"Names":[...],` followed by this, so the node-qualified names
     /// are written per answer while the rest is serialized once per change, not per request.
-    pub rendered_tail: Bytes,
-    /// What the scheduler's offers show of this container, made once per entry.
-    pub offered: Arc<ContainerInfo>,
+    rendered_tail: Box<[u8]>,
 }
 
 impl ContainerEntry {
     pub fn new(mut summary: ContainerSummary) -> Self {
-        let name = summary
-            .names
-            .as_ref()
-            .and_then(|n| n.first())
-            .map(|n| n.trim_start_matches('/').to_string())
-            .unwrap_or_default();
-        let names = summary.names.take();
-        let full = serde_json::to_vec(&summary).unwrap_or_else(|_| b"{}".to_vec());
-        summary.names = names;
-        let rendered_tail = Bytes::from(full).slice(1..);
+        let names = summary.names.take().unwrap_or_default();
+        let mut full = serde_json::to_vec(&summary).unwrap_or_else(|_| b"{}".to_vec());
+        full.remove(0);
         ContainerEntry {
-            offered: Arc::new(super::offer::container_info(&summary)),
-            summary,
-            name,
-            rendered_tail,
+            info: Arc::new(ContainerInfo {
+                id: summary.id.unwrap_or_default(),
+                names,
+                image: summary.image.unwrap_or_default(),
+                image_id: summary.image_id.unwrap_or_default(),
+                labels: summary.labels.unwrap_or_default().into_iter().collect(),
+                state: summary.state.map(|st| st.to_string()).unwrap_or_default(),
+            }),
+            created: summary.created.unwrap_or(0),
+            status: summary.status.unwrap_or_default(),
+            rendered_tail: full.into_boxed_slice(),
         }
     }
 
     pub fn id(&self) -> &str {
-        self.summary.id.as_deref().unwrap_or("")
+        &self.info.id
     }
 
-    pub fn created(&self) -> i64 {
-        self.summary.created.unwrap_or(0)
+    /// The engine's first name without the leading `/`.
+    pub fn name(&self) -> &str {
+        self.info
+            .names
+            .first()
+            .map_or("", |n| n.trim_start_matches('/'))
+    }
+
+    /// `running`, `exited`, ... as the engine lists it.
+    pub fn state(&self) -> &str {
+        &self.info.state
     }
 
     /// Writes this container's list JSON, with every name shown as `/node/name`.
     /// `sizes` (`SizeRw`, `SizeRootFs`) are added when the client asked for them.
     pub fn render_into(&self, node_name: &str, sizes: Option<(i64, i64)>, out: &mut BytesMut) {
         out.put_slice(b"{\"Names\":[");
-        if let Some(names) = &self.summary.names {
-            for (i, n) in names.iter().enumerate() {
-                if i > 0 {
-                    out.put_u8(b',');
-                }
-                let qualified = format!("/{node_name}/{}", n.trim_start_matches('/'));
-                // A name is a plain string; serde_json escapes what needs escaping.
-                out.put_slice(
-                    serde_json::to_string(&qualified)
-                        .unwrap_or_default()
-                        .as_bytes(),
-                );
+        for (i, n) in self.info.names.iter().enumerate() {
+            if i > 0 {
+                out.put_u8(b',');
             }
+            let qualified = format!("/{node_name}/{}", n.trim_start_matches('/'));
+            // A name is a plain string; serde_json escapes what needs escaping.
+            out.put_slice(
+                serde_json::to_string(&qualified)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
         }
         out.put_slice(b"]");
         if let Some((rw, root)) = sizes {
@@ -293,10 +304,9 @@ pub struct ContainerTable {
 
 /// Which of the (running, paused, stopped) counts a container is in.
 fn state_slot(e: &ContainerEntry) -> usize {
-    use bollard_stubs::models::ContainerSummaryStateEnum as S;
-    match e.summary.state {
-        Some(S::RUNNING) | Some(S::RESTARTING) => 0,
-        Some(S::PAUSED) => 1,
+    match e.state() {
+        "running" | "restarting" => 0,
+        "paused" => 1,
         _ => 2,
     }
 }
@@ -344,17 +354,17 @@ impl ContainerTable {
                 let old = std::mem::replace(&mut self.entries[i], e);
                 self.states[state_slot(&old)] -= 1;
                 let new = &self.entries[i];
-                if old.name != new.name {
-                    if self.by_name.get(old.name.as_str()) == Some(&i) {
-                        self.by_name.remove(old.name.as_str());
+                if old.name() != new.name() {
+                    if self.by_name.get(old.name()) == Some(&i) {
+                        self.by_name.remove(old.name());
                     }
-                    self.by_name.insert(Arc::from(new.name.as_str()), i);
+                    self.by_name.insert(Arc::from(new.name()), i);
                 }
             }
             None => {
                 let i = self.entries.len();
                 self.by_id.insert(Arc::from(e.id()), i);
-                self.by_name.insert(Arc::from(e.name.as_str()), i);
+                self.by_name.insert(Arc::from(e.name()), i);
                 self.entries.push(e);
             }
         }
@@ -366,19 +376,15 @@ impl ContainerTable {
         };
         let gone = self.entries.swap_remove(i);
         self.states[state_slot(&gone)] -= 1;
-        if self.by_name.get(gone.name.as_str()) == Some(&i) {
-            self.by_name.remove(gone.name.as_str());
+        if self.by_name.get(gone.name()) == Some(&i) {
+            self.by_name.remove(gone.name());
         }
         if let Some(moved) = self.entries.get(i) {
             let last = self.entries.len();
             if let Some(at) = self.by_id.get_mut(moved.id()) {
                 *at = i;
             }
-            if let Some(at) = self
-                .by_name
-                .get_mut(moved.name.as_str())
-                .filter(|at| **at == last)
-            {
+            if let Some(at) = self.by_name.get_mut(moved.name()).filter(|at| **at == last) {
                 *at = i;
             }
         }
@@ -545,7 +551,7 @@ mod tests {
         assert_eq!(v["Image"], "busybox");
         assert_eq!(v["Created"], 7);
         assert_eq!(v["SizeRootFs"], 2);
-        assert_eq!(e.name, "web");
+        assert_eq!(e.name(), "web");
     }
 
     #[test]
@@ -568,7 +574,7 @@ mod tests {
         assert!(t2.by_id("a1").is_none() && t2.by_name("x").is_none());
         assert_eq!(t2.by_name("w").unwrap().id(), "c3");
         assert!(t2.by_name("z").is_none());
-        assert_eq!(t2.by_id("b2").unwrap().name, "y");
+        assert_eq!(t2.by_id("b2").unwrap().name(), "y");
         assert_eq!(t2.by_name("v").unwrap().id(), "d4");
         assert_eq!(t2.state_counts(), (1, 0, 2));
         assert_eq!(t.len(), 3, "the old table is untouched");
@@ -585,7 +591,7 @@ mod tests {
     #[test]
     fn table_indexes_by_id_and_name() {
         let t = ContainerTable::new(vec![summary("a1", "x"), summary("b2", "y")]);
-        assert_eq!(t.by_id("b2").unwrap().name, "y");
+        assert_eq!(t.by_id("b2").unwrap().name(), "y");
         assert_eq!(t.by_name("x").unwrap().id(), "a1");
         assert!(t.by_name("z").is_none());
     }

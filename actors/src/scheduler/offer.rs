@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use bollard_stubs::models::HostConfig;
 
@@ -213,9 +214,8 @@ pub struct Offer {
     pub reserved_memory: u64,
     /// Host ports in use on the node.
     pub ports: Vec<HostPort>,
-    /// Shared with the node's container table: an offer is rebuilt after every change of
-    /// its node, and copies pointers, not containers.
-    pub containers: Vec<std::sync::Arc<ContainerInfo>>,
+    /// Shared with the node's own container table, not copied from it.
+    pub containers: Vec<Arc<ContainerInfo>>,
     pub images: Vec<ImageInfo>,
     pub networks: Vec<NetworkInfo>,
     /// Names of the volumes on the node.
@@ -270,7 +270,7 @@ impl Offer {
 
     #[must_use]
     pub fn container(mut self, c: ContainerInfo) -> Self {
-        self.containers.push(std::sync::Arc::new(c));
+        self.containers.push(Arc::new(c));
         self
     }
 
