@@ -100,10 +100,13 @@ fn daily_work_through_shoal() {
         .expect("script runs");
     let mut stdin = child.stdin.take().expect("stdin");
     std::thread::sleep(Duration::from_secs(2));
-    stdin.write_all(b"typed\n").expect("type");
-    let o = child.wait_with_output().expect("ends");
+    // A failed write (the CLI already ended) is reported with what the CLI printed.
+    let typed = stdin.write_all(b"typed\n");
     drop(stdin);
+    let o = child.wait_with_output().expect("ends");
     let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(typed.is_ok(), "typing failed ({typed:?}): {out} {err}");
     assert!(out.contains("got typed"), "{out}");
     assert!(out.contains("/dev/pts/"), "{out}");
 
