@@ -100,6 +100,8 @@ pub struct NodeActor {
     removed: bool,
     /// Which list has the last word on each container (answers come out of order).
     lists: ListOrder,
+    /// Containers this actor created whose first list is on its way.
+    creating: HashSet<String>,
     /// `timeNano` of the newest engine event seen, where a reconnected stream resumes.
     last_event_nano: i64,
 }
@@ -193,6 +195,7 @@ impl NodeActor {
             events_connected: false,
             removed: false,
             lists: ListOrder::default(),
+            creating: HashSet::new(),
             last_event_nano: 0,
         }
     }
@@ -579,39 +582,23 @@ impl NodeActor {
         }
     }
 
-    /// Records a container this actor just created (`summary` from list number `seq`), so
-    /// lists, lookups and the offer show it before the engine's event arrives: a client's
-    /// next call (start, attach) must find it.
-    pub(super) fn record_created(
-        &mut self,
-        summary: ContainerSummary,
-        resources: Option<ContainerResources>,
-        seq: u64,
-        ctx: &mut Context<Self>,
-    ) {
-        let id = summary.id.clone().unwrap_or_default();
-        if !self.lists.take_one(&id, seq) {
-            return;
+    /// A create of container `id` succeeded and its list is on its way: what it reserves is
+    /// known from the create body, and its `create` event needs no list of its own.
+    pub(super) fn creating(&mut self, id: &str, resources: Option<ContainerResources>) {
+        self.creating.insert(id.to_string());
+        if let Some(r) = resources {
+            Arc::make_mut(&mut self.resources).insert(Arc::from(id), Arc::new(r));
         }
-        match resources {
-            Some(r) => {
-                Arc::make_mut(&mut self.resources).insert(Arc::from(id), Arc::new(r));
-            }
-            None => self.inspect_new(vec![id], ctx),
-        }
-        let current = self.published.borrow().containers.clone();
-        let table = current.changed(vec![ContainerEntry::new(summary)], &[]);
-        self.publish_containers(Arc::new(table), ctx);
     }
 
-    /// The number of the list about to be asked for (see `ListOrder`).
-    pub(super) fn ask_list(&mut self) -> u64 {
-        self.lists.ask()
+    /// The list that follows a create was taken.
+    pub(super) fn created(&mut self, id: &str) {
+        self.creating.remove(id);
     }
 
     /// Lists the containers `ids` (one filtered list) and records what the engine now shows
     /// for each: changed, or gone. Done when recorded.
-    fn list_ids(&mut self, ids: Vec<String>) -> ResponseActFuture<Self, ()> {
+    pub(super) fn list_ids(&mut self, ids: Vec<String>) -> ResponseActFuture<Self, ()> {
         let seq = self.lists.ask();
         let filter = serde_json::json!({ "id": ids }).to_string();
         let path = format!("/containers/json?all=1&filters={}", query_escape(&filter));
@@ -733,7 +720,9 @@ impl NodeActor {
                 let id = &ev.actor.id;
                 let name = ev.actor.attributes.as_ref().and_then(|a| a.get("name"));
                 let table = self.published.borrow().containers.clone();
-                if event_needs_list(&ev.action, table.by_id(id), name.map(String::as_str)) {
+                let ours = ev.action == "create" && self.creating.contains(id);
+                if !ours && event_needs_list(&ev.action, table.by_id(id), name.map(String::as_str))
+                {
                     self.inspect_cache.remove(id);
                     if ev.action == "update" {
                         // What it reserves changed: inspect it again once listed.

@@ -9,7 +9,6 @@ use super::actor::NodeActor;
 use super::ContainerResources;
 use crate::engine::{error_message, query_escape, EngineError, PostRequest};
 use actix::prelude::*;
-use bollard_stubs::models::ContainerSummary;
 use bytes::Bytes;
 
 /// Sent by the API after the scheduler chose this node: `POST /containers/create`.
@@ -82,45 +81,34 @@ fn checked(addr: String, path: String, status: u16, body: &[u8]) -> Result<(), E
 impl Handler<CreateContainer> for NodeActor {
     type Result = ResponseActFuture<Self, Result<(u16, Bytes), EngineError>>;
 
-    /// Creates, then reads the new container's list entry back and records it before
-    /// answering, so the client's next call finds it at once. What it reserves comes from
-    /// the create body itself (one engine call fewer than an inspect).
+    /// Creates, then lists the new container and records it before answering, so the
+    /// client's next call finds it at once. What it reserves comes from the create body
+    /// itself (one engine call fewer than an inspect). The engine's `create` event, which
+    /// may arrive before that list answers, asks for no list of its own.
     fn handle(&mut self, msg: CreateContainer, _: &mut Context<Self>) -> Self::Result {
-        // Numbered before the create: any list asked after it has the last word.
-        let seq = self.ask_list();
         let path = match &msg.name {
             Some(n) => format!("/containers/create?name={}", query_escape(n)),
             None => "/containers/create".to_string(),
         };
-        let engine = self.engine();
-        let work = async move {
-            let (status, body) = engine
-                .post(PostRequest::new(path).json(msg.body.clone()))
-                .await?;
-            if status != 201 {
-                return Ok(((status, body), None));
-            }
-            let id = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("Id").and_then(|i| i.as_str()).map(str::to_string))
-                .unwrap_or_default();
-            let filter = query_escape(&format!("{{\"id\":[\"{id}\"]}}"));
-            let listed = engine
-                .get(&format!("/containers/json?all=1&filters={filter}"))
-                .await;
-            let summary = listed
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Vec<ContainerSummary>>(&b).ok())
-                .and_then(|l| l.into_iter().find(|c| c.id.as_deref() == Some(id.as_str())));
-            let resources = ContainerResources::from_create(&msg.body);
-            Ok(((status, body), summary.map(|s| (s, resources))))
-        };
-        Box::pin(work.into_actor(self).map(move |result, act, ctx| {
-            let (answer, created) = result?;
-            if let Some((summary, resources)) = created {
-                act.record_created(summary, resources, seq, ctx);
-            }
-            Ok(answer)
+        let post = self
+            .engine()
+            .post(PostRequest::new(path).json(msg.body.clone()));
+        Box::pin(post.into_actor(self).then(move |answer, act, _| {
+            let id = match &answer {
+                Ok((201, body)) => serde_json::from_slice::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| v.get("Id").and_then(|i| i.as_str()).map(str::to_string)),
+                _ => None,
+            };
+            let listed: ResponseActFuture<NodeActor, ()> = match id {
+                Some(id) => {
+                    act.creating(&id, ContainerResources::from_create(&msg.body));
+                    let list = act.list_ids(vec![id.clone()]);
+                    Box::pin(list.map(move |(), act, _| act.created(&id)))
+                }
+                None => Box::pin(actix::fut::ready(())),
+            };
+            listed.map(move |(), _, _| answer)
         }))
     }
 }
