@@ -244,16 +244,8 @@ async fn execute(e: &Arc<Engine>, op: Op, head: bool) -> Result<HttpResponse, Si
             HttpResponse::Ok().json(render::inspect(&st.containers[i], &e.facts))
         }
         Op::TopContainer { id, format } => {
-            let st = e.lock();
-            let c = &st.containers[st.find_container(&id)?];
-            if c.status != Status::Running {
-                // dockerd names the container by its full ID here, whatever the client sent.
-                return Err(SimError::Conflict(format!(
-                    "Container {} is not running",
-                    c.id
-                )));
-            }
-            HttpResponse::Ok().json(render::top(c, format, now_nanos()))
+            let (st, i) = e.top(&id)?;
+            HttpResponse::Ok().json(render::top(&st.containers[i], format, now_nanos()))
         }
         Op::StartContainer(r) => done(e.start(&r)?),
         Op::StopContainer(r) => done(e.stop(&r)?),

@@ -204,7 +204,7 @@ async fn container_lifecycle_codes_and_errors() {
 
 /// `GET /containers/{id}/top` answers as dockerd 20.10 does (checked against the real
 /// daemon): one process row for a running container, 409 naming the full ID for a stopped
-/// one, 404 naming the reference for an unknown one.
+/// one, 404 naming the reference for an unknown one; each answer logs a `top` event.
 #[actix_rt::test]
 async fn top_answers_like_dockerd() {
     let fleet = three().await;
@@ -212,6 +212,7 @@ async fn top_answers_like_dockerd() {
     let e = fleet.engine(0);
     let id = e.create_container("topped", "busybox:latest", &[]);
     assert!(e.start_container(&id));
+    let mut events = e.subscribe();
 
     let (s, v) = get(a, &format!("/v1.41/containers/{}/top", &id[..12])).await;
     assert_eq!(s, 200, "{v}");
@@ -227,6 +228,11 @@ async fn top_answers_like_dockerd() {
     let pid = get(a, "/containers/topped/json").await.1["State"]["Pid"].clone();
     assert_eq!(row[1], pid.to_string(), "{v}");
     assert_eq!(row[7], "sh", "the command as created: {v}");
+    let ev = events.try_recv().expect("a top event");
+    assert_eq!(
+        (ev.action.as_str(), ev.actor.id.as_str()),
+        ("top", id.as_str())
+    );
 
     let (s, v) = get(a, "/containers/topped/top?ps_args=aux").await;
     assert_eq!(s, 200, "{v}");
