@@ -389,20 +389,18 @@ async fn list_engines(
 
 /// Serial latency, then requests/s at `conc` clients, of one GET.
 async fn measure_get(b: &Bench, http: &Http, paths: &[String], conc: usize) -> (Stats, Stats) {
+    let serial = measure_at(b, http, paths, 1).await;
+    let loaded = measure_at(b, http, paths, conc).await;
+    (serial, loaded)
+}
+
+/// `paths` in turn from `conc` clients at once for `--duration`; every answer must be 200.
+async fn measure_at(b: &Bench, http: &Http, paths: &[String], conc: usize) -> Stats {
     let one = |k: usize| {
         let path = &paths[k % paths.len()];
         async move { expect(http, path, 200).await }
     };
-    let serial = drive(
-        Drive {
-            concurrency: 1,
-            max_requests: usize::MAX,
-            max_time: b.args.duration,
-        },
-        one,
-    )
-    .await;
-    let loaded = drive(
+    drive(
         Drive {
             concurrency: conc,
             max_requests: usize::MAX,
@@ -410,8 +408,7 @@ async fn measure_get(b: &Bench, http: &Http, paths: &[String], conc: usize) -> (
         },
         one,
     )
-    .await;
-    (serial, loaded)
+    .await
 }
 
 fn read_record(

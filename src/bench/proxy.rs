@@ -2,6 +2,9 @@
 //! of that engine alone, side by side in one run, as ratios (through Shoal / direct) of p50,
 //! p99 (one client, one request at a time) and requests/s (`--concurrency` clients).
 //!
+//! The serial latencies of the two sides are taken in turns, request by request, so the
+//! machine's other load weighs on both alike; the requests/s one side after the other.
+//!
 //! Shoal answers some routes itself, from the snapshots and caches its NodeActors keep
 //! (`/_ping`, `/version`, the container list, a container's inspect), and streams others to
 //! the engine that owns the container (`top`, `logs`, `start`, ...: `src/api/lifecycle.rs`).
@@ -14,10 +17,12 @@
 //! mix needs and removes it afterwards (`dockerd::Fixture`).
 
 use super::dockerd::{Fixture, FixtureError};
-use super::load::{round3, Http};
+use super::load::{drive, expect, round3, Drive, Http, Stats};
 use super::procs::{ShoalProc, SimProc};
-use super::{measure_get, wait_full, Bench};
+use super::{measure_at, wait_full, Bench};
 use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::time::Instant;
 
 /// Targets of the issue: added p50 at most this many µs...
 const TARGET_ADDED_P50_US: f64 = 100.0;
@@ -109,8 +114,9 @@ async fn compare_group(
     paths: &[String],
 ) {
     let conc = b.args.concurrency;
-    let (ds, dl) = measure_get(b, direct, paths, conc).await;
-    let (ss, sl) = measure_get(b, shoal, paths, conc).await;
+    let (ds, ss) = serial_pair(b, direct, shoal, paths).await;
+    let dl = measure_at(b, direct, paths, conc).await;
+    let sl = measure_at(b, shoal, paths, conc).await;
     let added_us = (ss.ms(0.5) - ds.ms(0.5)) * 1000.0;
     let per_sec_ratio = sl.per_sec() / dl.per_sec();
     let target_met = added_us <= TARGET_ADDED_P50_US && per_sec_ratio >= TARGET_PER_SEC_RATIO;
@@ -140,6 +146,58 @@ async fn compare_group(
                "target_met": target_met,
                "errors": errors, "ok": errors == 0 && ds.count() > 0 && ss.count() > 0}),
     );
+}
+
+/// Serial latency of `paths` straight to the engine and through Shoal, taken in turns (one
+/// request to each side, the same path, the side that goes first alternating) for twice
+/// `--duration`: whatever else the machine runs then weighs on both sides alike. Measured
+/// one side after the other, a dockerd `top` (~10 ms, a `ps` run) drifted by more than the
+/// overhead being measured.
+async fn serial_pair(b: &Bench, direct: &Http, shoal: &Http, paths: &[String]) -> (Stats, Stats) {
+    let sides = [
+        RefCell::new(Stats::default()),
+        RefCell::new(Stats::default()),
+    ];
+    let started = Instant::now();
+    drive(
+        Drive {
+            concurrency: 1,
+            max_requests: usize::MAX,
+            max_time: b.args.duration * 2,
+        },
+        |k| {
+            let sides = &sides;
+            async move {
+                let pair = k / 2;
+                let to_shoal = (k % 2 == 1) != (pair % 2 == 1);
+                let (http, side) = match to_shoal {
+                    false => (direct, &sides[0]),
+                    true => (shoal, &sides[1]),
+                };
+                let t = Instant::now();
+                let r = expect(http, &paths[pair % paths.len()], 200).await;
+                let dt = t.elapsed();
+                let mut s = side.borrow_mut();
+                match r {
+                    Ok(()) => s.lat.push(dt),
+                    Err(e) => {
+                        s.errors += 1;
+                        s.first_error.get_or_insert(e);
+                    }
+                }
+                Ok(())
+            }
+        },
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let [d, s] = sides.map(|side| {
+        let mut s = side.into_inner();
+        s.lat.sort_unstable();
+        s.elapsed = elapsed;
+        s
+    });
+    (d, s)
 }
 
 /// Proxy overhead in front of one simulated engine.
