@@ -91,9 +91,40 @@ fn bench_smoke_produces_every_figure_and_an_exact_view() {
         number(r, "cpu_s");
     }
 
+    // Proxy overhead: the whole mix, then its cached and its proxied routes apart; the
+    // proxied group holds a route Shoal streams to the engine (`top` of a running one).
     let proxy = find("proxy_sim");
-    assert_eq!(proxy.len(), 1, "{report}");
-    for key in ["ratio_p50", "ratio_p99", "ratio_per_sec", "added_p50_us"] {
-        number(proxy[0], key);
+    let groups: Vec<&str> = proxy.iter().filter_map(|r| r["group"].as_str()).collect();
+    assert_eq!(groups, ["mix", "cached", "proxied"], "{report}");
+    for r in &proxy {
+        for key in ["ratio_p50", "ratio_p99", "ratio_per_sec", "added_p50_us"] {
+            number(r, key);
+        }
+        for side in ["direct", "shoal"] {
+            for key in ["p50_ms", "p99_ms", "per_sec"] {
+                assert!(number(&r[side], key) > 0.0, "{side} {key}: {report}");
+            }
+        }
+        assert!(r["target_met"].is_boolean(), "{report}");
+        let via: Vec<&str> = r["routes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x["via"].as_str())
+            .collect();
+        let want: &[&str] = match r["group"].as_str() {
+            Some("cached") => &["cache"],
+            Some("proxied") => &["proxy"],
+            _ => &["cache", "proxy"],
+        };
+        assert!(!via.is_empty(), "{report}");
+        assert!(want.iter().all(|w| via.contains(w)), "{r}\n{report}");
+        assert!(via.iter().all(|v| want.contains(v)), "{r}\n{report}");
     }
+    let proxied = proxy.iter().find(|r| r["group"] == "proxied");
+    assert_eq!(
+        proxied.map(|r| r["routes"][0]["path"].clone()),
+        Some("/containers/{id}/top".into()),
+        "{report}"
+    );
 }

@@ -329,6 +329,25 @@ impl Engine {
         Ok(id)
     }
 
+    /// `GET /containers/{id}/top`: only a running container has processes to show, and
+    /// dockerd logs a `top` event for every answer (Shoal's event stream sees one per call).
+    /// Answers the lock and the container's index, for the answer to be rendered under it.
+    pub fn top(&self, reference: &str) -> Result<(MutexGuard<'_, State>, usize), SimError> {
+        let mut st = self.lock();
+        let i = st.find_container(reference)?;
+        let c = &st.containers[i];
+        if c.status != Status::Running {
+            // dockerd names the container by its full ID here, whatever the client sent.
+            return Err(SimError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        let ev = SimEvent::container("top", &c.id, &c.image, c.event_attributes(), now_nanos());
+        self.emit(&mut st, ev);
+        Ok((st, i))
+    }
+
     /// `Ok(false)` when it was already running (HTTP 304).
     pub fn start(&self, reference: &str) -> Result<bool, SimError> {
         let mut st = self.lock();

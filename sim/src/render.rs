@@ -9,6 +9,7 @@ use bollard_stubs::models::{
 use serde_json::{json, Value};
 
 use crate::engine::{Container, Facts, Image, State, Status};
+use crate::request::PsFormat;
 use crate::util::{human_duration, now_nanos, rfc3339};
 
 pub fn version(f: &Facts) -> SystemVersion {
@@ -137,6 +138,59 @@ pub fn summary(c: &Container, size: bool, now: i64) -> ContainerSummary {
         mounts: Some(Vec::new()),
         ..Default::default()
     }
+}
+
+/// `GET /containers/{id}/top` of a running container: one process, the container's own,
+/// in the columns of `ps -ef` or `ps aux` as dockerd 20.10 answers them (every cell a
+/// string; `Processes` before `Titles`, as serde_json's sorted keys also put them).
+pub fn top(c: &Container, format: PsFormat, now: i64) -> Value {
+    let started = chrono::DateTime::from_timestamp_nanos(c.started_at);
+    // `ps` prints the start time of a process from today as HH:MM, older ones as MonDD.
+    let same_day = started.date_naive() == chrono::DateTime::from_timestamp_nanos(now).date_naive();
+    let start = if same_day {
+        started.format("%H:%M").to_string()
+    } else {
+        started.format("%b%d").to_string()
+    };
+    let tty = if c.spec.tty { "pts/0" } else { "?" };
+    let pid = c.pid.to_string();
+    let cmd = command(c);
+    let (titles, row): (&[&str], Vec<String>) = match format {
+        PsFormat::Full => (
+            &["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+            // The parent is the container's shim, started just before it.
+            vec![
+                "root".into(),
+                pid,
+                (c.pid - 1).to_string(),
+                "0".into(),
+                start,
+                tty.into(),
+                "00:00:00".into(),
+                cmd,
+            ],
+        ),
+        PsFormat::User => (
+            &[
+                "USER", "PID", "%CPU", "%MEM", "VSZ", "RSS", "TTY", "STAT", "START", "TIME",
+                "COMMAND",
+            ],
+            vec![
+                "root".into(),
+                pid,
+                "0.0".into(),
+                "0.0".into(),
+                "2268".into(),
+                "1112".into(),
+                tty.into(),
+                "Ss".into(),
+                start,
+                "0:00".into(),
+                cmd,
+            ],
+        ),
+    };
+    json!({"Processes": [row], "Titles": titles})
 }
 
 /// The engine's defaults with the client's HostConfig laid over them.

@@ -27,6 +27,11 @@ pub enum Op {
         spec: Box<CreateSpec>,
     },
     InspectContainer(String),
+    /// `GET /containers/{id}/top`: the container's processes, as `ps` on the host shows them.
+    TopContainer {
+        id: String,
+        format: PsFormat,
+    },
     StartContainer(String),
     StopContainer(String),
     KillContainer {
@@ -49,6 +54,28 @@ pub enum Op {
         until: Option<i64>,
         filters: Filters,
     },
+}
+
+/// The `ps` output a top request asks for. dockerd runs the host's `ps` with `ps_args`
+/// (default `-ef`); the simulator knows the two shapes the `docker top` CLI is used with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PsFormat {
+    /// `ps -ef`: UID PID PPID C STIME TTY TIME CMD.
+    Full,
+    /// `ps aux`: USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND.
+    User,
+}
+
+impl PsFormat {
+    fn parse(ps_args: Option<&String>) -> Result<PsFormat, SimError> {
+        match ps_args.map(|a| a.trim()).unwrap_or("") {
+            "" | "-ef" => Ok(PsFormat::Full),
+            "aux" | "-aux" => Ok(PsFormat::User),
+            other => Err(SimError::BadRequest(format!(
+                "the simulated engine answers ps_args \"-ef\" and \"aux\" only, not {other:?}"
+            ))),
+        }
+    }
 }
 
 /// The parts of Docker's container-create body the simulator keeps, so inspect shows them.
@@ -129,6 +156,10 @@ pub fn parse(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Op
             }
         }
         (["containers", id, "json"], _) if get => Op::InspectContainer(id.to_string()),
+        (["containers", id, "top"], _) if get => Op::TopContainer {
+            id: id.to_string(),
+            format: PsFormat::parse(q.get("ps_args"))?,
+        },
         (["containers", id, "start"], _) if post => Op::StartContainer(id.to_string()),
         (["containers", id, "stop"], _) if post => Op::StopContainer(id.to_string()),
         (["containers", id, "restart"], _) if post => Op::RestartContainer(id.to_string()),
@@ -217,6 +248,31 @@ mod tests {
             Ok(Op::InspectImage(n)) => assert_eq!(n, "library/busybox:1"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn top_takes_the_two_ps_formats_of_the_cli() {
+        match parse(&Method::GET, "/v1.41/containers/abc/top", "", b"") {
+            Ok(Op::TopContainer { id, format }) => {
+                assert_eq!((id.as_str(), format), ("abc", PsFormat::Full))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&Method::GET, "/containers/abc/top", "ps_args=aux", b""),
+            Ok(Op::TopContainer {
+                format: PsFormat::User,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(&Method::GET, "/containers/abc/top", "ps_args=-o%20pid", b""),
+            Err(SimError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse(&Method::POST, "/containers/abc/top", "", b""),
+            Err(SimError::PageNotFound)
+        ));
     }
 
     #[test]

@@ -243,6 +243,10 @@ async fn execute(e: &Arc<Engine>, op: Op, head: bool) -> Result<HttpResponse, Si
             let i = st.find_container(&r)?;
             HttpResponse::Ok().json(render::inspect(&st.containers[i], &e.facts))
         }
+        Op::TopContainer { id, format } => {
+            let (st, i) = e.top(&id)?;
+            HttpResponse::Ok().json(render::top(&st.containers[i], format, now_nanos()))
+        }
         Op::StartContainer(r) => done(e.start(&r)?),
         Op::StopContainer(r) => done(e.stop(&r)?),
         Op::KillContainer { id, signal } => {

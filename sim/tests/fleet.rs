@@ -202,6 +202,58 @@ async fn container_lifecycle_codes_and_errors() {
     fleet.stop().await;
 }
 
+/// `GET /containers/{id}/top` answers as dockerd 20.10 does (checked against the real
+/// daemon): one process row for a running container, 409 naming the full ID for a stopped
+/// one, 404 naming the reference for an unknown one; each answer logs a `top` event.
+#[actix_rt::test]
+async fn top_answers_like_dockerd() {
+    let fleet = three().await;
+    let a = fleet.addr(0);
+    let e = fleet.engine(0);
+    let id = e.create_container("topped", "busybox:latest", &[]);
+    assert!(e.start_container(&id));
+    let mut events = e.subscribe();
+
+    let (s, v) = get(a, &format!("/v1.41/containers/{}/top", &id[..12])).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["Titles"],
+        serde_json::json!(["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"])
+    );
+    let rows = v["Processes"].as_array().expect("Processes");
+    assert_eq!(rows.len(), 1, "{v}");
+    let row = rows[0].as_array().expect("a row");
+    assert_eq!(row.len(), 8, "{v}");
+    assert!(row.iter().all(Value::is_string), "every cell a string: {v}");
+    let pid = get(a, "/containers/topped/json").await.1["State"]["Pid"].clone();
+    assert_eq!(row[1], pid.to_string(), "{v}");
+    assert_eq!(row[7], "sh", "the command as created: {v}");
+    let ev = events.try_recv().expect("a top event");
+    assert_eq!(
+        (ev.action.as_str(), ev.actor.id.as_str()),
+        ("top", id.as_str())
+    );
+
+    let (s, v) = get(a, "/containers/topped/top?ps_args=aux").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["Titles"][0], "USER");
+    assert_eq!(v["Titles"][10], "COMMAND");
+    assert_eq!(v["Processes"][0].as_array().map(Vec::len), Some(11));
+
+    assert!(e.stop_container(&id));
+    let (s, v) = get(a, "/containers/topped/top").await;
+    assert_eq!(
+        (s, v["message"].as_str()),
+        (409, Some(format!("Container {id} is not running").as_str()))
+    );
+    let (s, v) = get(a, "/containers/nope/top").await;
+    assert_eq!(
+        (s, v["message"].as_str()),
+        (404, Some("No such container: nope"))
+    );
+    fleet.stop().await;
+}
+
 #[actix_rt::test]
 async fn list_filters() {
     let fleet = three().await;

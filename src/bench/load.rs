@@ -60,18 +60,30 @@ impl Http {
         }
     }
 
+    /// A request with an optional JSON body; answers status and the whole body.
     pub async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<Bytes>,
     ) -> Result<Answer, String> {
+        self.send(method, path, body.map(|b| ("application/json", b)))
+            .await
+    }
+
+    /// A request with an optional body of the given content type.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Bytes)>,
+    ) -> Result<Answer, String> {
         let req = self
             .client
             .request(method, format!("{}{}", self.base, path));
         let sent = match body {
-            Some(b) => {
-                req.insert_header(("Content-Type", "application/json"))
+            Some((content_type, b)) => {
+                req.insert_header(("Content-Type", content_type))
                     .send_body(b)
                     .await
             }

@@ -6,16 +6,19 @@
 //! exact against the engines), `GET /info`, `GET /containers/json?all=1` and
 //! `GET /containers/{id}/json`, creates (+ starts) with placement expressions, event fan-in
 //! to many `/events` subscribers, peak RSS and CPU; then restarts Shoal with binpack and
-//! measures creates again. A proxy scenario sends one request mix straight to one engine
-//! and through Shoal in front of it. Every scenario prints a human line and a JSON line.
+//! measures creates again. The proxy scenarios (`proxy`) send one request mix straight to
+//! one engine and through Shoal in front of it. Every scenario prints a human line and a
+//! JSON line.
 //!
 //! Latency figures come from one client making one request at a time (the latency a
 //! request sees); requests/s from `--concurrency` clients at once.
 
+mod dockerd;
 mod load;
 mod procs;
+mod proxy;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use load::{drive, expect, round3, Drive, Http, Stats};
 use procs::{ShoalProc, SimProc};
 use serde_json::{json, Value};
@@ -69,15 +72,30 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 50000)]
     pub events: u64,
 
-    /// Also compare direct and through-Shoal requests against this real engine, read-only
-    /// (GET /_ping, /version, /containers/json, /containers/{id}/json), e.g.
-    /// unix:///var/run/docker.sock.
+    /// Also measure the proxy overhead in front of this real engine, e.g.
+    /// unix:///var/run/docker.sock (scenario `proxy_dockerd`). The bench imports its own
+    /// image `shoal-bench/busybox:<pid>` from --busybox, runs one container
+    /// `shoal-bench-proxy-<pid>` (`sleep 3600`, no network) for the routes that need one,
+    /// and removes both afterwards, on failure too; nothing else of the engine is touched.
     #[arg(long)]
     pub dockerd: Option<String>,
 
-    /// Skip the proxy-overhead scenario.
-    #[arg(long)]
+    /// The static busybox that `proxy_dockerd`'s image is made of (Debian: busybox-static).
+    /// When it is missing or not static, `proxy_dockerd` is reported as skipped, and a run
+    /// whose other scenarios passed ends with exit status 2 (1: a scenario failed).
+    #[arg(long, default_value = "/bin/busybox")]
+    pub busybox: PathBuf,
+
+    /// Skip the proxy-overhead scenarios.
+    #[arg(long, conflicts_with = "only")]
     pub no_proxy: bool,
+
+    /// Run only one kind of scenario: `cluster` (start-up, reads, creates, events and
+    /// resources at each --nodes size) or `proxy` (proxy_sim, and proxy_dockerd with
+    /// --dockerd; --nodes is then not used), e.g. `--only proxy` to rerun the proxy
+    /// figures in a few seconds.
+    #[arg(long, value_enum)]
+    pub only: Option<Only>,
 
     /// A small, fast run that checks every figure is produced (the test suite's mode):
     /// 20 engines × 5 containers, OS-picked ports, short durations.
@@ -89,7 +107,21 @@ pub struct BenchArgs {
     pub shoal: Option<PathBuf>,
 }
 
+/// The kinds of scenario `--only` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Only {
+    Cluster,
+    Proxy,
+}
+
 impl BenchArgs {
+    fn runs(&self, kind: Only) -> bool {
+        match kind {
+            Only::Proxy if self.no_proxy => false,
+            kind => self.only.is_none_or(|only| only == kind),
+        }
+    }
+
     fn apply_smoke(&mut self) {
         if self.smoke {
             self.nodes = vec![20];
@@ -107,20 +139,34 @@ impl BenchArgs {
     }
 }
 
+/// Exit status when every scenario that ran passed but some could not run (skipped):
+/// distinct from success, so a script never takes a missing figure for a measured one.
+const EXIT_SKIPPED: u8 = 2;
+
 pub fn run(mut args: BenchArgs) -> ExitCode {
     args.apply_smoke();
     let result = actix_rt::System::new().block_on(bench(args));
     match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => {
+        Ok(Outcome { ok: false, .. }) => {
             eprintln!("shoal bench: some scenario failed (see the lines above)");
             ExitCode::FAILURE
         }
+        Ok(Outcome { skipped, .. }) if !skipped.is_empty() => {
+            eprintln!("shoal bench: skipped: {}", skipped.join("; "));
+            ExitCode::from(EXIT_SKIPPED)
+        }
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("shoal bench: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// How a run ended: whether every scenario passed, and the ones that could not run.
+struct Outcome {
+    ok: bool,
+    skipped: Vec<String>,
 }
 
 /// Everything one run shares.
@@ -129,6 +175,8 @@ struct Bench {
     exe: PathBuf,
     dir: PathBuf,
     ok: Cell<bool>,
+    /// `scenario: reason` of each scenario that could not run.
+    skipped: RefCell<Vec<String>>,
 }
 
 impl Bench {
@@ -144,6 +192,18 @@ impl Bench {
         println!("{record}");
     }
 
+    /// A scenario that cannot run here: said in both lines, and in the exit status.
+    fn skip(&self, scenario: &str, reason: &str) {
+        println!("{scenario:<18} SKIPPED: {reason}");
+        println!(
+            "{}",
+            json!({"scenario": scenario, "skipped": true, "reason": reason, "ok": false})
+        );
+        self.skipped
+            .borrow_mut()
+            .push(format!("{scenario}: {reason}"));
+    }
+
     fn fail(&self, scenario: &str, n: usize, e: &str) {
         self.report(
             format!("{scenario:<18} N={n:<5} FAILED: {e}"),
@@ -152,7 +212,7 @@ impl Bench {
     }
 }
 
-async fn bench(args: BenchArgs) -> Result<bool, String> {
+async fn bench(args: BenchArgs) -> Result<Outcome, String> {
     let exe = match &args.shoal {
         Some(p) => p.clone(),
         None => std::env::current_exe().map_err(|e| e.to_string())?,
@@ -164,6 +224,7 @@ async fn bench(args: BenchArgs) -> Result<bool, String> {
         exe,
         dir: dir.clone(),
         ok: Cell::new(true),
+        skipped: RefCell::new(Vec::new()),
     };
     println!(
         "# shoal bench: {} cores, concurrency {}, {} per measurement",
@@ -171,23 +232,28 @@ async fn bench(args: BenchArgs) -> Result<bool, String> {
         b.args.concurrency,
         humantime::format_duration(b.args.duration)
     );
-    for &n in &b.args.nodes {
-        if let Err(e) = cluster(&b, n).await {
-            b.fail("cluster", n, &e);
+    if b.args.runs(Only::Cluster) {
+        for &n in &b.args.nodes {
+            if let Err(e) = cluster(&b, n).await {
+                b.fail("cluster", n, &e);
+            }
         }
     }
-    if !b.args.no_proxy {
-        if let Err(e) = proxy_sim(&b).await {
+    if b.args.runs(Only::Proxy) {
+        if let Err(e) = proxy::proxy_sim(&b).await {
             b.fail("proxy_sim", 1, &e);
         }
         if let Some(target) = b.args.dockerd.clone() {
-            if let Err(e) = proxy_dockerd(&b, &target).await {
+            if let Err(e) = proxy::proxy_dockerd(&b, &target).await {
                 b.fail("proxy_dockerd", 1, &e);
             }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(b.ok.get())
+    Ok(Outcome {
+        ok: b.ok.get(),
+        skipped: b.skipped.into_inner(),
+    })
 }
 
 /// Starts the fleet of `n` engines, in as many sim processes as needed.
@@ -323,20 +389,18 @@ async fn list_engines(
 
 /// Serial latency, then requests/s at `conc` clients, of one GET.
 async fn measure_get(b: &Bench, http: &Http, paths: &[String], conc: usize) -> (Stats, Stats) {
+    let serial = measure_at(b, http, paths, 1).await;
+    let loaded = measure_at(b, http, paths, conc).await;
+    (serial, loaded)
+}
+
+/// `paths` in turn from `conc` clients at once for `--duration`; every answer must be 200.
+async fn measure_at(b: &Bench, http: &Http, paths: &[String], conc: usize) -> Stats {
     let one = |k: usize| {
         let path = &paths[k % paths.len()];
         async move { expect(http, path, 200).await }
     };
-    let serial = drive(
-        Drive {
-            concurrency: 1,
-            max_requests: usize::MAX,
-            max_time: b.args.duration,
-        },
-        one,
-    )
-    .await;
-    let loaded = drive(
+    drive(
         Drive {
             concurrency: conc,
             max_requests: usize::MAX,
@@ -344,8 +408,7 @@ async fn measure_get(b: &Bench, http: &Http, paths: &[String], conc: usize) -> (
         },
         one,
     )
-    .await;
-    (serial, loaded)
+    .await
 }
 
 fn read_record(
@@ -695,80 +758,4 @@ async fn events(b: &Bench, shoal: &ShoalProc, sims: &mut [SimProc], n: usize) {
                "drain_s": round3(done_at.as_secs_f64()),
                "ok": lost == 0}),
     );
-}
-
-/// The request mix of the proxy scenario.
-fn mix(ids: &[String]) -> Vec<String> {
-    let mut paths = vec![
-        "/_ping".to_string(),
-        "/version".to_string(),
-        "/containers/json?all=1".to_string(),
-    ];
-    paths.extend(
-        ids.iter()
-            .take(1)
-            .map(|id| format!("/containers/{id}/json")),
-    );
-    paths
-}
-
-async fn compare(b: &Bench, scenario: &str, direct: &Http, shoal: &Http, paths: &[String]) {
-    let conc = b.args.concurrency;
-    let (ds, dl) = measure_get(b, direct, paths, conc).await;
-    let (ss, sl) = measure_get(b, shoal, paths, conc).await;
-    let added_us = (ss.ms(0.5) - ds.ms(0.5)) * 1000.0;
-    let ratio = |a: f64, b: f64| round3(a / b);
-    let errors = ds.errors + dl.errors + ss.errors + sl.errors;
-    b.report(
-        format!(
-            "{scenario:<18} N=1     direct p50 {:.3} ms p99 {:.3} ms {:.0} req/s | through Shoal p50 {:.3} ms p99 {:.3} ms {:.0} req/s | ratio p50 {:.2} p99 {:.2} req/s {:.2}; added p50 {added_us:.0} µs{}",
-            ds.ms(0.5), ds.ms(0.99), dl.per_sec(), ss.ms(0.5), ss.ms(0.99), sl.per_sec(),
-            ss.ms(0.5) / ds.ms(0.5), ss.ms(0.99) / ds.ms(0.99), sl.per_sec() / dl.per_sec(),
-            if errors > 0 { format!(" {errors} ERRORS") } else { String::new() }
-        ),
-        json!({"scenario": scenario, "nodes": 1, "mix": paths.iter().map(|p| p.split('?').next().unwrap_or(p).to_string()).collect::<Vec<_>>(),
-               "concurrency": conc,
-               "direct": {"p50_ms": round3(ds.ms(0.5)), "p99_ms": round3(ds.ms(0.99)), "per_sec": dl.per_sec().round()},
-               "shoal": {"p50_ms": round3(ss.ms(0.5)), "p99_ms": round3(ss.ms(0.99)), "per_sec": sl.per_sec().round()},
-               "ratio_p50": ratio(ss.ms(0.5), ds.ms(0.5)), "ratio_p99": ratio(ss.ms(0.99), ds.ms(0.99)),
-               "ratio_per_sec": ratio(sl.per_sec(), dl.per_sec()), "added_p50_us": added_us.round(),
-               "errors": errors, "ok": errors == 0}),
-    );
-}
-
-/// Proxy overhead in front of one simulated engine.
-async fn proxy_sim(b: &Bench) -> Result<(), String> {
-    let sim = SimProc::start(&b.exe, &b.dir, 0, 1, b.args.containers_per_engine, 0).await?;
-    let addr = sim.addrs[0].clone();
-    let log = b.dir.join("shoal-proxy-sim.log");
-    let shoal = ShoalProc::start(&b.exe, log, &format!("nodes://{addr}"), &[]).await?;
-    wait_full(&shoal, 1, b.args.containers_per_engine as u64).await?;
-    let direct = Http::new(addr.trim_start_matches("tcp://"), b.args.concurrency + 4);
-    let through = Http::new(&shoal.host, b.args.concurrency + 4);
-    let ids = ids_of(&direct).await?;
-    compare(b, "proxy_sim", &direct, &through, &mix(&ids)).await;
-    Ok(())
-}
-
-/// Proxy overhead in front of a real engine, with GETs only: nothing is created on it.
-async fn proxy_dockerd(b: &Bench, target: &str) -> Result<(), String> {
-    let direct = Http::new(target, b.args.concurrency + 4);
-    expect(&direct, "/_ping", 200).await?;
-    let log = b.dir.join("shoal-proxy-dockerd.log");
-    let shoal = ShoalProc::start(&b.exe, log, target, &[]).await?;
-    let ids = ids_of(&direct).await?;
-    wait_full(&shoal, 1, ids.len() as u64).await?;
-    let through = Http::new(&shoal.host, b.args.concurrency + 4);
-    compare(b, "proxy_dockerd", &direct, &through, &mix(&ids)).await;
-    Ok(())
-}
-
-async fn ids_of(http: &Http) -> Result<Vec<String>, String> {
-    let list = http.get_json("/containers/json?all=1").await?;
-    Ok(list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["Id"].as_str().map(str::to_string))
-        .collect())
 }
