@@ -119,7 +119,11 @@ pub async fn observe(
     match result {
         Ok(res) => {
             let route = match res.request().match_pattern() {
-                Some(p) => metrics::api_route_label(&p),
+                // `{action}` patterns list their actions: the label names the one taken.
+                Some(p) => match res.request().match_info().get("action") {
+                    Some(a) => metrics::api_route_label(&p).replace("{action}", a),
+                    None => metrics::api_route_label(&p),
+                },
                 None => metrics::route_template(&path),
             };
             finish(

@@ -95,6 +95,9 @@ async fn metrics_show_actors_nodes_engines_and_api_and_pass_promtool() {
         );
     }
     assert_eq!(c.get("/containers/nothing-here/json").await.status, 404);
+    let stop = format!("/v1.41/containers/{}/stop", ids[0]);
+    let stopped = c.request(awc::http::Method::POST, &stop, None).await.status;
+    assert!(stopped == 204 || stopped == 304, "{stopped}");
     assert_eq!(c.get("/containers/json?size=1").await.status, 200);
     assert_eq!(c.get("/v1.41/info").await.status, 200);
 
@@ -114,6 +117,11 @@ async fn metrics_show_actors_nodes_engines_and_api_and_pass_promtool() {
     .unwrap_or(0.0);
     assert!(inspected >= 4.0, "{inspected}");
     assert!(text.contains(r#"route="/containers/{id}/json",status="404""#));
+    // One pattern serves every action; the label still names the action.
+    assert!(
+        text.contains(r#"route="/containers/{id}/stop",status="#),
+        "no stop label"
+    );
     assert!(text
         .contains(r#"shoal_api_request_seconds_bucket{method="GET",route="/info",le="0.0005"}"#));
     for id in &ids {

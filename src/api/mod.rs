@@ -163,18 +163,22 @@ fn routes(cfg: &mut web::ServiceConfig) {
             web::put().to(lifecycle::action),
         )
         .route("/containers/{id:.+}", web::delete().to(lifecycle::remove));
-    for action in lifecycle::POST_ACTIONS {
-        cfg.route(
-            &format!("/containers/{{id:.+}}/{action}"),
-            web::post().to(lifecycle::action),
-        );
-    }
-    for action in lifecycle::GET_ACTIONS {
-        cfg.route(
-            &format!("/containers/{{id:.+}}/{action}"),
-            web::get().to(lifecycle::action),
-        );
-    }
+    // One pattern per method for all the actions: the router tries patterns one by one,
+    // and a proxied request went through a dozen `{id:.+}` patterns before its own.
+    cfg.route(
+        &format!(
+            "/containers/{{id:.+}}/{{action:{}}}",
+            lifecycle::POST_ACTIONS.join("|")
+        ),
+        web::post().to(lifecycle::action),
+    )
+    .route(
+        &format!(
+            "/containers/{{id:.+}}/{{action:{}}}",
+            lifecycle::GET_ACTIONS.join("|")
+        ),
+        web::get().to(lifecycle::action),
+    );
     cfg.route("/images/json", web::get().to(images::list))
         .route("/images/{name:.+}/json", web::get().to(images::inspect))
         .configure(object_routes);
