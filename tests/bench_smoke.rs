@@ -52,7 +52,7 @@ fn bench_smoke_produces_every_figure_and_an_exact_view() {
     assert_eq!(s["view_exact"], true, "{report}");
     assert_eq!(s["containers_listed"], 100, "{report}");
     assert_eq!(s["containers_expected"], 100, "{report}");
-    for key in ["healthy_s", "full_view_s"] {
+    for key in ["healthy_s", "full_view_s", "reservations_known_s"] {
         number(s, key);
     }
 

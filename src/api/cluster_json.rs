@@ -43,6 +43,8 @@ pub struct NodeJson {
 #[derive(Debug, Serialize)]
 pub struct Containers {
     pub total: usize,
+    /// Whose reservations are not known yet (inspect under way).
+    pub unreserved: usize,
     pub running: usize,
     pub paused: usize,
     pub stopped: usize,
@@ -82,6 +84,7 @@ fn node_json(n: &NodeRead) -> NodeJson {
         labels: facts.map(|f| f.labels.clone()).unwrap_or_default(),
         containers: Containers {
             total: s.containers.len(),
+            unreserved: s.unreserved(),
             running,
             paused,
             stopped,

@@ -325,6 +325,38 @@ async fn wait_full(shoal: &ShoalProc, nodes: usize, containers: u64) -> Result<(
     }
 }
 
+/// Polls Shoal's cluster page API until every container it lists has its reservations
+/// known (each was inspected), so the scheduler counts all of them; answers the seconds
+/// since Shoal was spawned. Creates measured before this would race the start-up inspects.
+async fn wait_reserved(shoal: &ShoalProc) -> Result<f64, String> {
+    let http = Http::new(&shoal.host, 2);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let pending = match http.get_json("/shoal/api/cluster").await {
+            Ok(c) => c["nodes"]
+                .as_array()
+                .map(|nodes| {
+                    nodes
+                        .iter()
+                        .map(|n| n["containers"]["unreserved"].as_u64().unwrap_or(0))
+                        .sum::<u64>()
+                })
+                .unwrap_or(u64::MAX),
+            Err(_) => u64::MAX,
+        };
+        if pending == 0 {
+            return Ok(shoal.started.elapsed().as_secs_f64());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "after 180 s {pending} containers still without reservations; see {}",
+                shoal.log.display()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Checks Shoal's container list against the engines: every container listed exactly once,
 /// under its own node. Answers (containers listed, exact, the listed IDs).
 async fn check_view(
@@ -463,15 +495,17 @@ async fn cluster(b: &Bench, n: usize) -> Result<(), String> {
     let log = b.dir.join(format!("shoal-{n}-spread.log"));
     let shoal = ShoalProc::start(&b.exe, log, &discovery, &strategy("spread")).await?;
     let (healthy_s, full_s) = wait_full(&shoal, n, expected).await?;
+    let reserved_s = wait_reserved(&shoal).await?;
     let http = Http::new(&shoal.host, b.args.concurrency.max(b.args.subscribers) + 8);
     let (listed, exact, ids) = check_view(&http, &engines).await?;
     b.report(
         format!(
-            "{:<18} N={n:<5} all healthy {healthy_s:.3} s, full view {full_s:.3} s; {listed} of {expected} containers listed, exact: {exact}",
+            "{:<18} N={n:<5} all healthy {healthy_s:.3} s, full view {full_s:.3} s, every reservation known {reserved_s:.3} s; {listed} of {expected} containers listed, exact: {exact}",
             "startup"
         ),
         json!({"scenario": "startup", "nodes": n, "containers_per_node": m,
                "healthy_s": round3(healthy_s), "full_view_s": round3(full_s),
+               "reservations_known_s": round3(reserved_s),
                "containers_listed": listed, "containers_expected": expected,
                "view_exact": exact, "ok": exact}),
     );
@@ -515,6 +549,7 @@ async fn cluster(b: &Bench, n: usize) -> Result<(), String> {
     let log = b.dir.join(format!("shoal-{n}-binpack.log"));
     let shoal = ShoalProc::start(&b.exe, log, &discovery, &strategy("binpack")).await?;
     let (_, full_s) = wait_full(&shoal, n, expected).await?;
+    wait_reserved(&shoal).await?;
     let http = Http::new(&shoal.host, b.args.concurrency + 8);
     creates(b, &http, n, "binpack").await;
     let (rss, cpu) = shoal.usage();

@@ -37,6 +37,7 @@ struct Families {
     failures: IntGaugeVec,
     last_refresh: GaugeVec,
     containers: IntGaugeVec,
+    unreserved: IntGaugeVec,
     cpus: GaugeVec,
     memory: IntGaugeVec,
     reserved_cpus: GaugeVec,
@@ -90,6 +91,12 @@ impl Families {
                 "Containers on the node, by state.",
                 &["node", "state"],
             ),
+            unreserved: int(
+                &r,
+                "shoal_node_containers_unreserved",
+                "Containers on the node whose reservations are not known yet (inspect under way); placements count them once known.",
+                &["node"],
+            ),
             cpus: float(&r, "shoal_node_cpus", "CPUs of the node's engine (NCPU).", &["node"]),
             memory: int(
                 &r,
@@ -142,6 +149,9 @@ impl Families {
         for (state, count) in CONTAINER_STATES.iter().zip(counts) {
             self.containers.with_label_values(&[n, state]).set(count);
         }
+        self.unreserved
+            .with_label_values(&[n])
+            .set(s.unreserved() as i64);
         self.reserved_cpus
             .with_label_values(&[n])
             .set(s.reserved.nano_cpus as f64 / 1e9);

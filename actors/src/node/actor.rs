@@ -49,8 +49,10 @@ impl Default for NodeConfig {
     }
 }
 
-/// Containers inspected at once per node to learn their reservations.
-const INSPECT_CONCURRENCY: usize = 4;
+/// Containers inspected at once per node to learn their reservations: fewer than the node's
+/// connections, so a client's call to the node never waits behind the inspects of a
+/// thousand containers found at start-up.
+const INSPECT_CONCURRENCY: usize = crate::engine::NODE_CONNECTIONS - 1;
 /// Containers asked for in one filtered list.
 const SYNC_BATCH: usize = 32;
 /// Wait after an engine event before re-listing, so a burst of events costs one list.

@@ -517,6 +517,16 @@ impl NodeSnapshot {
         }
     }
 
+    /// Containers listed whose reservations are not known yet (their inspect is under way):
+    /// the scheduler counts a container only once they are.
+    pub fn unreserved(&self) -> usize {
+        self.containers
+            .entries
+            .iter()
+            .filter(|e| !self.resources.contains_key(e.id()))
+            .count()
+    }
+
     /// The engine's own name, or the address while it is not known.
     pub fn engine_name(&self) -> String {
         match &self.facts {
