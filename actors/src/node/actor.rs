@@ -92,8 +92,6 @@ pub struct NodeActor {
     /// A refresh was asked for while one was under way.
     refresh_again: bool,
     next_refresh: Option<SpawnHandle>,
-    /// A full list of the containers is due.
-    full_list_pending: bool,
     /// Containers to list again, for the events that changed them.
     sync_pending: HashSet<String>,
     /// The timer that lists what is pending is set.
@@ -191,7 +189,6 @@ impl NodeActor {
             refreshing: false,
             refresh_again: false,
             next_refresh: None,
-            full_list_pending: false,
             sync_pending: HashSet::new(),
             sync_scheduled: false,
             events_connected: false,
@@ -556,15 +553,9 @@ impl NodeActor {
         }));
     }
 
-    /// Lists the containers again soon (`None`: all of them, else the one named); a burst
-    /// of events costs one list.
-    fn list_later(&mut self, id: Option<String>, ctx: &mut Context<Self>) {
-        match id {
-            Some(id) => {
-                self.sync_pending.insert(id);
-            }
-            None => self.full_list_pending = true,
-        }
+    /// Lists container `id` again soon; the events of a burst cost one filtered list.
+    fn list_later(&mut self, id: String, ctx: &mut Context<Self>) {
+        self.sync_pending.insert(id);
         if !self.sync_scheduled {
             self.sync_scheduled = true;
             ctx.run_later(EVENT_DEBOUNCE, |act, ctx| act.list_pending(ctx));
@@ -574,10 +565,6 @@ impl NodeActor {
     fn list_pending(&mut self, ctx: &mut Context<Self>) {
         self.sync_scheduled = false;
         let ids: Vec<String> = self.sync_pending.drain().collect();
-        if std::mem::take(&mut self.full_list_pending) {
-            self.refresh_containers(ctx);
-            return;
-        }
         for batch in ids.chunks(SYNC_BATCH) {
             let list = self.list_ids(batch.to_vec());
             ctx.spawn(list);
@@ -732,7 +719,7 @@ impl NodeActor {
                             Arc::make_mut(&mut self.resources).remove(id.as_str());
                         }
                     }
-                    self.list_later(Some(id.clone()), ctx);
+                    self.list_later(id.clone(), ctx);
                 }
             }
             "image" | "network" | "volume" => {
