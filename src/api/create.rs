@@ -166,9 +166,9 @@ pub async fn create(
                 placement.node
             ))),
             Some(node) => {
-                // No refresh of the node after a create: the NodeActor recorded the new
-                // container before answering, and the engine's `create` event re-lists it.
-                // A full refresh here cost six engine calls per create.
+                // No refresh of the node after a create: the NodeActor lists the new
+                // container alone and records it before answering. A full refresh here
+                // cost six engine calls per create.
                 async {
                     ensure_objects(&state, &node, &request).await?;
                     let body = engine_body(&raw, &typed, &request, placement.reservation.as_str());
