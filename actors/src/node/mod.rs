@@ -1,9 +1,11 @@
 //! One NodeActor per engine: its refresh loop, health, facts, caches and event stream.
 //!
 //! Messages it takes: `RefreshNode`, `SyncContainer`, `SyncOffer`, `InspectContainer`,
-//! `InspectImage`, `ListContainerSizes`, `RestartNode`, `StopNode` (in `messages`); `CreateContainer`, `PullImage`, `CreateNetwork`,
-//! `CreateVolume` (in `create`); `ObjectCall` (in `objects`). It publishes `NodeSnapshot`s through a watch channel and tells its
-//! supervisor (the ClusterActor) `NodeStopped` when it ends.
+//! `InspectImage`, `ListContainerSizes`, `RestartNode`, `StopNode` (in `messages`);
+//! `CreateContainer`, `PullImage`, `CreateNetwork`, `CreateVolume` (in `create`);
+//! `ObjectCall` (in `objects`). It publishes `NodeSnapshot`s through a watch channel, keeps
+//! the cluster's container index up to date, and tells its supervisor (the ClusterActor)
+//! `NodeStopped` when it ends.
 
 mod actor;
 mod create;
