@@ -144,11 +144,14 @@ pub async fn await_published(node: &NodeHandle, done: impl Fn(&NodeSnapshot) -> 
     let deadline = actix_rt::time::Instant::now() + PUBLISH_WAIT;
     loop {
         if done(&rx.borrow_and_update()) {
+            tracing::debug!(node = %node.addr, "change published");
             // And placed with: the next create must see it (a committed image pulls its run
             // to this node).
             let synced = node.actor.send(SyncOffer);
             if tokio::time::timeout_at(deadline, synced).await.is_err() {
                 tracing::debug!(node = %node.addr, "offer not delivered in time");
+            } else {
+                tracing::debug!(node = %node.addr, "offer delivered");
             }
             return;
         }

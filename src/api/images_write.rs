@@ -514,9 +514,18 @@ pub async fn commit(
             .ok()
             .and_then(|v| v["Id"].as_str().map(str::to_string))
             .unwrap_or_default();
+        // The engine tags the image after making it, and a list between the two shows
+        // it untagged: wait for the name the client gave, which the next `run` asks for.
+        let repo = q.iter().find(|(k, _)| k == "repo").map(|(_, v)| v.as_str());
+        let tag = q.iter().find(|(k, _)| k == "tag").map(|(_, v)| v.as_str());
+        let name = repo.filter(|r| !r.is_empty()).map(|r| match tag {
+            Some(t) if !t.is_empty() => format!("{r}:{t}"),
+            _ => format!("{r}:latest"),
+        });
         if !new_id.is_empty() {
             fanout::await_published(&node.handle, move |s| {
                 s.images.iter().any(|i| i.id == new_id)
+                    && name.as_deref().is_none_or(|n| has_image(s, n))
             })
             .await;
         }

@@ -227,7 +227,10 @@ impl Placer {
         self.state.ensure_ranks();
         match self.run(req, true) {
             // The soft pass also prefers the nodes that have the image (`locality`).
-            Err(_) if req.has_soft() || req.image.is_some() => self.run(req, false),
+            Err(e) if req.has_soft() || req.image.is_some() => {
+                tracing::debug!(error = %e, "soft pass placed nowhere; placing without it");
+                self.run(req, false)
+            }
             r => r,
         }
     }
