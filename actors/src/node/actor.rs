@@ -25,6 +25,7 @@ use bollard_stubs::models::{ContainerSummary, ImageSummary};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use rand::Rng;
+use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -358,7 +359,7 @@ impl NodeActor {
                 get_json(&*engine, "/version"),
                 get_json(&*engine, "/containers/json?all=1"),
                 get_json(&*engine, "/images/json"),
-                get_json::<Vec<serde_json::Value>>(&*engine, "/networks"),
+                get_json::<Vec<Box<RawValue>>>(&*engine, "/networks"),
                 get_json::<VolumeList>(&*engine, "/volumes"),
             );
             let (networks, volumes) = (networks?, volumes?);
@@ -366,11 +367,11 @@ impl NodeActor {
                 facts: EngineFacts::from_bodies(info?, version?),
                 containers: containers?,
                 images: images?,
-                networks: networks.into_iter().map(ObjectEntry::from_json).collect(),
+                networks: networks.iter().map(|n| ObjectEntry::from_raw(n)).collect(),
                 volumes: volumes
                     .volumes
-                    .into_iter()
-                    .map(ObjectEntry::from_json)
+                    .iter()
+                    .map(|v| ObjectEntry::from_raw(v))
                     .collect(),
             })
         };
