@@ -50,8 +50,9 @@ impl Default for NodeConfig {
     }
 }
 
-/// Containers inspected at once per node to learn their reservations.
-const INSPECT_CONCURRENCY: usize = 4;
+/// Containers inspected at once per node to learn their reservations: one, so the node's
+/// other connection stays free for what clients wait on (see `refresh`).
+const INSPECT_CONCURRENCY: usize = 1;
 /// Containers asked for in one filtered list.
 const SYNC_BATCH: usize = 32;
 /// Wait after an engine event before re-listing, so a burst of events costs one list.
@@ -353,20 +354,20 @@ impl NodeActor {
         let engine = self.engine.clone();
         let seq = self.lists.ask();
         let work = async move {
-            // Each body is parsed as it arrives, so no body waits for the slowest of the six.
-            let (info, version, containers, images, networks, volumes) = futures_util::join!(
-                get_json(&*engine, "/info"),
-                get_json(&*engine, "/version"),
-                get_json(&*engine, "/containers/json?all=1"),
-                get_json(&*engine, "/images/json"),
-                get_json::<Vec<Box<RawValue>>>(&*engine, "/networks"),
-                get_json::<VolumeList>(&*engine, "/volumes"),
-            );
-            let (networks, volumes) = (networks?, volumes?);
+            // One call at a time, each body parsed as it arrives: the node's other
+            // connection stays free for what clients wait on (creates, inspects), and at
+            // start-up, when every node refreshes at once, each holds one connection's
+            // buffers (~16 KB), not two.
+            let info = get_json(&*engine, "/info").await?;
+            let version = get_json(&*engine, "/version").await?;
+            let containers = get_json(&*engine, "/containers/json?all=1").await?;
+            let images = get_json(&*engine, "/images/json").await?;
+            let networks: Vec<Box<RawValue>> = get_json(&*engine, "/networks").await?;
+            let volumes: VolumeList = get_json(&*engine, "/volumes").await?;
             Ok::<_, EngineError>(Refreshed {
-                facts: EngineFacts::from_bodies(info?, version?),
-                containers: containers?,
-                images: images?,
+                facts: EngineFacts::from_bodies(info, version),
+                containers,
+                images,
                 networks: networks.iter().map(|n| ObjectEntry::from_raw(n)).collect(),
                 volumes: volumes
                     .volumes
