@@ -7,6 +7,9 @@ use shoal::config::{ListenAddr, ManageConfig};
 use shoal::server::{self, Listener};
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn bind(addr: &ListenAddr) -> std::io::Result<Listener> {
     Ok(match addr {
         ListenAddr::Tcp(hp) => Listener::Tcp(std::net::TcpListener::bind(hp)?),

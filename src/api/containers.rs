@@ -4,11 +4,15 @@
 use super::filters::Filters;
 use super::{ApiError, ApiState};
 use actix_web::{web, HttpResponse};
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use shoal_actors::cluster::{ClusterRead, NodeRead};
 use shoal_actors::node::{ContainerEntry, InspectContainer, ListContainerSizes};
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::rc::Rc;
+use std::sync::Arc;
 
 const LIST_FILTERS: &[&str] = &[
     "id", "name", "label", "status", "ancestor", "before", "since", "exited",
@@ -64,9 +68,10 @@ fn ancestor_matches(e: &ContainerEntry, wanted: &str) -> bool {
         || (wanted.len() >= 4 && bare_id.starts_with(wanted.trim_start_matches("sha256:")))
 }
 
-struct Selection<'a> {
-    node: &'a NodeRead,
-    entry: &'a ContainerEntry,
+/// One container to list: its node (an index into the read's nodes) and its entry.
+struct Selection {
+    node: usize,
+    entry: Arc<ContainerEntry>,
 }
 
 fn created_of(read: &ClusterRead, reference: &str) -> Result<i64, ApiError> {
@@ -74,7 +79,7 @@ fn created_of(read: &ClusterRead, reference: &str) -> Result<i64, ApiError> {
     Ok(e.created)
 }
 
-fn select<'a>(read: &'a ClusterRead, q: &ListQuery) -> Result<Vec<Selection<'a>>, ApiError> {
+fn select(read: &ClusterRead, q: &ListQuery) -> Result<Vec<Selection>, ApiError> {
     let filters = Filters::parse(q.filters.as_deref(), LIST_FILTERS)?;
     if let Some(states) = filters.get("status") {
         if let Some(bad) = states.iter().find(|s| !STATES.contains(&s.as_str())) {
@@ -110,7 +115,7 @@ fn select<'a>(read: &'a ClusterRead, q: &ListQuery) -> Result<Vec<Selection<'a>>
         || filters.get("status").is_some()
         || filters.get("exited").is_some();
     let mut out = Vec::new();
-    for node in &read.nodes {
+    for (i, node) in read.nodes.iter().enumerate() {
         for entry in &node.snapshot.containers.entries {
             if !all && !matches!(entry.state(), "running" | "paused" | "restarting") {
                 continue;
@@ -147,7 +152,10 @@ fn select<'a>(read: &'a ClusterRead, q: &ListQuery) -> Result<Vec<Selection<'a>>
             {
                 continue;
             }
-            out.push(Selection { node, entry });
+            out.push(Selection {
+                node: i,
+                entry: entry.clone(),
+            });
         }
     }
     // Newest first, as an engine lists; the ID breaks ties so the order is stable.
@@ -170,35 +178,83 @@ pub async fn list(
     let read = state.read();
     let selected = select(&read, &q)?;
     let sizes = if truthy(q.size.as_deref()) {
-        fetch_sizes(&selected).await
+        fetch_sizes(&read, &selected).await
     } else {
         HashMap::new()
     };
-    let mut body = BytesMut::with_capacity(selected.len() * 512 + 2);
-    body.put_u8(b'[');
-    for (i, s) in selected.iter().enumerate() {
-        if i > 0 {
-            body.put_u8(b',');
-        }
-        s.entry
-            .render_into(&s.node.name, sizes.get(s.entry.id()).copied(), &mut body);
-    }
-    body.put_u8(b']');
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(body.freeze()))
+        .streaming(ListBody::new(read, selected, sizes).into_stream()))
+}
+
+/// Containers rendered into one chunk of the list answer (~500 bytes each).
+const LIST_CHUNK: usize = 256;
+
+/// The list answer, rendered a chunk at a time as the client reads it: at a thousand
+/// nodes the whole answer is ~15 MB, and built whole it was held twice (once here, once
+/// in actix-http's write buffer) for every client listing at once.
+struct ListBody {
+    read: ClusterRead,
+    selected: Vec<Selection>,
+    sizes: HashMap<String, (i64, i64)>,
+}
+
+impl ListBody {
+    fn new(
+        read: ClusterRead,
+        selected: Vec<Selection>,
+        sizes: HashMap<String, (i64, i64)>,
+    ) -> Self {
+        ListBody {
+            read,
+            selected,
+            sizes,
+        }
+    }
+
+    /// The JSON array `[...]`, a chunk of `LIST_CHUNK` containers at a time.
+    fn into_stream(self) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> {
+        let body = Rc::new(self);
+        let chunks = body.selected.len().div_ceil(LIST_CHUNK).max(1);
+        futures_util::stream::iter(0..chunks).map(move |c| Ok(body.render_chunk(c, chunks)))
+    }
+
+    /// Chunk `c` of `chunks`: the first opens the array, the last closes it.
+    fn render_chunk(&self, c: usize, chunks: usize) -> Bytes {
+        let start = c * LIST_CHUNK;
+        let part = &self.selected[start..(start + LIST_CHUNK).min(self.selected.len())];
+        let mut out = BytesMut::with_capacity(part.len() * 512 + 2);
+        if c == 0 {
+            out.put_u8(b'[');
+        }
+        for (i, s) in part.iter().enumerate() {
+            if start + i > 0 {
+                out.put_u8(b',');
+            }
+            let node = &self.read.nodes[s.node];
+            s.entry
+                .render_into(&node.name, self.sizes.get(s.entry.id()).copied(), &mut out);
+        }
+        if c + 1 == chunks {
+            out.put_u8(b']');
+        }
+        out.freeze()
+    }
 }
 
 /// Sizes are computed by the engines on request, so `size=1` asks the nodes involved.
-async fn fetch_sizes(selected: &[Selection<'_>]) -> HashMap<String, (i64, i64)> {
-    let mut nodes: Vec<&NodeRead> = Vec::new();
+async fn fetch_sizes(read: &ClusterRead, selected: &[Selection]) -> HashMap<String, (i64, i64)> {
+    let mut picked = vec![false; read.nodes.len()];
     for s in selected {
-        if !nodes.iter().any(|n| n.handle.addr == s.node.handle.addr) {
-            nodes.push(s.node);
-        }
+        picked[s.node] = true;
     }
-    let asks = nodes
+    let nodes = read
+        .nodes
         .iter()
+        .zip(picked)
+        .filter(|(_, p)| *p)
+        .map(|(n, _)| n);
+    let asks = nodes
         .inspect(|n| shoal_actors::metrics::queued("node", &n.handle.addr))
         .map(|n| n.handle.actor.send(ListContainerSizes));
     let mut sizes = HashMap::new();

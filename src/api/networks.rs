@@ -77,7 +77,8 @@ pub async fn list(
             if is_global(e) && !seen_global.insert(e.id.clone()) {
                 continue;
             }
-            let driver = e.json.get("Driver").and_then(Value::as_str).unwrap_or("");
+            let json = e.json();
+            let driver = json.get("Driver").and_then(Value::as_str).unwrap_or("");
             let builtin = BUILTIN.contains(&e.name.as_str());
             let keep = filters.matches("name", &e.name)
                 && filters.matches("id", &e.id)
@@ -88,12 +89,12 @@ pub async fn list(
                 && filters
                     .get("type")
                     .is_none_or(|t| t.iter().any(|x| (x == "builtin") == builtin))
-                && filters.matches_labels("label", &labels_of(&e.json));
+                && filters.matches_labels("label", &labels_of(&json));
             if keep {
                 out.push(if is_global(e) {
-                    e.json.clone()
+                    json
                 } else {
-                    with_node(e.json.clone(), node)
+                    with_node(json, node)
                 });
             }
         }

@@ -54,14 +54,15 @@ pub async fn list(
             continue;
         }
         for e in node.snapshot.volumes.iter() {
-            let driver = e.json.get("Driver").and_then(Value::as_str).unwrap_or("");
+            let json = e.json();
+            let driver = json.get("Driver").and_then(Value::as_str).unwrap_or("");
             let keep = filters.matches("name", &e.name)
                 && filters
                     .get("driver")
                     .is_none_or(|d| d.iter().any(|x| x == driver))
-                && filters.matches_labels("label", &labels_of(&e.json));
+                && filters.matches_labels("label", &labels_of(&json));
             if keep {
-                volumes.push(with_node(e.json.clone(), node));
+                volumes.push(with_node(json, node));
             }
         }
     }

@@ -10,7 +10,9 @@ use awc::http::{Method, Uri};
 use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
 use futures_util::stream::{LocalBoxStream, StreamExt};
+use std::rc::Rc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// An open stream of body chunks from an engine.
 pub type EngineStream = LocalBoxStream<'static, Result<Bytes, EngineError>>;
@@ -42,6 +44,9 @@ pub struct HttpEngine {
     pub(super) base: String,
     pub(super) client: awc::Client,
     pub(super) timeouts: Timeouts,
+    /// A node's client: the calls (other than the event stream) that may be under way at
+    /// once. See `NODE_CALLS`.
+    calls: Option<Rc<Semaphore>>,
 }
 
 /// Connections a NodeActor keeps to its engine: its event stream, and two for refreshes
@@ -49,11 +54,21 @@ pub struct HttpEngine {
 /// nine connections apiece after start-up (~500 MB of buffers and 9,000 descriptors).
 pub const NODE_CONNECTIONS: usize = 3;
 
+/// Calls a node's client has under way at once, its event stream aside: one per connection
+/// left beside the stream. A call waiting for a connection in awc's pool already holds its
+/// request head (~6 KB), so at start-up (a thousand nodes, six refresh calls each) the
+/// waiting calls were ~13 MB of heads. Waiting here, before the request is built, costs
+/// nothing; the wait counts against the call's timeout, as the pool's did. Per node, so a
+/// blackholed engine holds up nobody else's calls.
+const NODE_CALLS: usize = NODE_CONNECTIONS - 1;
+
 impl HttpEngine {
     /// Builds the client a NodeActor uses for `addr`: at most `NODE_CONNECTIONS` at once.
     /// Must run on the thread that will use it.
     pub fn for_node(addr: EngineAddr, timeouts: Timeouts) -> Self {
-        Self::with_limit(addr, timeouts, NODE_CONNECTIONS)
+        let mut engine = Self::with_limit(addr, timeouts, NODE_CONNECTIONS);
+        engine.calls = Some(Rc::new(Semaphore::new(NODE_CALLS)));
+        engine
     }
 
     /// Builds a client for `addr` with no bound on its connections (the API front's:
@@ -69,6 +84,7 @@ impl HttpEngine {
             base,
             client,
             timeouts,
+            calls: None,
         }
     }
 
@@ -106,18 +122,23 @@ impl HttpEngine {
         } else {
             self.timeouts.call
         };
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
-        if body.is_some() {
-            req = req.insert_header(("Content-Type", "application/json"));
-        }
-        if let Some(auth) = r.registry_auth {
-            req = req.insert_header(("X-Registry-Auth", auth));
-        }
-        let timed = (req.get_method().to_string(), path.clone());
+        let timed = (method.to_string(), path.clone());
+        let (client, url) = (self.client.clone(), format!("{}{}", self.base, path));
+        let calls = self.calls.clone();
         let call = Box::pin(async move {
             let exchange = async {
+                // Closed never: the semaphore lives as long as this client.
+                let _permit = match &calls {
+                    Some(calls) => calls.acquire().await.ok(),
+                    None => None,
+                };
+                let mut req = client.request(method, url);
+                if body.is_some() {
+                    req = req.insert_header(("Content-Type", "application/json"));
+                }
+                if let Some(auth) = r.registry_auth {
+                    req = req.insert_header(("X-Registry-Auth", auth));
+                }
                 let sent = match body {
                     Some(b) => req.send_body(b).await,
                     None => req.send().await,

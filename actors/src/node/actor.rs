@@ -25,6 +25,7 @@ use bollard_stubs::models::{ContainerSummary, ImageSummary};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use rand::Rng;
+use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -49,10 +50,9 @@ impl Default for NodeConfig {
     }
 }
 
-/// Containers inspected at once per node to learn their reservations: fewer than the node's
-/// connections, so a client's call to the node never waits behind the inspects of a
-/// thousand containers found at start-up.
-const INSPECT_CONCURRENCY: usize = crate::engine::NODE_CONNECTIONS - 1;
+/// Containers inspected at once per node to learn their reservations: one, so the node's
+/// other connection stays free for what clients wait on (see `refresh`).
+const INSPECT_CONCURRENCY: usize = 1;
 /// Containers asked for in one filtered list.
 const SYNC_BATCH: usize = 32;
 /// Wait after an engine event before re-listing, so a burst of events costs one list.
@@ -354,25 +354,25 @@ impl NodeActor {
         let engine = self.engine.clone();
         let seq = self.lists.ask();
         let work = async move {
-            // Each body is parsed as it arrives, so no body waits for the slowest of the six.
-            let (info, version, containers, images, networks, volumes) = futures_util::join!(
-                get_json(&*engine, "/info"),
-                get_json(&*engine, "/version"),
-                get_json(&*engine, "/containers/json?all=1"),
-                get_json(&*engine, "/images/json"),
-                get_json::<Vec<serde_json::Value>>(&*engine, "/networks"),
-                get_json::<VolumeList>(&*engine, "/volumes"),
-            );
-            let (networks, volumes) = (networks?, volumes?);
+            // One call at a time, each body parsed as it arrives: the node's other
+            // connection stays free for what clients wait on (creates, inspects), and at
+            // start-up, when every node refreshes at once, each holds one connection's
+            // buffers (~16 KB), not two.
+            let info = get_json(&*engine, "/info").await?;
+            let version = get_json(&*engine, "/version").await?;
+            let containers = get_json(&*engine, "/containers/json?all=1").await?;
+            let images = get_json(&*engine, "/images/json").await?;
+            let networks: Vec<Box<RawValue>> = get_json(&*engine, "/networks").await?;
+            let volumes: VolumeList = get_json(&*engine, "/volumes").await?;
             Ok::<_, EngineError>(Refreshed {
-                facts: EngineFacts::from_bodies(info?, version?),
-                containers: containers?,
-                images: images?,
-                networks: networks.into_iter().map(ObjectEntry::from_json).collect(),
+                facts: EngineFacts::from_bodies(info, version),
+                containers,
+                images,
+                networks: networks.iter().map(|n| ObjectEntry::from_raw(n)).collect(),
                 volumes: volumes
                     .volumes
-                    .into_iter()
-                    .map(ObjectEntry::from_json)
+                    .iter()
+                    .map(|v| ObjectEntry::from_raw(v))
                     .collect(),
             })
         };
