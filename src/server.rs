@@ -126,6 +126,7 @@ where
                 let state = state.clone();
                 async move {
                     let peer = io.peer();
+                    io.no_delay();
                     if let Err(e) = api::hijack::serve_connection(io, peer, &*http, &state).await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
@@ -136,14 +137,25 @@ where
     })
 }
 
-/// The peer address of an accepted connection, when it has one (TCP).
+/// What the front needs of an accepted connection: its peer address when it has one
+/// (TCP), and the socket set up for request/answer traffic.
 pub trait PeerAddr {
     fn peer(&self) -> Option<std::net::SocketAddr>;
+
+    /// Turns Nagle's algorithm off on TCP: an answer written in several pieces (a container
+    /// list is sent a chunk at a time) otherwise waits on the client's delayed ACK, 40 ms.
+    fn no_delay(&self) {}
 }
 
 impl PeerAddr for actix_rt::net::TcpStream {
     fn peer(&self) -> Option<std::net::SocketAddr> {
         self.peer_addr().ok()
+    }
+
+    fn no_delay(&self) {
+        if let Err(e) = self.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
     }
 }
 
