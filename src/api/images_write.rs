@@ -90,24 +90,18 @@ fn refreshing<S: futures_util::Stream + 'static>(
 }
 
 /// The `repo:tag` a tag request makes.
-fn tag_of(req: &HttpRequest) -> String {
-    let q = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map(|q| q.into_inner())
-        .unwrap_or_default();
-    let get = |k: &str| {
-        q.iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let tag = get("tag");
-    let repo = get("repo");
+/// The `repo:tag` a tag or commit request names (`tag` defaults to `latest`), as engines
+/// list it; `None` without a `repo`.
+fn named_in(q: &[(String, String)]) -> Option<String> {
+    let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let repo = get("repo").filter(|r| !r.is_empty())?;
+    let tag = get("tag").filter(|t| !t.is_empty()).unwrap_or("latest");
     // Newer clients send the canonical name; engines list the familiar one.
     let repo = repo
         .strip_prefix("docker.io/library/")
         .or_else(|| repo.strip_prefix("docker.io/"))
-        .unwrap_or(&repo);
-    format!("{repo}:{}", if tag.is_empty() { "latest" } else { &tag })
+        .unwrap_or(repo);
+    Some(format!("{repo}:{tag}"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -277,7 +271,10 @@ pub async fn tag(
     let Some((s, body)) = ok else {
         return Err(worst(errors, no_such_image(&name)));
     };
-    let new_tag = tag_of(&req);
+    let q = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
+    let new_tag = named_in(&q).unwrap_or_else(|| ":latest".to_string());
     for n in &nodes {
         let t = new_tag.clone();
         fanout::await_published(&n.handle, move |snap| has_image(snap, &t)).await;
@@ -516,12 +513,7 @@ pub async fn commit(
             .unwrap_or_default();
         // The engine tags the image after making it, and a list between the two shows
         // it untagged: wait for the name the client gave, which the next `run` asks for.
-        let repo = q.iter().find(|(k, _)| k == "repo").map(|(_, v)| v.as_str());
-        let tag = q.iter().find(|(k, _)| k == "tag").map(|(_, v)| v.as_str());
-        let name = repo.filter(|r| !r.is_empty()).map(|r| match tag {
-            Some(t) if !t.is_empty() => format!("{r}:{t}"),
-            _ => format!("{r}:latest"),
-        });
+        let name = named_in(&q);
         if !new_id.is_empty() {
             fanout::await_published(&node.handle, move |s| {
                 s.images.iter().any(|i| i.id == new_id)

@@ -297,12 +297,15 @@ fn info_counts(info: &Value) -> (usize, u64) {
     (healthy, info["Containers"].as_u64().unwrap_or(0))
 }
 
+/// How long a Shoal under measurement may take to see its whole cluster.
+const STARTUP_LIMIT: Duration = Duration::from_secs(180);
+
 /// Polls `/info` until `nodes` are healthy and `containers` known; answers the seconds
 /// since Shoal was spawned to each (healthy, full view).
 async fn wait_full(shoal: &ShoalProc, nodes: usize, containers: u64) -> Result<(f64, f64), String> {
     let http = Http::new(&shoal.host, 2);
     let mut healthy_at = None;
-    let deadline = Instant::now() + Duration::from_secs(180);
+    let deadline = Instant::now() + STARTUP_LIMIT;
     loop {
         let (healthy, known) = match http.get_json("/info").await {
             Ok(info) => info_counts(&info),
@@ -317,7 +320,8 @@ async fn wait_full(shoal: &ShoalProc, nodes: usize, containers: u64) -> Result<(
         }
         if Instant::now() > deadline {
             return Err(format!(
-                "after 180 s only {healthy}/{nodes} nodes healthy, {known}/{containers} containers known; see {}",
+                "after {} s only {healthy}/{nodes} nodes healthy, {known}/{containers} containers known; see {}",
+                STARTUP_LIMIT.as_secs(),
                 shoal.log.display()
             ));
         }
@@ -330,7 +334,7 @@ async fn wait_full(shoal: &ShoalProc, nodes: usize, containers: u64) -> Result<(
 /// since Shoal was spawned. Creates measured before this would race the start-up inspects.
 async fn wait_reserved(shoal: &ShoalProc) -> Result<f64, String> {
     let http = Http::new(&shoal.host, 2);
-    let deadline = Instant::now() + Duration::from_secs(180);
+    let deadline = Instant::now() + STARTUP_LIMIT;
     loop {
         let pending = match http.get_json("/shoal/api/cluster").await {
             Ok(c) => c["nodes"]
@@ -349,7 +353,8 @@ async fn wait_reserved(shoal: &ShoalProc) -> Result<f64, String> {
         }
         if Instant::now() > deadline {
             return Err(format!(
-                "after 180 s {pending} containers still without reservations; see {}",
+                "after {} s {pending} containers still without reservations; see {}",
+                STARTUP_LIMIT.as_secs(),
                 shoal.log.display()
             ));
         }
