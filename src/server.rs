@@ -218,6 +218,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         hub: hub.clone(),
         execs: ExecRegistry::default().start(),
         timeouts: config.cluster.timeouts,
+        cors_header: config.api.cors_header.clone(),
     };
     let debug = api::metrics::start_observing(&config.observe, &listener, &state)?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -367,6 +367,7 @@ async fn start_with(
         cluster: fast_cluster_config(),
         observe,
         placement: Default::default(),
+        api: Default::default(),
     };
     let running = server::start(config, Listener::Tcp(listener))
         .await

@@ -1,20 +1,16 @@
-//! Answers for paths no handler took: 501 naming the route when it is part of the Docker
-//! Engine API (later work adds it), 404 `page not found` otherwise, as the engine answers.
+//! Answers for requests no route took, as dockerd answers them: `OPTIONS` on any path is
+//! 200 with an empty body (a browser's preflight; `cross_site` has already checked the
+//! origin), and anything else, an unknown path or a known path with another method, is
+//! 404 `page not found`. Only the Docker API families Shoal does not serve at all (swarm
+//! mode, plugins, sessions) say so with 501, so a client learns why.
 
 use super::ApiError;
-use actix_web::HttpRequest;
+use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse};
 use shoal_actors::engine::split_api_version;
 
-/// First path segments of the Docker Engine API.
-const ENGINE_API_ROOTS: &[&str] = &[
-    "containers",
-    "images",
-    "networks",
-    "volumes",
-    "exec",
-    "build",
-    "events",
-    "system",
+/// First path segments of Docker Engine API families Shoal does not serve.
+const UNSERVED_ROOTS: &[&str] = &[
     "swarm",
     "services",
     "nodes",
@@ -24,15 +20,16 @@ const ENGINE_API_ROOTS: &[&str] = &[
     "plugins",
     "session",
     "distribution",
-    "auth",
-    "commit",
     "grpc",
 ];
 
-pub async fn unrouted(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+pub async fn unrouted(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.method() == Method::OPTIONS {
+        return Ok(HttpResponse::Ok().finish());
+    }
     let (_, path) = split_api_version(req.path());
     let root = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    Err(if ENGINE_API_ROOTS.contains(&root) {
+    Err(if UNSERVED_ROOTS.contains(&root) {
         ApiError::NotImplemented {
             method: req.method().to_string(),
             path: path.to_string(),

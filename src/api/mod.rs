@@ -10,6 +10,7 @@ mod build;
 mod cluster_json;
 mod containers;
 mod create;
+mod cross_site;
 mod error;
 mod events;
 pub mod exec;
@@ -67,6 +68,16 @@ pub struct ApiState {
     /// Engine call deadlines, for the calls the front forwards or streams itself (container
     /// routes, pull, save, load, build).
     pub timeouts: Timeouts,
+    /// `--api-cors-header`: the origins allowed to call (see `cross_site`).
+    pub cors_header: Option<String>,
+}
+
+/// The front's own settings, from the command line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApiConfig {
+    /// `--api-cors-header`: `*` or the origins (comma-separated) whose browser requests are
+    /// served; `None`: requests carrying `Origin` are refused.
+    pub cors_header: Option<String>,
 }
 
 /// Facts about this Shoal process shown by `/info` and `/version`.
@@ -96,10 +107,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v{api_version:[0-9]+\\.[0-9]+}")
             .wrap(from_fn(check_version))
-            .configure(routes),
+            .wrap(from_fn(cross_site::guard))
+            .configure(routes)
+            .default_service(web::to(fallback::unrouted)),
     )
-    .configure(routes)
-    .default_service(web::to(fallback::unrouted));
+    .service(
+        web::scope("")
+            .wrap(from_fn(cross_site::guard))
+            .configure(routes)
+            .default_service(web::to(fallback::unrouted)),
+    );
 }
 
 /// Refuses a versioned path the cluster cannot speak, with the engine's own words.
