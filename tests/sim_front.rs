@@ -163,3 +163,49 @@ async fn the_cors_flag_allows_its_origin_and_answers_preflights() {
     .await;
     assert_eq!(a.status, 403);
 }
+
+#[actix_rt::test]
+async fn image_names_that_are_not_references_are_refused() {
+    let c = two().start().await;
+    c.wait_healthy(2).await;
+    let a = raw(&c, Method::GET, "/images/../../info/json", &[], b"").await;
+    assert_eq!(a.status, 400);
+    assert_eq!(
+        a.message(),
+        "no such image: ../../info: invalid reference format"
+    );
+    let a = raw(
+        &c,
+        Method::POST,
+        "/v1.41/images/busybox/../../containers/prune/tag?repo=x",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.message().as_str()),
+        (400, "invalid reference format")
+    );
+    for (method, path) in [
+        (Method::GET, "/images/a%3Fb/json"),
+        (Method::GET, "/images/a%23b/history"),
+        (Method::DELETE, "/images/a%3Fforce=1"),
+        (Method::POST, "/images/a%3Fb/push"),
+        (Method::GET, "/images/..%2F..%2Finfo/get"),
+    ] {
+        let a = raw(&c, method, path, &[], b"").await;
+        assert_eq!(a.status, 400, "{path}: {:?}", a.body);
+        assert!(a.message().contains("invalid reference format"), "{path}");
+    }
+    let a = raw(&c, Method::DELETE, "/images/Busybox", &[], b"").await;
+    assert_eq!(
+        (a.status, a.message().as_str()),
+        (
+            400,
+            "invalid reference format: repository name must be lowercase"
+        )
+    );
+    // A valid reference still reaches the engine, which answers for it.
+    let a = c.get("/images/nothing-here:1/json").await;
+    assert_eq!(a.status, 404, "{:?}", a.body);
+}

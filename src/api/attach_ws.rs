@@ -13,7 +13,7 @@ use actix_ws::Message;
 use awc::ws::{Frame, Message as EngineMessage};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use shoal_actors::engine::{local_engine, EngineError};
+use shoal_actors::engine::{escape_param, local_engine, EngineError};
 
 #[derive(Debug, Deserialize)]
 pub struct AttachPath {
@@ -27,7 +27,10 @@ pub async fn attach_ws(
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let owner = proxy::resolve(&state, &path.id)?;
-    let engine_path = proxy::engine_path(&req, &format!("/containers/{}/attach/ws", owner.id));
+    let engine_path = proxy::engine_path(
+        &req,
+        &format!("/containers/{}/attach/ws", escape_param(&owner.id)),
+    );
     let engine = local_engine(&owner.addr, state.timeouts);
     let (client, base) = engine.client();
     let url = format!("{}{}", base.replacen("http://", "ws://", 1), engine_path);

@@ -16,7 +16,7 @@ use super::proxy::{self, Forward};
 use super::{ApiError, ApiState};
 use actix::prelude::*;
 use actix_web::{web, HttpRequest, HttpResponse};
-use shoal_actors::engine::EngineAddr;
+use shoal_actors::engine::{escape_param, EngineAddr};
 use std::collections::{HashMap, VecDeque};
 
 /// Execs remembered at most; the oldest is forgotten first (and found again on demand).
@@ -88,7 +88,7 @@ pub async fn locate(state: &ApiState, id: &str) -> Result<EngineAddr, ApiError> 
         .filter(|n| n.snapshot.health == shoal_actors::node::Health::Healthy)
         .map(|n| n.handle.addr.clone())
         .collect();
-    let path = format!("/exec/{id}/json");
+    let path = format!("/exec/{}/json", escape_param(id));
     let asks = candidates.iter().map(|addr| {
         let path = path.clone();
         async move { proxy::probe(addr, &path).await.map(|ok| (ok, addr)) }
@@ -115,7 +115,10 @@ pub async fn create(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let (node, full_id) = proxy::owner(&state, proxy::param(&req, "id"))?;
-    let target = proxy::engine_path(&req, &format!("/containers/{full_id}/exec"));
+    let target = proxy::engine_path(
+        &req,
+        &format!("/containers/{}/exec", escape_param(&full_id)),
+    );
     let (status, headers, bytes) = proxy::exchange(&node, &req, &target, body).await?;
     if status.is_success() {
         #[derive(serde::Deserialize)]
@@ -145,7 +148,7 @@ pub async fn forward(
 ) -> Result<HttpResponse, ApiError> {
     let (id, action) = (proxy::param(&req, "id"), proxy::param(&req, "action"));
     let node = locate(&state, id).await?;
-    let target = proxy::engine_path(&req, &format!("/exec/{id}/{action}"));
+    let target = proxy::engine_path(&req, &format!("/exec/{}/{action}", escape_param(id)));
     proxy::forward(Forward {
         node: &node,
         req: &req,

@@ -6,6 +6,7 @@
 
 use super::containers::truthy;
 use super::filters::Filters;
+use super::reference;
 use super::{ApiError, ApiState};
 use actix_web::{web, HttpResponse};
 use bollard_stubs::models::ImageSummary;
@@ -97,11 +98,23 @@ pub struct ImagePath {
     pub name: String,
 }
 
+impl ImagePath {
+    /// The name, once checked to be an image reference (the engine's 400 otherwise).
+    pub fn reference(self) -> Result<String, ApiError> {
+        reference::check(&self.name).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        Ok(self.name)
+    }
+}
+
 pub async fn inspect(
     state: web::Data<ApiState>,
     path: web::Path<ImagePath>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner().name;
+    // The engine's inspect names the image before the reason.
+    if let Err(e) = reference::check(&name) {
+        return Err(ApiError::BadRequest(format!("no such image: {name}: {e}")));
+    }
     let read = state.read();
     let wanted = name.trim_start_matches("sha256:");
     let with_tag = if name.rsplit('/').next().is_some_and(|l| l.contains(':')) {

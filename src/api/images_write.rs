@@ -25,7 +25,8 @@ use futures_util::stream::{self, LocalBoxStream, StreamExt};
 use serde::Deserialize;
 use shoal_actors::cluster::{ClusterRead, NodeRead};
 use shoal_actors::engine::{
-    query_escape, EngineAddr, EngineError, EngineStream, HttpEngine, StreamBody, StreamRequest,
+    escape_param, query_escape, EngineAddr, EngineError, EngineStream, HttpEngine, StreamBody,
+    StreamRequest,
 };
 use shoal_actors::node::{NodeActor, NodeSnapshot, ObjectOp, RefreshNode};
 
@@ -201,10 +202,13 @@ pub async fn push(
     req: HttpRequest,
     path: web::Path<ImagePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner().name;
+    let name = path.into_inner().reference()?;
     let read = state.read();
     let node = *image_nodes(&read, &name).first().ok_or_else(no_node)?;
-    let engine_path = with_query(format!("/images/{name}/push"), req.query_string());
+    let engine_path = with_query(
+        format!("/images/{}/push", escape_param(&name)),
+        req.query_string(),
+    );
     let r = StreamRequest::new(Method::POST, engine_path.clone())
         .header("X-Registry-Auth", registry_auth(&req));
     stream_from(&state, node, r, &engine_path).await
@@ -245,7 +249,7 @@ pub async fn tag(
     req: HttpRequest,
     path: web::Path<ImagePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner().name;
+    let name = path.into_inner().reference()?;
     let read = state.read();
     let nodes = image_nodes(&read, &name);
     let query = req.query_string().to_string();
@@ -288,7 +292,7 @@ pub async fn remove(
     req: HttpRequest,
     path: web::Path<ImagePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner().name;
+    let name = path.into_inner().reference()?;
     let read = state.read();
     let nodes = image_nodes(&read, &name);
     let query = req.query_string().to_string();
@@ -347,7 +351,7 @@ pub async fn history(
     state: web::Data<ApiState>,
     path: web::Path<ImagePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner().name;
+    let name = path.into_inner().reference()?;
     let read = state.read();
     let mut errors = Vec::new();
     for n in image_nodes(&read, &name).into_iter().take(3) {
@@ -385,8 +389,8 @@ pub async fn save_one(
     state: web::Data<ApiState>,
     path: web::Path<ImagePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner().name;
-    let engine_path = format!("/images/{name}/get");
+    let name = path.into_inner().reference()?;
+    let engine_path = format!("/images/{}/get", escape_param(&name));
     save(&state, std::slice::from_ref(&name), engine_path).await
 }
 

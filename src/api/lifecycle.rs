@@ -15,6 +15,7 @@ use super::proxy::{self, param, Forward, HeadLimit};
 use super::{ApiError, ApiState};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use shoal_actors::engine::escape_param;
 use std::time::Duration;
 
 /// Actions of `POST /containers/{id}/<action>` forwarded as they are.
@@ -80,7 +81,10 @@ pub async fn action(
 ) -> Result<HttpResponse, ApiError> {
     let action = action_of(&req).to_string();
     let owner = proxy::resolve(&state, param(&req, "id"))?;
-    let target = proxy::engine_path(&req, &format!("/containers/{}/{action}", owner.id));
+    let target = proxy::engine_path(
+        &req,
+        &format!("/containers/{}/{action}", escape_param(&owner.id)),
+    );
     let limit = head_limit(&action, req.query_string(), state.timeouts.call);
     let refresh = changes_state(&action).then(|| (owner.actor.clone(), owner.id.clone()));
     proxy::forward_with(
@@ -103,7 +107,7 @@ pub async fn remove(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let owner = proxy::resolve(&state, param(&req, "id"))?;
-    let target = proxy::engine_path(&req, &format!("/containers/{}", owner.id));
+    let target = proxy::engine_path(&req, &format!("/containers/{}", escape_param(&owner.id)));
     proxy::forward_with(
         Forward {
             node: &owner.addr,

@@ -26,6 +26,7 @@ mod networks;
 mod page;
 pub mod proxy;
 mod prune;
+mod reference;
 mod system;
 mod system_df;
 mod volumes;
