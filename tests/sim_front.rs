@@ -209,3 +209,51 @@ async fn image_names_that_are_not_references_are_refused() {
     let a = c.get("/images/nothing-here:1/json").await;
     assert_eq!(a.status, 404, "{:?}", a.body);
 }
+
+#[actix_rt::test]
+async fn a_big_create_body_is_taken_as_the_engine_takes_it() {
+    let c = two().start().await;
+    c.wait_healthy(2).await;
+    // 300 KB of labels: dockerd accepts it; the old 256 KiB limit answered 413.
+    let labels: serde_json::Map<String, serde_json::Value> = (0..3000)
+        .map(|i| (format!("label-{i:05}"), serde_json::json!("x".repeat(90))))
+        .collect();
+    let body = serde_json::json!({ "Image": "busybox", "Labels": labels }).to_string();
+    assert!(body.len() > 300_000);
+    let a = raw(
+        &c,
+        Method::POST,
+        "/v1.41/containers/create?name=big",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{:?}", String::from_utf8_lossy(&a.body));
+}
+
+#[actix_rt::test]
+async fn unknown_routes_and_methods_are_dockerds_404_and_options_200() {
+    let c = two().start().await;
+    c.wait_healthy(2).await;
+    for (method, path) in [
+        (Method::GET, "/containers/create/extra"),
+        (Method::POST, "/containers/create/extra"),
+        (Method::GET, "/containers/../../info"),
+        (Method::PUT, "/containers/json"),
+        (Method::DELETE, "/v1.41/info"),
+        (Method::POST, "/images/json"),
+        (Method::GET, "/v1.41/nothing"),
+    ] {
+        let a = raw(&c, method.clone(), path, &[], b"").await;
+        assert_eq!(
+            (a.status, a.message().as_str()),
+            (404, "page not found"),
+            "{method} {path}"
+        );
+    }
+    for path in ["/_ping", "/v1.41/containers/json", "/no/such/thing"] {
+        let a = raw(&c, Method::OPTIONS, path, &[], b"").await;
+        assert_eq!(a.status, 200, "{path}");
+        assert!(a.body.is_empty());
+    }
+}

@@ -103,8 +103,17 @@ impl ApiState {
     }
 }
 
+/// Largest request body the front reads whole (the JSON bodies of create, update, exec,
+/// commit, network and volume routes). dockerd sets no limit on these; Shoal reads them into
+/// memory (create's `Env` and `Labels` are rewritten), so it bounds them, far above what a
+/// working container config reaches: the kernel caps a process's arguments and environment
+/// together at a few MiB. Streamed bodies (build context, image load, archive upload) have
+/// no limit.
+pub const JSON_BODY_LIMIT: usize = 32 << 20;
+
 /// All routes, for `App::configure`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(JSON_BODY_LIMIT));
     cfg.service(
         web::scope("/v{api_version:[0-9]+\\.[0-9]+}")
             .wrap(from_fn(check_version))
