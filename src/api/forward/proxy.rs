@@ -18,7 +18,7 @@
 //!
 //! Nothing here logs header values: `X-Registry-Auth` carries credentials.
 
-use super::{ApiError, ApiState};
+use crate::api::{ApiError, ApiState};
 use actix::Addr;
 use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderMap, HeaderName};

@@ -11,8 +11,8 @@
 //!
 //! `POST /containers/{id}/attach` is not here: it is a hijacked connection (`hijack`).
 
-use super::proxy::{self, param, Forward, HeadLimit};
-use super::{ApiError, ApiState};
+use crate::api::forward::proxy::{self, param, Forward, HeadLimit};
+use crate::api::{ApiError, ApiState};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use shoal_actors::engine::escape_param;

@@ -4,9 +4,9 @@
 //! arrives and the build output streams back; neither is buffered whole. The legacy
 //! builder only: BuildKit (`version=2`) needs the `/session` hijack, which is not routed.
 
-use super::fanout::{header, registry_auth, stream_engine};
-use super::networks::place;
-use super::{ApiError, ApiState};
+use crate::api::docker::networks::place;
+use crate::api::forward::fanout::{header, registry_auth, stream_engine};
+use crate::api::{ApiError, ApiState};
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -50,8 +50,10 @@ pub async fn build(
         // The build ended: the node lists the new image before the client's next call.
         match tag {
             Some(tag) => {
-                super::fanout::await_published(&handle, |s| super::images_write::has_image(s, &tag))
-                    .await
+                crate::api::forward::fanout::await_published(&handle, |s| {
+                    crate::api::docker::images::names::has_image(s, &tag)
+                })
+                .await
             }
             None => {
                 let _ = handle.actor.try_send(RefreshNode);
@@ -59,7 +61,7 @@ pub async fn build(
         }
         None
     };
-    let out = super::fanout::body_stream(resp.body)
+    let out = crate::api::forward::fanout::body_stream(resp.body)
         .chain(futures_util::stream::once(settle).filter_map(futures_util::future::ready));
     Ok(HttpResponse::Ok()
         .content_type(

@@ -20,7 +20,7 @@
 //! before actix-web sees them. Browsers cannot send `Upgrade`, but a plain `POST .../attach`
 //! is taken by the gate too: [`origin_allowed`] is the rule the gate is to apply to it.
 
-use super::{ApiError, ApiState};
+use crate::api::{ApiError, ApiState};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};

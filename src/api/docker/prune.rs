@@ -2,8 +2,8 @@
 //! the reports are summed (deleted lists joined, reclaimed space added up). A node that
 //! fails is logged and left out of the sum; only when every node fails is it an error.
 
-use super::fanout::{call, healthy, merge_reports, no_node, worst};
-use super::{ApiError, ApiState};
+use crate::api::forward::fanout::{call, healthy, merge_reports, no_node, worst};
+use crate::api::{ApiError, ApiState};
 use actix_web::{web, HttpRequest, HttpResponse};
 use shoal_actors::node::{ObjectOp, PruneKind};
 
@@ -32,7 +32,7 @@ async fn prune(
             Ok((s, body)) if (200..300).contains(&s) => {
                 reports.push(serde_json::from_slice(&body).unwrap_or_default())
             }
-            Ok((s, body)) => errors.push(super::fanout::engine_error(s, &body)),
+            Ok((s, body)) => errors.push(crate::api::forward::fanout::engine_error(s, &body)),
             Err(e) => {
                 tracing::warn!(node = %node.name, error = %e, "prune failed");
                 errors.push(e)

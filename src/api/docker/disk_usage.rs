@@ -1,13 +1,12 @@
-//! `GET /system/df` and `POST /auth`.
+//! `GET /system/df`.
 //!
 //! `df` asks every healthy node and sums: `LayersSize` adds up, and the images, containers,
 //! volumes and build cache of all nodes are listed together. An image present on three
 //! nodes is listed three times, because it takes disk space three times; container names
-//! show their node (`/node-1/web`) as `docker ps` does. `auth` checks credentials on one
-//! healthy node (every engine asks the same registry).
+//! show their node (`/node-1/web`) as `docker ps` does.
 
-use super::fanout::{call, engine_error, healthy, merge_reports, no_node, pass, worst};
-use super::{ApiError, ApiState};
+use crate::api::forward::fanout::{call, engine_error, healthy, merge_reports, no_node, worst};
+use crate::api::{ApiError, ApiState};
 use actix_web::{web, HttpResponse};
 use serde_json::Value;
 use shoal_actors::node::ObjectOp;
@@ -50,14 +49,6 @@ pub async fn df(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
         return Err(worst(errors, no_node));
     }
     Ok(HttpResponse::Ok().json(merge_reports(reports)))
-}
-
-pub async fn auth(state: web::Data<ApiState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    super::networks::json_object(&body)?;
-    let read = state.read();
-    let (_, node) = healthy(&read).next().ok_or_else(no_node)?;
-    let (s, answer) = call(node, ObjectOp::Auth { body }).await?;
-    pass(s, answer)
 }
 
 #[cfg(test)]

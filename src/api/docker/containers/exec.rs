@@ -12,8 +12,8 @@
 //! the upgraded one is a hijack, see `hijack`), `POST /exec/{id}/resize`,
 //! `GET /exec/{id}/json`.
 
-use super::proxy::{self, Forward};
-use super::{ApiError, ApiState};
+use crate::api::forward::proxy::{self, Forward};
+use crate::api::{ApiError, ApiState};
 use actix::prelude::*;
 use actix_web::{web, HttpRequest, HttpResponse};
 use shoal_actors::engine::{escape_param, EngineAddr};

@@ -1,0 +1,249 @@
+//! Image routes that add or remove an image's names: tag, remove, commit, and what they
+//! share with the other image routes (which nodes show a name).
+//!
+//! Tag and remove go to every healthy node whose list shows the image (all healthy nodes
+//! when none does: the engine resolves digests and short IDs itself), and their answers
+//! are merged; commit goes to the container's node. Each waits until the nodes publish
+//! the change, so the client's next `docker images` or `run` sees it.
+
+use super::read::ImagePath;
+use crate::api::forward::fanout::{self, call, healthy, pass, worst};
+use crate::api::{ApiError, ApiState};
+use actix_web::{web, HttpRequest, HttpResponse};
+use shoal_actors::cluster::{ClusterRead, NodeRead};
+use shoal_actors::engine::query_escape;
+use shoal_actors::node::{NodeSnapshot, ObjectOp};
+
+/// Does the node's list show `name` (a tag, `repo` meaning `repo:latest`, an ID or ID
+/// prefix, or a digest reference)?
+pub fn has_image(snapshot: &NodeSnapshot, name: &str) -> bool {
+    let bare = name.trim_start_matches("sha256:");
+    let with_tag = if name.contains('@') || name.rsplit('/').next().is_some_and(|l| l.contains(':'))
+    {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    };
+    snapshot.images.iter().any(|img| {
+        img.repo_tags.iter().any(|t| *t == with_tag || *t == name)
+            || img.repo_digests.iter().any(|d| d == name)
+            || (bare.len() >= 4 && img.id.trim_start_matches("sha256:").starts_with(bare))
+    })
+}
+
+/// Healthy nodes that show `name`; all healthy nodes when none does.
+pub(super) fn image_nodes<'a>(read: &'a ClusterRead, name: &str) -> Vec<&'a NodeRead> {
+    let having: Vec<&NodeRead> = healthy(read)
+        .map(|(_, n)| n)
+        .filter(|n| has_image(&n.snapshot, name))
+        .collect();
+    if having.is_empty() {
+        healthy(read).map(|(_, n)| n).collect()
+    } else {
+        having
+    }
+}
+
+pub(super) fn no_such_image(name: &str) -> impl FnOnce() -> ApiError + '_ {
+    move || ApiError::NotFound(format!("No such image: {name}"))
+}
+
+/// The `repo:tag` a tag or commit request names (`tag` defaults to `latest`), as engines
+/// list it; `None` without a `repo`.
+pub(super) fn named_in(q: &[(String, String)]) -> Option<String> {
+    let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let repo = get("repo").filter(|r| !r.is_empty())?;
+    let tag = get("tag").filter(|t| !t.is_empty()).unwrap_or("latest");
+    // Newer clients send the canonical name; engines list the familiar one.
+    let repo = repo
+        .strip_prefix("docker.io/library/")
+        .or_else(|| repo.strip_prefix("docker.io/"))
+        .unwrap_or(repo);
+    Some(format!("{repo}:{tag}"))
+}
+
+/// `POST /images/{name}/tag`: on every node that has the image.
+pub async fn tag(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<ImagePath>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner().reference()?;
+    let read = state.read();
+    let nodes = image_nodes(&read, &name);
+    let query = req.query_string().to_string();
+    let answers = futures_util::future::join_all(nodes.iter().map(|n| {
+        call(
+            n,
+            ObjectOp::TagImage {
+                name: name.clone(),
+                query: query.clone(),
+            },
+        )
+    }))
+    .await;
+    let mut errors = Vec::new();
+    let mut ok = None;
+    for a in answers {
+        match a {
+            Ok((s, body)) if (200..300).contains(&s) => ok = Some((s, body)),
+            Ok((s, body)) => errors.push(fanout::engine_error(s, &body)),
+            Err(e) => errors.push(e),
+        }
+    }
+    let Some((s, body)) = ok else {
+        return Err(worst(errors, no_such_image(&name)));
+    };
+    let q = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
+    let new_tag = named_in(&q).unwrap_or_else(|| ":latest".to_string());
+    for n in &nodes {
+        let t = new_tag.clone();
+        fanout::await_published(&n.handle, move |snap| has_image(snap, &t)).await;
+    }
+    pass(s, body)
+}
+
+/// `DELETE /images/{name}`: on every node that has it; the reports are merged.
+pub async fn remove(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<ImagePath>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner().reference()?;
+    let read = state.read();
+    let nodes = image_nodes(&read, &name);
+    let query = req.query_string().to_string();
+    let answers = futures_util::future::join_all(nodes.iter().map(|n| {
+        let op = ObjectOp::RemoveImage {
+            name: name.clone(),
+            query: query.clone(),
+        };
+        async move { (*n, call(n, op).await) }
+    }))
+    .await;
+    let mut merged: Vec<serde_json::Value> = Vec::new();
+    let mut errors = Vec::new();
+    let mut removed_any = false;
+    for (node, a) in answers {
+        match a {
+            Ok((s, body)) if (200..300).contains(&s) => {
+                removed_any = true;
+                let items: Vec<serde_json::Value> =
+                    serde_json::from_slice(&body).unwrap_or_default();
+                for item in items {
+                    if !merged.contains(&item) {
+                        merged.push(item);
+                    }
+                }
+            }
+            Ok((404, body)) => errors.push(fanout::engine_error(404, &body)),
+            Ok((s, body)) => errors.push(ApiError::EngineAnswer {
+                status: s,
+                message: format!(
+                    "{}: {}",
+                    node.name,
+                    shoal_actors::engine::error_message(&body)
+                ),
+            }),
+            Err(e) => errors.push(e),
+        }
+    }
+    // A node that refused (a container uses the image there) is worth reporting even when
+    // others removed it: the image is not gone from the cluster.
+    let refused = errors
+        .iter()
+        .any(|e| !matches!(e, ApiError::EngineAnswer { status: 404, .. }));
+    if removed_any && !refused {
+        for n in &nodes {
+            let gone = name.clone();
+            fanout::await_published(&n.handle, move |s| !has_image(s, &gone)).await;
+        }
+        return Ok(HttpResponse::Ok().json(merged));
+    }
+    Err(worst(errors, no_such_image(&name)))
+}
+
+/// `POST /commit?container=..`: on the container's node, with the reference made the
+/// engine's full ID (the cluster's `/node/name` form means nothing to an engine).
+pub async fn commit(
+    state: web::Data<ApiState>,
+    q: web::Query<Vec<(String, String)>>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let reference = q
+        .iter()
+        .find(|(k, _)| k == "container")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    if !body.trim_ascii().is_empty() {
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?;
+    }
+    let read = state.read();
+    let (i, entry) = read.resolve_container(&reference)?;
+    let id = entry.id().to_string();
+    let query = q
+        .iter()
+        .map(|(k, v)| {
+            let v = if k == "container" { &id } else { v };
+            format!("{}={}", query_escape(k), query_escape(v))
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let node = &read.nodes[i];
+    let (s, answer) = call(node, ObjectOp::Commit { query, body }).await?;
+    if (200..300).contains(&s) {
+        let new_id = serde_json::from_slice::<serde_json::Value>(&answer)
+            .ok()
+            .and_then(|v| v["Id"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        // The engine tags the image after making it, and a list between the two shows
+        // it untagged: wait for the name the client gave, which the next `run` asks for.
+        let name = named_in(&q);
+        if !new_id.is_empty() {
+            fanout::await_published(&node.handle, move |s| {
+                s.images.iter().any(|i| i.id == new_id)
+                    && name.as_deref().is_none_or(|n| has_image(s, n))
+            })
+            .await;
+        }
+    }
+    pass(s, answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard_stubs::models::ImageSummary;
+    use shoal_actors::engine::EngineAddr;
+    use std::sync::Arc;
+
+    #[test]
+    fn image_references_match_like_an_engine() {
+        let mut snap = NodeSnapshot::pending(EngineAddr::Tcp {
+            host: "h".into(),
+            port: 1,
+        });
+        snap.images = Arc::new(vec![ImageSummary {
+            id: "sha256:abcdef123".into(),
+            repo_tags: vec!["busybox:latest".into(), "localhost:5000/bb:v1".into()],
+            repo_digests: vec!["bb@sha256:99".into()],
+            ..Default::default()
+        }]);
+        for yes in [
+            "busybox",
+            "busybox:latest",
+            "localhost:5000/bb:v1",
+            "abcd",
+            "sha256:abcdef",
+            "bb@sha256:99",
+        ] {
+            assert!(has_image(&snap, yes), "{yes}");
+        }
+        for no in ["busy", "localhost:5000/bb", "abc", "ubuntu"] {
+            assert!(!has_image(&snap, no), "{no}");
+        }
+    }
+}
