@@ -112,7 +112,6 @@ fn connection_service<T>(
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + PeerAddr + 'static,
 {
-    api::proxy::set_worker_timeouts(state.timeouts);
     let http = actix_http::HttpService::build().h1(map_config(app(state.clone(), debug), |_| {
         actix_web::dev::AppConfig::default()
     }));

@@ -1,67 +1,109 @@
-//! `POST /images/prune`, `/networks/prune`, `/volumes/prune`: every healthy node prunes,
-//! the reports are summed (deleted lists joined, reclaimed space added up). A node that
-//! fails is logged and left out of the sum; only when every node fails is it an error.
+//! The one prune path: `POST /containers/prune`, `/images/prune`, `/networks/prune`,
+//! `/volumes/prune`. Every healthy node prunes at once (the client's query, filters
+//! included, passed on) and the reports are summed as one engine would have answered:
+//! deleted lists joined, reclaimed space added up. A node that fails is logged and left
+//! out of the sum; only when every node fails is the answer an error. Each node lists its
+//! objects again afterwards.
 
-use crate::api::forward::fanout::{call, healthy, merge_reports, no_node, worst};
+use crate::api::forward::fanout::{ask_all, healthy, merge_reports};
+use crate::api::forward::proxy;
 use crate::api::{ApiError, ApiState};
 use actix_web::{web, HttpRequest, HttpResponse};
-use shoal_actors::node::{ObjectOp, PruneKind};
+use std::time::Duration;
 
-async fn prune(
-    state: web::Data<ApiState>,
-    req: HttpRequest,
-    kind: PruneKind,
-) -> Result<HttpResponse, ApiError> {
-    let read = state.read();
-    let query = req.query_string().to_string();
-    let nodes: Vec<_> = healthy(&read).map(|(_, n)| n).collect();
-    let answers = futures_util::future::join_all(nodes.iter().map(|n| {
-        call(
-            n,
-            ObjectOp::Prune {
-                kind,
-                query: query.clone(),
-            },
-        )
-    }))
-    .await;
-    let mut reports = Vec::new();
-    let mut errors = Vec::new();
-    for (node, a) in nodes.iter().zip(answers) {
-        match a {
-            Ok((s, body)) if (200..300).contains(&s) => {
-                reports.push(serde_json::from_slice(&body).unwrap_or_default())
-            }
-            Ok((s, body)) => errors.push(crate::api::forward::fanout::engine_error(s, &body)),
-            Err(e) => {
-                tracing::warn!(node = %node.name, error = %e, "prune failed");
-                errors.push(e)
-            }
+/// A prune removes many objects on every node: it gets this beyond the call timeout.
+const PRUNE_WAIT: Duration = Duration::from_secs(600);
+
+/// What a prune route removes: the first segment of its path.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Containers,
+    Images,
+    Networks,
+    Volumes,
+}
+
+impl Kind {
+    fn segment(self) -> &'static str {
+        match self {
+            Kind::Containers => "containers",
+            Kind::Images => "images",
+            Kind::Networks => "networks",
+            Kind::Volumes => "volumes",
         }
     }
-    if reports.is_empty() {
-        return Err(worst(errors, no_node));
+}
+
+async fn prune(state: &ApiState, req: &HttpRequest, kind: Kind) -> Result<HttpResponse, ApiError> {
+    let read = state.read();
+    let nodes: Vec<_> = healthy(&read).map(|(_, n)| n).collect();
+    let target = proxy::engine_path(req, &format!("/{}/prune", kind.segment()));
+    let (timeouts, limit) = (state.timeouts, state.timeouts.call + PRUNE_WAIT);
+    let gathered = ask_all(&nodes, "prune", |n| {
+        let target = &target;
+        async move {
+            let body = proxy::post_whole(&n.handle.addr, target, timeouts, limit).await?;
+            Ok((200, body))
+        }
+    })
+    .await;
+    for n in &nodes {
+        proxy::refresh(&n.handle.actor);
     }
+    let answers = gathered.or_worst(|| ApiError::NoNode("nothing to prune on".to_string()))?;
+    let reports = answers
+        .iter()
+        .map(|(_, _, body)| serde_json::from_slice(body).unwrap_or_default());
     Ok(HttpResponse::Ok().json(merge_reports(reports)))
+}
+
+pub async fn containers(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    prune(&state, &req, Kind::Containers).await
 }
 
 pub async fn images(
     state: web::Data<ApiState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    prune(state, req, PruneKind::Images).await
+    prune(&state, &req, Kind::Images).await
 }
 
 pub async fn networks(
     state: web::Data<ApiState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    prune(state, req, PruneKind::Networks).await
+    prune(&state, &req, Kind::Networks).await
 }
 
 pub async fn volumes(
     state: web::Data<ApiState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    prune(state, req, PruneKind::Volumes).await
+    prune(&state, &req, Kind::Volumes).await
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::api::forward::fanout::merge_reports;
+    use serde_json::json;
+
+    #[test]
+    fn reports_add_up_as_one_engines() {
+        let total = merge_reports([
+            json!({"ContainersDeleted": ["a"], "SpaceReclaimed": 5}),
+            json!({"ContainersDeleted": null, "SpaceReclaimed": 0}),
+            json!({"ContainersDeleted": ["b", "c"], "SpaceReclaimed": 7}),
+        ]);
+        assert_eq!(
+            total,
+            json!({"ContainersDeleted": ["a", "b", "c"], "SpaceReclaimed": 12})
+        );
+        assert_eq!(
+            merge_reports([json!({"ContainersDeleted": null, "SpaceReclaimed": 0})]),
+            json!({"ContainersDeleted": null, "SpaceReclaimed": 0})
+        );
+    }
 }

@@ -59,9 +59,62 @@ pub fn engine_error(status: u16, body: &[u8]) -> ApiError {
     }
 }
 
+/// What several nodes answered to one question: the successes (status and body) with
+/// their node, and the failures (an engine's refusal, or no answer) with theirs.
+pub struct Gathered<'a> {
+    pub answers: Vec<(&'a NodeRead, u16, Bytes)>,
+    pub failures: Vec<(&'a NodeRead, ApiError)>,
+}
+
+/// Asks every node of `nodes` at once; `ask` makes one node's call and answers the engine's
+/// status and body. A 2xx answer is kept with its node; any other, or a failure to get
+/// one, is a failure of that node, logged with `what`.
+pub async fn ask_all<'a, F, Fut>(nodes: &[&'a NodeRead], what: &str, ask: F) -> Gathered<'a>
+where
+    F: Fn(&'a NodeRead) -> Fut,
+    Fut: std::future::Future<Output = Result<(u16, Bytes), ApiError>>,
+{
+    let answers =
+        futures_util::future::join_all(nodes.iter().map(|n| async { (*n, ask(n).await) })).await;
+    let mut out = Gathered {
+        answers: Vec::new(),
+        failures: Vec::new(),
+    };
+    for (node, answer) in answers {
+        match answer {
+            Ok((status, body)) if (200..300).contains(&status) => {
+                out.answers.push((node, status, body))
+            }
+            Ok((status, body)) => out.failures.push((node, engine_error(status, &body))),
+            Err(e) => {
+                tracing::warn!(node = %node.name, error = %e, "{what} failed on a node");
+                out.failures.push((node, e));
+            }
+        }
+    }
+    out
+}
+
+impl<'a> Gathered<'a> {
+    /// The successes; when there is none, the worst failure ([`worst`]), or `none` when no
+    /// node was asked.
+    pub fn or_worst(
+        self,
+        none: impl FnOnce() -> ApiError,
+    ) -> Result<Vec<(&'a NodeRead, u16, Bytes)>, ApiError> {
+        if self.answers.is_empty() {
+            return Err(worst(self.failures.into_iter().map(|(_, e)| e), none));
+        }
+        Ok(self.answers)
+    }
+}
+
 /// The first error that is not a 404, else the first error: what a fan-out answers when
 /// no node succeeded.
-pub fn worst(errors: Vec<ApiError>, not_found: impl FnOnce() -> ApiError) -> ApiError {
+pub fn worst(
+    errors: impl IntoIterator<Item = ApiError>,
+    not_found: impl FnOnce() -> ApiError,
+) -> ApiError {
     let mut first = None;
     for e in errors {
         let is_404 = matches!(&e, ApiError::EngineAnswer { status: 404, .. });

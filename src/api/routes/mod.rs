@@ -93,7 +93,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/containers/{id:.+}/json",
             web::get().to(containers::inspect),
         )
-        .route("/containers/prune", web::post().to(lifecycle::prune))
+        .route("/containers/prune", web::post().to(prune::containers))
         .route(
             "/containers/{id:.+}/attach/ws",
             web::get().to(attach_ws::attach_ws),

@@ -89,9 +89,14 @@ pub async fn locate(state: &ApiState, id: &str) -> Result<EngineAddr, ApiError> 
         .map(|n| n.handle.addr.clone())
         .collect();
     let path = format!("/exec/{}/json", escape_param(id));
+    let timeouts = state.timeouts;
     let asks = candidates.iter().map(|addr| {
         let path = path.clone();
-        async move { proxy::probe(addr, &path).await.map(|ok| (ok, addr)) }
+        async move {
+            proxy::probe(addr, &path, timeouts)
+                .await
+                .map(|ok| (ok, addr))
+        }
     });
     for answer in futures_util::future::join_all(asks).await {
         if let Ok((true, addr)) = answer {

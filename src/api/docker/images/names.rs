@@ -7,7 +7,7 @@
 //! the change, so the client's next `docker images` or `run` sees it.
 
 use super::read::ImagePath;
-use crate::api::forward::fanout::{self, call, healthy, pass, worst};
+use crate::api::forward::fanout::{self, ask_all, call, healthy, pass, worst};
 use crate::api::{ApiError, ApiState};
 use actix_web::{web, HttpRequest, HttpResponse};
 use shoal_actors::cluster::{ClusterRead, NodeRead};
@@ -72,27 +72,17 @@ pub async fn tag(
     let read = state.read();
     let nodes = image_nodes(&read, &name);
     let query = req.query_string().to_string();
-    let answers = futures_util::future::join_all(nodes.iter().map(|n| {
-        call(
-            n,
-            ObjectOp::TagImage {
-                name: name.clone(),
-                query: query.clone(),
-            },
-        )
-    }))
-    .await;
-    let mut errors = Vec::new();
-    let mut ok = None;
-    for a in answers {
-        match a {
-            Ok((s, body)) if (200..300).contains(&s) => ok = Some((s, body)),
-            Ok((s, body)) => errors.push(fanout::engine_error(s, &body)),
-            Err(e) => errors.push(e),
-        }
-    }
-    let Some((s, body)) = ok else {
-        return Err(worst(errors, no_such_image(&name)));
+    let tagged = ask_all(&nodes, "tag", |n| {
+        let op = ObjectOp::TagImage {
+            name: name.clone(),
+            query: query.clone(),
+        };
+        call(n, op)
+    })
+    .await
+    .or_worst(no_such_image(&name))?;
+    let Some((_, status, body)) = tagged.into_iter().next() else {
+        return Err(no_such_image(&name)());
     };
     let q = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map(|q| q.into_inner())
@@ -102,7 +92,7 @@ pub async fn tag(
         let t = new_tag.clone();
         fanout::await_published(&n.handle, move |snap| has_image(snap, &t)).await;
     }
-    pass(s, body)
+    pass(status, body)
 }
 
 /// `DELETE /images/{name}`: on every node that has it; the reports are merged.
@@ -115,41 +105,36 @@ pub async fn remove(
     let read = state.read();
     let nodes = image_nodes(&read, &name);
     let query = req.query_string().to_string();
-    let answers = futures_util::future::join_all(nodes.iter().map(|n| {
+    let gathered = ask_all(&nodes, "image remove", |n| {
         let op = ObjectOp::RemoveImage {
             name: name.clone(),
             query: query.clone(),
         };
-        async move { (*n, call(n, op).await) }
-    }))
+        call(n, op)
+    })
     .await;
     let mut merged: Vec<serde_json::Value> = Vec::new();
-    let mut errors = Vec::new();
-    let mut removed_any = false;
-    for (node, a) in answers {
-        match a {
-            Ok((s, body)) if (200..300).contains(&s) => {
-                removed_any = true;
-                let items: Vec<serde_json::Value> =
-                    serde_json::from_slice(&body).unwrap_or_default();
-                for item in items {
-                    if !merged.contains(&item) {
-                        merged.push(item);
-                    }
-                }
+    for (_, _, body) in &gathered.answers {
+        let items: Vec<serde_json::Value> = serde_json::from_slice(body).unwrap_or_default();
+        for item in items {
+            if !merged.contains(&item) {
+                merged.push(item);
             }
-            Ok((404, body)) => errors.push(fanout::engine_error(404, &body)),
-            Ok((s, body)) => errors.push(ApiError::EngineAnswer {
-                status: s,
-                message: format!(
-                    "{}: {}",
-                    node.name,
-                    shoal_actors::engine::error_message(&body)
-                ),
-            }),
-            Err(e) => errors.push(e),
         }
     }
+    let removed_any = !gathered.answers.is_empty();
+    // An engine's refusal other than 404 says which node refused.
+    let errors: Vec<ApiError> = gathered
+        .failures
+        .into_iter()
+        .map(|(node, e)| match e {
+            ApiError::EngineAnswer { status, message } if status != 404 => ApiError::EngineAnswer {
+                status,
+                message: format!("{}: {message}", node.name),
+            },
+            e => e,
+        })
+        .collect();
     // A node that refused (a container uses the image there) is worth reporting even when
     // others removed it: the image is not gone from the cluster.
     let refused = errors

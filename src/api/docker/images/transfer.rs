@@ -125,7 +125,7 @@ fn merged_answer(
         }
     }
     if parts.is_empty() {
-        let errors = failed.into_iter().map(|(_, e)| ApiError::from(e)).collect();
+        let errors: Vec<ApiError> = failed.into_iter().map(|(_, e)| ApiError::from(e)).collect();
         return Err(worst(errors, no_node));
     }
     for (name, e) in failed {
