@@ -5,7 +5,7 @@
 //! builder only: BuildKit (`version=2`) needs the `/session` hijack, which is not routed.
 
 use crate::api::docker::networks::place;
-use crate::api::forward::fanout::{header, registry_auth, stream_engine};
+use crate::api::forward::progress::{self, header, registry_auth, stream_engine};
 use crate::api::{ApiError, ApiState};
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -61,7 +61,7 @@ pub async fn build(
         }
         None
     };
-    let out = crate::api::forward::fanout::body_stream(resp.body)
+    let out = progress::body_stream(resp.body)
         .chain(futures_util::stream::once(settle).filter_map(futures_util::future::ready));
     Ok(HttpResponse::Ok()
         .content_type(

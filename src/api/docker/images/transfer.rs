@@ -10,9 +10,9 @@
 
 use super::names::{has_image, image_nodes};
 use super::read::ImagePath;
-use crate::api::forward::fanout::{
-    self, body_stream, error_line, healthy, marked_lines, merged_progress, no_node, registry_auth,
-    stream_engine, worst,
+use crate::api::forward::fanout::{healthy, no_node, worst};
+use crate::api::forward::progress::{
+    self, body_stream, error_line, marked_lines, merged_progress, registry_auth, stream_engine,
 };
 use crate::api::{ApiError, ApiState};
 use actix_web::http::Method;
@@ -251,7 +251,7 @@ pub async fn load(
         return Err(no_node());
     }
     let path = with_query("/images/load".into(), req.query_string());
-    let content_type = fanout::header(&req, "Content-Type");
+    let content_type = progress::header(&req, "Content-Type");
     let mut senders = Vec::new();
     let mut opens = Vec::new();
     for n in &nodes {
