@@ -9,15 +9,18 @@
 mod create;
 mod docker;
 mod error;
+mod exec_registry;
 mod forward;
 pub mod hijack;
 mod own;
 mod routes;
 mod state;
 
-pub use docker::containers::exec::{self, ExecRegistry};
+pub use docker::containers::exec;
+pub use docker::system::{FALLBACK_API_VERSION, MIN_API_VERSION};
 pub use error::ApiError;
+pub use exec_registry::ExecRegistry;
 pub use forward::proxy;
 pub use own::metrics;
-pub use routes::{configure, FALLBACK_API_VERSION, JSON_BODY_LIMIT, MIN_API_VERSION};
+pub use routes::{configure, JSON_BODY_LIMIT};
 pub use state::{ApiConfig, ApiState, DaemonFacts};

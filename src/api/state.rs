@@ -2,7 +2,7 @@
 //! the engine deadlines, the front's settings) and the facts about this Shoal process read
 //! once at start. The route table hands it to the handlers as `web::Data<ApiState>`.
 
-use super::docker::containers::exec::ExecRegistry;
+use super::exec_registry::ExecRegistry;
 use actix::Addr;
 use shoal_actors::cluster::{ClusterRead, ClusterView};
 use shoal_actors::engine::Timeouts;

@@ -5,8 +5,9 @@
 //! nodes is listed three times, because it takes disk space three times; container names
 //! show their node (`/node-1/web`) as `docker ps` does.
 
+use crate::api::error::ApiError;
 use crate::api::forward::fanout::{ask_all, call, healthy, merge_reports, no_node};
-use crate::api::{ApiError, ApiState};
+use crate::api::state::ApiState;
 use actix_web::{web, HttpResponse};
 use serde_json::Value;
 use shoal_actors::node::ObjectOp;

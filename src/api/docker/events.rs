@@ -8,7 +8,8 @@
 //! stream, which unsubscribes.
 
 use crate::api::docker::filters::Filters;
-use crate::api::{ApiError, ApiState};
+use crate::api::error::ApiError;
+use crate::api::state::ApiState;
 use actix::Addr;
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;

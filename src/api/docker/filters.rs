@@ -2,7 +2,7 @@
 //! JSON object of key → values, in either of the two forms clients send
 //! (`{"name":["web"]}` or the older `{"name":{"web":true}}`).
 
-use crate::api::ApiError;
+use crate::api::error::ApiError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -12,8 +12,9 @@
 //! disconnect go to the container's node.
 
 use crate::api::docker::filters::{Filters, ListQuery};
+use crate::api::error::ApiError;
 use crate::api::forward::fanout::{self, call, healthy, no_node, pass, with_node};
-use crate::api::{ApiError, ApiState};
+use crate::api::state::ApiState;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;

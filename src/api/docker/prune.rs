@@ -5,9 +5,10 @@
 //! out of the sum; only when every node fails is the answer an error. Each node lists its
 //! objects again afterwards.
 
+use crate::api::error::ApiError;
 use crate::api::forward::fanout::{ask_all, healthy, merge_reports};
 use crate::api::forward::proxy;
-use crate::api::{ApiError, ApiState};
+use crate::api::state::ApiState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::time::Duration;
 

@@ -2,8 +2,9 @@
 //! like classic Swarm did (sums of containers, images, CPUs and memory; one block of
 //! `SystemStatus` lines per node, which `docker info` prints); and `POST /auth`.
 
+use crate::api::error::ApiError;
 use crate::api::forward::fanout::{call, healthy, no_node, pass};
-use crate::api::{ApiError, ApiState, FALLBACK_API_VERSION, MIN_API_VERSION};
+use crate::api::state::ApiState;
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
 use serde_json::json;
@@ -11,6 +12,11 @@ use shoal_actors::node::Health;
 use shoal_actors::node::NodeSnapshot;
 use shoal_actors::node::ObjectOp;
 use std::time::SystemTime;
+
+/// Lowest API version Shoal accepts from a client (what current Docker engines accept).
+pub const MIN_API_VERSION: &str = "1.24";
+/// Answered before any engine is healthy, so a client has something to negotiate with.
+pub const FALLBACK_API_VERSION: &str = "1.41";
 
 pub const VERSION: &str = concat!("shoal/", env!("CARGO_PKG_VERSION"));
 

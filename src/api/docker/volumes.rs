@@ -11,8 +11,9 @@
 
 use crate::api::docker::filters::{Filters, ListQuery};
 use crate::api::docker::networks::{json_object, labels_of, place};
+use crate::api::error::ApiError;
 use crate::api::forward::fanout::{self, call, healthy, pass, with_node};
-use crate::api::{ApiError, ApiState};
+use crate::api::state::ApiState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! until a node publishes a change it made. Used by the image, network, volume, system and
 //! prune routes; merged progress streams are `progress`.
 
-use crate::api::ApiError;
+use crate::api::error::ApiError;
 use actix_web::HttpResponse;
 use bytes::Bytes;
 use serde_json::Value;

@@ -5,7 +5,7 @@
 //! marked with its node as classic Swarm did: `id` and `status` (or `stream`, `error`) start
 //! with `node-1: `, so the CLI shows one progress bar per node and layer.
 
-use crate::api::ApiState;
+use crate::api::state::ApiState;
 use actix_web::HttpRequest;
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, LocalBoxStream, StreamExt};

@@ -19,7 +19,8 @@
 //!
 //! Nothing here logs header values: `X-Registry-Auth` carries credentials.
 
-use crate::api::{ApiError, ApiState};
+use crate::api::error::ApiError;
+use crate::api::state::ApiState;
 use actix::Addr;
 use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderMap, HeaderName};

@@ -3,7 +3,7 @@
 //! on a loopback or unix listener only, `GET /shoal/debug/nodes`.
 
 use super::{cluster_json, page};
-use crate::api::ApiState;
+use crate::api::state::ApiState;
 use crate::telemetry::ObserveConfig;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::json;

@@ -20,7 +20,8 @@
 //! before actix-web sees them. Browsers cannot send `Upgrade`, but a plain `POST .../attach`
 //! is taken by the gate too: [`origin_allowed`] is the rule the gate is to apply to it.
 
-use crate::api::{ApiError, ApiState};
+use crate::api::error::ApiError;
+use crate::api::state::ApiState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};

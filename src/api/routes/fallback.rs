@@ -4,7 +4,7 @@
 //! 404 `page not found`. Only the Docker API families Shoal does not serve at all (swarm
 //! mode, plugins, sessions) say so with 501, so a client learns why.
 
-use crate::api::ApiError;
+use crate::api::error::ApiError;
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse};
 use shoal_actors::engine::split_api_version;

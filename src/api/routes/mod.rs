@@ -12,19 +12,16 @@ mod fallback;
 use super::create;
 use super::docker::containers::{attach_ws, exec, lifecycle, list as containers};
 use super::docker::images::{build, names as image_names, read as images, transfer};
+use super::docker::system::{FALLBACK_API_VERSION, MIN_API_VERSION};
 use super::docker::{disk_usage, events, networks, prune, system, volumes};
-use crate::api::{ApiError, ApiState};
+use crate::api::error::ApiError;
+use crate::api::state::ApiState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::web;
 use shoal_actors::cluster::compare_versions;
 use std::cmp::Ordering;
-
-/// Lowest API version Shoal accepts from a client (what current Docker engines accept).
-pub const MIN_API_VERSION: &str = "1.24";
-/// Answered before any engine is healthy, so a client has something to negotiate with.
-pub const FALLBACK_API_VERSION: &str = "1.41";
 
 /// Largest request body the front reads whole (the JSON bodies of create, update, exec,
 /// commit, network and volume routes). dockerd sets no limit on these; Shoal reads them into

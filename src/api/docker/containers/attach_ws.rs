@@ -6,8 +6,9 @@
 //! error and not a half-open socket, then answers the client's upgrade and copies frames
 //! both ways until either side closes.
 
+use crate::api::error::ApiError;
 use crate::api::forward::proxy;
-use crate::api::{ApiError, ApiState};
+use crate::api::state::ApiState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::Message;
 use awc::ws::{Frame, Message as EngineMessage};

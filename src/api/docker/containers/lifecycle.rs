@@ -10,8 +10,9 @@
 //!
 //! `POST /containers/{id}/attach` is not here: it is a hijacked connection (`hijack`).
 
+use crate::api::error::ApiError;
 use crate::api::forward::proxy::{self, param, Forward, HeadLimit};
-use crate::api::{ApiError, ApiState};
+use crate::api::state::ApiState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use shoal_actors::engine::escape_param;

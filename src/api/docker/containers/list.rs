@@ -2,7 +2,8 @@
 //! (the list) and the node's inspect cache (one container).
 
 use crate::api::docker::filters::{truthy, Filters, ListQuery};
-use crate::api::{ApiError, ApiState};
+use crate::api::error::ApiError;
+use crate::api::state::ApiState;
 use actix_web::{web, HttpResponse};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;

@@ -5,8 +5,9 @@
 //! builder only: BuildKit (`version=2`) needs the `/session` hijack, which is not routed.
 
 use crate::api::docker::networks::place;
+use crate::api::error::ApiError;
 use crate::api::forward::progress::{self, header, registry_auth, stream_engine};
-use crate::api::{ApiError, ApiState};
+use crate::api::state::ApiState;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -51,7 +52,7 @@ pub async fn build(
         match tag {
             Some(tag) => {
                 crate::api::forward::fanout::await_published(&handle, |s| {
-                    crate::api::docker::images::names::has_image(s, &tag)
+                    crate::api::docker::images::has_image(s, &tag)
                 })
                 .await
             }

@@ -6,47 +6,13 @@
 //! are merged; commit goes to the container's node. Each waits until the nodes publish
 //! the change, so the client's next `docker images` or `run` sees it.
 
-use super::read::ImagePath;
-use crate::api::forward::fanout::{self, ask_all, call, healthy, pass, worst};
-use crate::api::{ApiError, ApiState};
+use super::{has_image, image_nodes, no_such_image, ImagePath};
+use crate::api::error::ApiError;
+use crate::api::forward::fanout::{self, ask_all, call, pass, worst};
+use crate::api::state::ApiState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use shoal_actors::cluster::{ClusterRead, NodeRead};
 use shoal_actors::engine::query_escape;
-use shoal_actors::node::{NodeSnapshot, ObjectOp};
-
-/// Does the node's list show `name` (a tag, `repo` meaning `repo:latest`, an ID or ID
-/// prefix, or a digest reference)?
-pub fn has_image(snapshot: &NodeSnapshot, name: &str) -> bool {
-    let bare = name.trim_start_matches("sha256:");
-    let with_tag = if name.contains('@') || name.rsplit('/').next().is_some_and(|l| l.contains(':'))
-    {
-        name.to_string()
-    } else {
-        format!("{name}:latest")
-    };
-    snapshot.images.iter().any(|img| {
-        img.repo_tags.iter().any(|t| *t == with_tag || *t == name)
-            || img.repo_digests.iter().any(|d| d == name)
-            || (bare.len() >= 4 && img.id.trim_start_matches("sha256:").starts_with(bare))
-    })
-}
-
-/// Healthy nodes that show `name`; all healthy nodes when none does.
-pub(super) fn image_nodes<'a>(read: &'a ClusterRead, name: &str) -> Vec<&'a NodeRead> {
-    let having: Vec<&NodeRead> = healthy(read)
-        .map(|(_, n)| n)
-        .filter(|n| has_image(&n.snapshot, name))
-        .collect();
-    if having.is_empty() {
-        healthy(read).map(|(_, n)| n).collect()
-    } else {
-        having
-    }
-}
-
-pub(super) fn no_such_image(name: &str) -> impl FnOnce() -> ApiError + '_ {
-    move || ApiError::NotFound(format!("No such image: {name}"))
-}
+use shoal_actors::node::ObjectOp;
 
 /// The `repo:tag` a tag or commit request names (`tag` defaults to `latest`), as engines
 /// list it; `None` without a `repo`.
@@ -196,39 +162,4 @@ pub async fn commit(
         }
     }
     pass(s, answer)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bollard_stubs::models::ImageSummary;
-    use shoal_actors::engine::EngineAddr;
-    use std::sync::Arc;
-
-    #[test]
-    fn image_references_match_like_an_engine() {
-        let mut snap = NodeSnapshot::pending(EngineAddr::Tcp {
-            host: "h".into(),
-            port: 1,
-        });
-        snap.images = Arc::new(vec![ImageSummary {
-            id: "sha256:abcdef123".into(),
-            repo_tags: vec!["busybox:latest".into(), "localhost:5000/bb:v1".into()],
-            repo_digests: vec!["bb@sha256:99".into()],
-            ..Default::default()
-        }]);
-        for yes in [
-            "busybox",
-            "busybox:latest",
-            "localhost:5000/bb:v1",
-            "abcd",
-            "sha256:abcdef",
-            "bb@sha256:99",
-        ] {
-            assert!(has_image(&snap, yes), "{yes}");
-        }
-        for no in ["busy", "localhost:5000/bb", "abc", "ubuntu"] {
-            assert!(!has_image(&snap, no), "{no}");
-        }
-    }
 }

@@ -7,14 +7,14 @@
 //! history asks one node that has it; search, one healthy node (they all ask the same
 //! registry).
 
-use super::names::{image_nodes, no_such_image};
+use super::{image_nodes, no_such_image, ImagePath};
 use crate::api::docker::filters::{truthy, Filters, ListQuery};
 use crate::api::docker::reference;
+use crate::api::error::ApiError;
 use crate::api::forward::fanout::{self, call, healthy, no_node, pass, worst};
-use crate::api::{ApiError, ApiState};
+use crate::api::state::ApiState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bollard_stubs::models::ImageSummary;
-use serde::Deserialize;
 use shoal_actors::node::ObjectOp;
 use shoal_actors::node::{Health, InspectImage};
 use std::collections::HashMap;
@@ -87,20 +87,6 @@ pub async fn list(
         .collect();
     out.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
     Ok(HttpResponse::Ok().json(out))
-}
-
-/// The `{name}` of an image route (it may hold slashes: `localhost:5000/busybox`).
-#[derive(Debug, Deserialize)]
-pub struct ImagePath {
-    pub name: String,
-}
-
-impl ImagePath {
-    /// The name, once checked to be an image reference (the engine's 400 otherwise).
-    pub fn reference(self) -> Result<String, ApiError> {
-        reference::check(&self.name).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        Ok(self.name)
-    }
 }
 
 pub async fn inspect(

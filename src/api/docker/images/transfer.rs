@@ -8,13 +8,13 @@
 //!   sets the pace, nothing is buffered whole), so a loaded image runs anywhere, as a
 //!   pulled one does.
 
-use super::names::{has_image, image_nodes};
-use super::read::ImagePath;
+use super::{has_image, image_nodes, ImagePath};
+use crate::api::error::ApiError;
 use crate::api::forward::fanout::{healthy, no_node, worst};
 use crate::api::forward::progress::{
     self, body_stream, error_line, marked_lines, merged_progress, registry_auth, stream_engine,
 };
-use crate::api::{ApiError, ApiState};
+use crate::api::state::ApiState;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
