@@ -39,4 +39,7 @@ pub use offer::{
     NetworkInfo, NodeId, Offer, Proto, Scope, NANOS_PER_CPU,
 };
 pub use placer::{NodeUsage, Placement, Placer, ReservationId};
-pub use request::{Dependency, DependencyKind, PlacementRequest, PortMode, PortRequest};
+pub use request::{
+    Dependency, DependencyKind, PlacementRequest, PortMode, PortRequest, ReschedulePolicy,
+    LABEL_RESCHEDULE, LABEL_SWARM_ID,
+};
