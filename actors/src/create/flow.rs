@@ -15,6 +15,7 @@
 //! After a try on another node, a scheduler refusal (every node avoided or excluded) is
 //! not the interesting answer: the node's failure that led there is.
 
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use actix::Addr;
@@ -97,6 +98,13 @@ impl Failed {
     }
 }
 
+/// Networks and volumes one create made itself, by name.
+#[derive(Default)]
+struct Made {
+    networks: HashSet<String>,
+    volumes: HashSet<String>,
+}
+
 /// The create flow. Cheap to build per request: it holds the scheduler's address and the
 /// nodes it reads.
 pub struct CreateFlow {
@@ -134,13 +142,16 @@ impl CreateFlow {
         let mut placement = req.placement().clone();
         let mut tries_left = self.config.retries;
         let mut last_failure: Option<CreateError> = None;
+        // Networks and volumes this create made on nodes it then left: they exist, but
+        // not where the container will land.
+        let mut made = Made::default();
         loop {
             metrics::queued("scheduler", "scheduler");
             let placed = match self.scheduler.send(Place(placement.clone())).await? {
                 Ok(placed) => placed,
                 Err(refused) => return Err(last_failure.unwrap_or(refused.into())),
             };
-            let failed = match self.attempt(&req, &placed).await {
+            let failed = match self.attempt(&req, &placed, &mut made).await {
                 Ok(created) => {
                     self.confirm(&placed, &created.id);
                     return Ok(created);
@@ -166,12 +177,17 @@ impl CreateFlow {
     }
 
     /// One try on the placed node.
-    async fn attempt(&self, req: &CreateRequest, placed: &Placement) -> Result<Created, Failed> {
+    async fn attempt(
+        &self,
+        req: &CreateRequest,
+        placed: &Placement,
+        made: &mut Made,
+    ) -> Result<Created, Failed> {
         let node = self
             .nodes
             .node(&placed.node)
             .ok_or_else(|| Failed::before_create(CreateError::NodeGone(placed.node.clone())))?;
-        self.ensure_objects(&*node, req)
+        self.ensure_objects(&*node, req, made)
             .await
             .map_err(Failed::before_create)?;
         let body = req.engine_body(placed.reservation.as_str());
@@ -184,10 +200,7 @@ impl CreateFlow {
             node.pull(image.to_owned(), req.auth())
                 .await
                 .map_err(Failed::before_create)?;
-            answer = node
-                .create(name, body)
-                .await
-                .map_err(Failed::create_call)?;
+            answer = node.create(name, body).await.map_err(Failed::create_call)?;
         }
         match answer {
             (201, body) => Ok(Created {
@@ -208,21 +221,25 @@ impl CreateFlow {
     }
 
     /// Creates on `node` the networks and volumes the container needs that exist on no
-    /// node yet, so they exist where it lands.
+    /// node yet (or only where an earlier try of this create made them), so they exist
+    /// where it lands.
     async fn ensure_objects(
         &self,
         node: &dyn NodeTarget,
         req: &CreateRequest,
+        made: &mut Made,
     ) -> Result<(), EngineError> {
         let placement = req.placement();
         for net in &placement.networks {
-            if !self.nodes.network_exists(net) {
+            if made.networks.contains(net) || !self.nodes.network_exists(net) {
                 node.create_network(net.clone()).await?;
+                made.networks.insert(net.clone());
             }
         }
         for vol in &placement.volumes {
-            if !self.nodes.volume_exists(vol) {
+            if made.volumes.contains(vol) || !self.nodes.volume_exists(vol) {
                 node.create_volume(vol.clone()).await?;
+                made.volumes.insert(vol.clone());
             }
         }
         Ok(())

@@ -34,4 +34,4 @@ pub use error::CreateError;
 pub use flow::{CreateFlow, Created, FlowConfig};
 pub use nodes::{ClusterNodes, NodeTarget, Nodes};
 pub use request::{CreateRequest, IfLanded};
-pub use resolve::{ResolveConfig, Resolved, Resolution};
+pub use resolve::{Resolution, ResolveConfig, Resolved};

@@ -15,8 +15,7 @@ use tokio::sync::watch;
 use crate::cluster::ClusterView;
 use crate::engine::EngineError;
 use crate::node::{
-    CreateContainer, CreateNetwork, CreateVolume, FindCreated, NodeActor, PullImage,
-    RemoveOrphan,
+    CreateContainer, CreateNetwork, CreateVolume, FindCreated, NodeActor, PullImage, RemoveOrphan,
 };
 use crate::scheduler::NodeId;
 
@@ -37,8 +36,10 @@ pub trait NodeTarget {
     fn create_network(&self, name: String) -> LocalBoxFuture<'static, Result<(), EngineError>>;
     fn create_volume(&self, name: String) -> LocalBoxFuture<'static, Result<(), EngineError>>;
     /// The container carrying `com.docker.swarm.id=swarm_id`, if any.
-    fn find(&self, swarm_id: String)
-        -> LocalBoxFuture<'static, Result<Option<String>, EngineError>>;
+    fn find(
+        &self,
+        swarm_id: String,
+    ) -> LocalBoxFuture<'static, Result<Option<String>, EngineError>>;
     /// Removes a container (force); gone already counts as removed.
     fn remove(&self, id: String) -> LocalBoxFuture<'static, Result<(), EngineError>>;
 }

@@ -180,7 +180,11 @@ mod tests {
             (b"{", None, "invalid JSON"),
             (b"[1]", None, "must be an object"),
             (br#"{"Image": 5}"#, None, "invalid create body"),
-            (br#"{"Image": "bb"}"#, Some("-x"), "Invalid container name (-x)"),
+            (
+                br#"{"Image": "bb"}"#,
+                Some("-x"),
+                "Invalid container name (-x)",
+            ),
             (br#"{"Env": ["A=1"]}"#, None, "config cannot be empty"),
             (
                 br#"{"Image": "bb", "Env": ["reschedule:sometimes"]}"#,

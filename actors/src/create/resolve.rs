@@ -157,7 +157,9 @@ pub(crate) async fn resolve(
             node = %silent.node, swarm_id = %swarm_id,
             "a create the engine did not answer is still unknown; its reservation is released"
         ),
-        r => tracing::info!(node = %silent.node, swarm_id = %swarm_id, outcome = r.as_str(), "silent create resolved"),
+        r => {
+            tracing::info!(node = %silent.node, swarm_id = %swarm_id, outcome = r.as_str(), "silent create resolved")
+        }
     }
     Resolved {
         node: silent.node,

@@ -505,12 +505,18 @@ pub fn create_retried(reason: &'static str) {
 
 /// One silent create resolved: `removed`, `adopted`, `absent` or `unresolved`.
 pub fn create_resolved(outcome: &'static str) {
-    METRICS.create_resolutions.with_label_values(&[outcome]).inc();
+    METRICS
+        .create_resolutions
+        .with_label_values(&[outcome])
+        .inc();
 }
 
 /// How many silent creates ended with `outcome` so far (tests).
 pub fn create_resolutions(outcome: &str) -> u64 {
-    METRICS.create_resolutions.with_label_values(&[outcome]).get()
+    METRICS
+        .create_resolutions
+        .with_label_values(&[outcome])
+        .get()
 }
 
 // ---------------------------------------------------------------------------------------

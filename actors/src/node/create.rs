@@ -311,10 +311,7 @@ mod tests {
         let path = calls::find_path("abc");
         let (_, q) = path.split_once("filters=").unwrap();
         assert!(path.starts_with("/containers/json?all=1&"));
-        assert_eq!(
-            q,
-            query_escape(r#"{"label":["com.docker.swarm.id=abc"]}"#)
-        );
+        assert_eq!(q, query_escape(r#"{"label":["com.docker.swarm.id=abc"]}"#));
     }
 
     #[test]
