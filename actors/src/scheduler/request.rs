@@ -54,7 +54,7 @@ impl ReschedulePolicy {
         match raw {
             "off" => Ok(ReschedulePolicy::Off),
             "on-node-failure" => Ok(ReschedulePolicy::OnNodeFailure),
-            other => Err(ScheduleError::InvalidRequest(format!(
+            other => Err(ScheduleError::InvalidReschedule(format!(
                 "invalid reschedule policy: {other}"
             ))),
         }
@@ -180,7 +180,7 @@ fn parse_reschedule(
     match policies.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(*one)),
-        _ => Err(ScheduleError::InvalidRequest(
+        _ => Err(ScheduleError::InvalidReschedule(
             "too many reschedule policies".into(),
         )),
     }
