@@ -128,7 +128,7 @@ fn creates_on_a_frozen_engine_leave_no_orphan_once_it_thaws() {
         .lines()
         .filter(|l| l.starts_with("shoal_create_resolutions_total{"))
         .filter(|l| l.contains("outcome=\"removed\"") || l.contains("outcome=\"absent\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum();
     assert!(resolved >= 2, "two silent creates resolved: {m}");
     eprintln!(
