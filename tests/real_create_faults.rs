@@ -139,3 +139,51 @@ fn creates_on_a_frozen_engine_leave_no_orphan_once_it_thaws() {
             .join("; ")
     );
 }
+
+#[test]
+fn a_create_on_a_killed_engine_is_tried_on_another_node_at_once() {
+    let cluster = RealCluster::new()
+        .engines(2)
+        .start()
+        .expect("two dockerd engines start");
+    // node-1 stays "healthy" in Shoal's eyes: the moment right after a crash.
+    let shoal = ShoalDaemon::over(
+        &cluster,
+        &["--engine-timeout", "3s", "--engine-failure-retry", "1000"],
+    );
+    let docker = |args: &[&str]| docker_cli_timeout(shoal.host(), args, Duration::from_secs(60));
+    cluster.engine("node-1").kill();
+
+    // Named: a refused connection created nothing, so the name may go elsewhere.
+    let started = std::time::Instant::now();
+    let moved = docker(&[
+        "create",
+        "--name",
+        "survivor",
+        "-e",
+        "constraint:node==~node-1",
+        "busybox",
+        "true",
+    ]);
+    assert!(moved.success(), "{moved}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "tried elsewhere at once, not after a timeout: {:?}",
+        started.elapsed()
+    );
+    let node = docker(&["inspect", "--format", "{{.Node.Name}}", "survivor"]).expect_success();
+    assert_eq!(node.out(), "node-2");
+    assert_eq!(made_by_shoal(cluster.engine("node-2")), ["survivor"]);
+
+    // Only node-1 will do: the answer is the engine's failure, not a placement refusal.
+    let stuck = docker(&["create", "-e", "constraint:node==node-1", "busybox", "true"]);
+    assert!(!stuck.success(), "{stuck}");
+    assert!(stuck.stderr.contains("cannot connect to engine"), "{stuck}");
+
+    let m = metrics(shoal.host());
+    let line = m
+        .lines()
+        .find(|l| l.starts_with("shoal_create_retries_total{reason=\"connect\"}"))
+        .unwrap_or_else(|| panic!("no connect retries in {m}"));
+    assert!(line.ends_with(" 2"), "{line}");
+}
