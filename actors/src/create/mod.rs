@@ -28,6 +28,8 @@ pub mod request;
 pub mod resolve;
 
 #[cfg(test)]
+mod fake;
+#[cfg(test)]
 mod tests;
 
 pub use error::CreateError;
