@@ -8,9 +8,10 @@
 
 use super::{has_image, image_nodes, no_such_image, ImagePath};
 use crate::api::error::ApiError;
-use crate::api::forward::fanout::{self, ask_all, call, pass, worst};
+use crate::api::forward::fanout::{self, ask_all, call, pass, worst, Gathered};
 use crate::api::state::ApiState;
 use actix_web::{web, HttpRequest, HttpResponse};
+use shoal_actors::cluster::{ClusterRead, NodeRead};
 use shoal_actors::engine::query_escape;
 use shoal_actors::node::ObjectOp;
 
@@ -28,6 +29,19 @@ pub(super) fn named_in(q: &[(String, String)]) -> Option<String> {
     Some(format!("{repo}:{tag}"))
 }
 
+/// Asks every healthy node that shows `name` (every healthy node when none does: the
+/// engine resolves digests and short IDs itself) to run `op`; answers whom it asked.
+async fn ask_image_nodes<'a>(
+    read: &'a ClusterRead,
+    name: &str,
+    what: &str,
+    op: impl Fn() -> ObjectOp,
+) -> (Vec<&'a NodeRead>, Gathered<'a>) {
+    let nodes = image_nodes(read, name);
+    let gathered = ask_all(&nodes, what, |n| call(n, op())).await;
+    (nodes, gathered)
+}
+
 /// `POST /images/{name}/tag`: on every node that has the image.
 pub async fn tag(
     state: web::Data<ApiState>,
@@ -36,17 +50,13 @@ pub async fn tag(
 ) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner().reference()?;
     let read = state.read();
-    let nodes = image_nodes(&read, &name);
-    let query = req.query_string().to_string();
-    let tagged = ask_all(&nodes, "tag", |n| {
-        let op = ObjectOp::TagImage {
-            name: name.clone(),
-            query: query.clone(),
-        };
-        call(n, op)
+    let query = req.query_string();
+    let (nodes, gathered) = ask_image_nodes(&read, &name, "tag", || ObjectOp::TagImage {
+        name: name.clone(),
+        query: query.to_string(),
     })
-    .await
-    .or_worst(no_such_image(&name))?;
+    .await;
+    let tagged = gathered.or_worst(no_such_image(&name))?;
     let Some((_, status, body)) = tagged.into_iter().next() else {
         return Err(no_such_image(&name)());
     };
@@ -69,16 +79,13 @@ pub async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner().reference()?;
     let read = state.read();
-    let nodes = image_nodes(&read, &name);
-    let query = req.query_string().to_string();
-    let gathered = ask_all(&nodes, "image remove", |n| {
-        let op = ObjectOp::RemoveImage {
+    let query = req.query_string();
+    let (nodes, gathered) =
+        ask_image_nodes(&read, &name, "image remove", || ObjectOp::RemoveImage {
             name: name.clone(),
-            query: query.clone(),
-        };
-        call(n, op)
-    })
-    .await;
+            query: query.to_string(),
+        })
+        .await;
     let mut merged: Vec<serde_json::Value> = Vec::new();
     for (_, _, body) in &gathered.answers {
         let items: Vec<serde_json::Value> = serde_json::from_slice(body).unwrap_or_default();
