@@ -1,5 +1,7 @@
 //! Smoke test of the real-engine harness itself: three labelled engines start, each
-//! is its own node, and dropping the cluster leaves no dockerd and no container behind.
+//! is its own node, and dropping the cluster leaves no dockerd and no container behind;
+//! each engine has an address and network namespace of its own, and the host's `docker0`
+//! is left as it was.
 
 mod support;
 
@@ -132,5 +134,62 @@ fn a_killed_engine_restarts_on_its_address() -> Result<(), Box<dyn Error>> {
     engine
         .docker(&["image", "inspect", "busybox:latest"])
         .expect_success();
+    Ok(())
+}
+
+/// The host's network interfaces, from /sys.
+fn host_links() -> Vec<String> {
+    let mut links: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    links.sort();
+    links
+}
+
+#[test]
+fn engines_leave_the_hosts_network_as_they_found_it() -> Result<(), Box<dyn Error>> {
+    let had_docker0 = host_links().iter().any(|l| l == "docker0");
+    let cluster = RealCluster::new().engines(2).start()?;
+    let (a, b) = (&cluster.engines()[0], &cluster.engines()[1]);
+    assert_ne!(a.tcp_addr(), b.tcp_addr());
+    assert_ne!(a.netns(), b.netns());
+    // Each engine has its own address, in its own namespace, on the same port.
+    for engine in cluster.engines() {
+        let addr = engine.tcp_addr();
+        assert!(addr.ends_with(":2375"), "{addr}");
+        assert!(!addr.starts_with("127."), "{addr}");
+        engine
+            .docker(&["run", "-d", "--name", "web", "busybox", "sleep", "1000"])
+            .expect_success();
+    }
+    if had_docker0 {
+        assert!(
+            host_links().iter().any(|l| l == "docker0"),
+            "the host's docker0 was deleted while the engines ran"
+        );
+    }
+    let namespaces = [a.netns(), b.netns()];
+    drop(cluster);
+
+    if had_docker0 {
+        assert!(
+            host_links().iter().any(|l| l == "docker0"),
+            "the host's docker0 is gone after the engines stopped"
+        );
+    }
+    let left = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    for ns in namespaces {
+        assert!(!left.contains(&ns), "network namespace {ns} remains");
+    }
     Ok(())
 }
