@@ -19,6 +19,7 @@
 
 mod busybox;
 mod docker_cli;
+pub mod http;
 mod netns;
 mod proc;
 mod real_cluster;

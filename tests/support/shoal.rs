@@ -113,6 +113,12 @@ impl ShoalDaemon {
         &self.host
     }
 
+    /// SIGKILL, as in a crash, and reaped; the log stays readable until the drop.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
