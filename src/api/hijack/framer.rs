@@ -171,6 +171,12 @@ impl RequestFramer {
         }
     }
 
+    /// Whether the next byte starts a request (for tests that follow request boundaries).
+    #[cfg(test)]
+    pub fn between_requests(&self) -> bool {
+        matches!(self.state, State::Head | State::Closed)
+    }
+
     /// Where the connection goes once a request is whole.
     fn after_request(&self) -> State {
         if self.closing {

@@ -40,6 +40,8 @@
 mod framer;
 mod framing;
 mod front;
+#[cfg(test)]
+mod props;
 mod relay;
 
 pub use front::{serve_connection, FrontError, Gate};
