@@ -388,10 +388,9 @@ async fn invalid_utf8_is_a_4xx() {
 }
 
 /// Image names that are not UTF-8 once decoded: a 4xx as for any other bad reference.
-/// Today `GET /images/%ff/json` answers 502 ("invalid uri character": the decoded name is
-/// put into the engine path unescaped) and `GET /images/%ff%fe` 501 (an unknown route).
+/// (Before main's engine-path escaping, `GET /images/%ff/json` answered 502 "invalid uri
+/// character" and `GET /images/%ff%fe` 501.)
 #[actix_rt::test]
-#[ignore = "fixed by issue 10 items 5 and 6 (engine path escaping, 404 for unknown routes)"]
 async fn invalid_utf8_image_names_are_a_4xx() {
     let (c, _tap) = tapped().await;
     for path in ["/images/%ff/json", "/images/%ff%fe", "/images/%ff/history"] {
