@@ -51,6 +51,9 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 const BASELINE: Duration = Duration::from_secs(6);
 const HOLD: Duration = Duration::from_secs(3);
 
+/// How long after a node is shown unhealthy the scheduler may still hold its older offer.
+const OFFER_LAG: Duration = Duration::from_millis(200);
+
 /// The label Shoal puts on every container it creates.
 const SWARM_ID: &str = "com.docker.swarm.id";
 
@@ -501,6 +504,9 @@ fn one_engine_frozen_then_killed_under_load() {
     let load = Load::new();
     let began = Instant::now();
     let mut stale: Vec<String> = Vec::new();
+    // While the sick node is marked unhealthy: from a moment after the mark (the
+    // scheduler's offer follows the node's snapshot) until it is thawed or restarted.
+    let mut marked: Vec<(Instant, Instant)> = Vec::new();
     thread::scope(|s| {
         for r in 0..READERS {
             let (load, host, ids) = (&load, &host, &healthy_ids);
@@ -517,6 +523,7 @@ fn one_engine_frozen_then_killed_under_load() {
         let detected = wait_health(&host, "node-3", "Unhealthy", froze, bound * 3);
         thread::sleep(HOLD);
         let thawed = Instant::now();
+        marked.push((froze + detected + OFFER_LAG, thawed));
         drop(thaw_guard);
         let back = wait_health(&host, "node-3", "Healthy", thawed, Duration::from_secs(30));
         let stale_freeze = served_again(&host, sick, &sick_id);
@@ -537,6 +544,7 @@ fn one_engine_frozen_then_killed_under_load() {
         let detected = wait_health(&host, "node-3", "Unhealthy", killed, bound * 3);
         thread::sleep(HOLD);
         let restarting = Instant::now();
+        marked.push((killed + detected + OFFER_LAG, restarting));
         sick.restart().expect("node-3 starts again");
         figures!("node-3 restarted in {}", secs(restarting.elapsed()));
         let answering = Instant::now();
@@ -637,6 +645,37 @@ fn one_engine_frozen_then_killed_under_load() {
         },
     );
     let now = on_engines(&cluster);
+    // Once the node is marked unhealthy, creates go to the others without waiting on it.
+    let mut while_marked = 0;
+    for c in creates.iter().filter(|c| {
+        marked
+            .iter()
+            .any(|&(from, to)| c.at >= from && c.at + c.took < to)
+    }) {
+        while_marked += 1;
+        let a = c.outcome.as_ref().expect("checked above");
+        assert_eq!(
+            a.status,
+            201,
+            "a create while node-3 was unhealthy: {}",
+            a.text()
+        );
+        let id = a.json()["Id"].as_str().unwrap_or_default().to_string();
+        let node = now.get(&id).map(|(node, _, _)| node.as_str());
+        assert!(
+            node.is_some_and(|n| n != "node-3"),
+            "a create while node-3 was unhealthy went to {node:?}"
+        );
+        assert!(
+            c.took < ENGINE_TIMEOUT,
+            "a create while node-3 was unhealthy took {}",
+            secs(c.took)
+        );
+    }
+    assert!(
+        while_marked >= 4,
+        "{while_marked} creates while node-3 was unhealthy"
+    );
     for name in &refused_names {
         assert!(
             !now.values().any(|(_, n, _)| n == name),
@@ -645,7 +684,8 @@ fn one_engine_frozen_then_killed_under_load() {
     }
     let outcomes = resolutions(&host);
     figures!(
-        "creates: {} answered 201, {} refused cleanly, slowest {}; orphans found and \
+        "creates: {} answered 201 ({while_marked} while node-3 was marked unhealthy, none \
+         there), {} refused cleanly, slowest {}; orphans found and \
          removed by Shoal {} (silent creates resolved: {outcomes:?}); not answered 201 but \
          still on the engines at the end of the load {} (gone {} later); orphans left 0",
         created.len(),
