@@ -44,6 +44,10 @@ pub struct Running {
 }
 
 fn daemon_facts(placement: &PlacementConfig) -> DaemonFacts {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "once at start-up, before the server accepts a connection; /proc is kernel memory, no disk"
+    )]
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "shoal".to_string());

@@ -3,7 +3,10 @@
 //!
 //! `SimCluster::new().engine(EngineConfig::new("a")).start().await`
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the fixture"
+)]
 
 use shoal::config::{EngineSource, ListenAddr, ManageConfig, PlacementConfig};
 use shoal::discovery::Discovery;
