@@ -2,7 +2,8 @@
 //!
 //! Messages it takes: `RefreshNode`, `SyncContainer`, `SyncOffer`, `InspectContainer`,
 //! `InspectImage`, `ListContainerSizes`, `RestartNode`, `StopNode` (in `messages`);
-//! `CreateContainer`, `PullImage`, `CreateNetwork`, `CreateVolume` (in `create`);
+//! `CreateContainer`, `PullImage`, `CreateNetwork`, `CreateVolume`, `FindCreated`,
+//! `RemoveOrphan` (in `create`);
 //! `ObjectCall` (in `objects`). It publishes `NodeSnapshot`s through a watch channel, keeps
 //! the cluster's container index up to date, and tells its supervisor (the ClusterActor)
 //! `NodeStopped` when it ends.
@@ -18,7 +19,10 @@ mod offer;
 mod snapshot;
 
 pub use actor::{NodeActor, NodeConfig, NodeEvent};
-pub use create::{pull_query, CreateContainer, CreateNetwork, CreateVolume, PullImage};
+pub use create::{
+    calls, pull_query, CreateContainer, CreateNetwork, CreateVolume, FindCreated, PullImage,
+    RemoveOrphan,
+};
 pub use events::{EngineEvent, EventActor};
 pub use health::{Health, HealthTracker};
 pub use messages::{
