@@ -1,6 +1,7 @@
 //! The fault suite (issue 10, item 8), against three real engines, under load. It prints
-//! its figures on stderr (failed requests, p99 against the same run's baseline, time to
-//! mark a node unhealthy and to serve it again, silent creates resolved, orphans left):
+//! its figures on stderr on every run, passed or not (failed requests, p99 against the
+//! same run's baseline, time to mark a node unhealthy and to serve it again, silent creates
+//! resolved, orphans left):
 //!
 //! - one engine frozen (SIGSTOP), then thawed; then the same engine killed (SIGKILL) and
 //!   restarted, while three threads read (`/containers/json`, `/info`, inspect) and call
@@ -19,6 +20,12 @@
 //!
 //! The tests measure latency, so they run one after the other (a mutex), not beside
 //! each other on the machine's two cores.
+//!
+//! Known bug, checked last so every figure comes first: after the engine's restart,
+//! Shoal's inspect of its container still says `"Running": true` while Shoal's own list
+//! says `Exited`. A node keeps a container's cached inspect across full lists as long as
+//! the container is listed, even when the list shows its state changed, and an engine
+//! that was killed and restarted sends no `die` event that would drop it.
 #![allow(
     clippy::disallowed_methods,
     reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
