@@ -80,7 +80,10 @@ fn a_frozen_node_is_shown_as_down_and_refused_at_once_then_serves_again() {
     assert!(!o.stdout.contains(&web), "{o}");
     assert!(o.stdout.contains(&format!("{api} Up")), "{o}");
     let o = docker(&["ps", "-a", "--format", "{{.Names}}|{{.Status}}"]).expect_success();
-    assert!(o.stdout.lines().any(|l| l == format!("{web}|Host Down")), "{o}");
+    assert!(
+        o.stdout.lines().any(|l| l == format!("{web}|Host Down")),
+        "{o}"
+    );
     assert!(o.stdout.contains(&format!("{api}|Up")), "{o}");
 
     // `docker info` counts only healthy nodes' containers and says which node is sick.
@@ -99,7 +102,8 @@ fn a_frozen_node_is_shown_as_down_and_refused_at_once_then_serves_again() {
         let took = began.elapsed();
         assert!(!o.success(), "{o}");
         assert!(
-            o.stderr.contains(&format!("running on unhealthy node {sick_name}")),
+            o.stderr
+                .contains(&format!("running on unhealthy node {sick_name}")),
             "{o}"
         );
         assert!(
@@ -124,7 +128,10 @@ fn a_frozen_node_is_shown_as_down_and_refused_at_once_then_serves_again() {
         }
     });
     let back = thawed.elapsed();
-    println!("thawed node serving again after {:.1} s", back.as_secs_f64());
+    println!(
+        "thawed node serving again after {:.1} s",
+        back.as_secs_f64()
+    );
     assert!(back < Duration::from_secs(10), "{back:?}");
     docker(&["top", "web"]).expect_success();
     let o = docker(&["ps", "--format", "{{.Names}} {{.Status}}"]).expect_success();
@@ -136,7 +143,11 @@ fn shoal_status(host: &str, path: &str) -> u16 {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(host).expect("connect to shoal");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: shoal\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: shoal\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut head = [0u8; 12];
     s.read_exact(&mut head).expect("an answer");
     String::from_utf8_lossy(&head[9..12]).parse().unwrap_or(0)

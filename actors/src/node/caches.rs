@@ -5,6 +5,15 @@
 use bytes::Bytes;
 use std::collections::HashMap;
 
+/// Which inspect a cache entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inspect {
+    /// A container's, by full ID.
+    Container,
+    /// An image's, by the name the client gave.
+    Image,
+}
+
 /// The inspect caches of one node.
 #[derive(Debug, Default)]
 pub struct Caches {
@@ -13,13 +22,20 @@ pub struct Caches {
 }
 
 impl Caches {
-    /// The cached inspect of container `id`.
-    pub fn container(&self, id: &str) -> Option<Bytes> {
-        self.containers.get(id).cloned()
+    fn of(&mut self, kind: Inspect) -> &mut HashMap<String, Bytes> {
+        match kind {
+            Inspect::Container => &mut self.containers,
+            Inspect::Image => &mut self.images,
+        }
     }
 
-    pub fn keep_container(&mut self, id: String, body: Bytes) {
-        self.containers.insert(id, body);
+    /// The cached inspect `key` of that kind.
+    pub fn get(&mut self, kind: Inspect, key: &str) -> Option<Bytes> {
+        self.of(kind).get(key).cloned()
+    }
+
+    pub fn keep(&mut self, kind: Inspect, key: String, body: Bytes) {
+        self.of(kind).insert(key, body);
     }
 
     /// Container `id` changed: its inspect must be asked for again.
@@ -30,15 +46,6 @@ impl Caches {
     /// Keeps only the containers `listed` says still exist.
     pub fn retain_containers(&mut self, listed: impl Fn(&str) -> bool) {
         self.containers.retain(|id, _| listed(id));
-    }
-
-    /// The cached inspect of image `name` (as the client named it).
-    pub fn image(&self, name: &str) -> Option<Bytes> {
-        self.images.get(name).cloned()
-    }
-
-    pub fn keep_image(&mut self, name: String, body: Bytes) {
-        self.images.insert(name, body);
     }
 
     /// An image may have changed (an image event, a refresh): forget every image inspect,
@@ -55,15 +62,20 @@ mod tests {
     #[test]
     fn entries_live_until_forgotten() {
         let mut c = Caches::default();
-        c.keep_container("a".into(), Bytes::from_static(b"{}"));
-        c.keep_container("b".into(), Bytes::from_static(b"{}"));
-        c.keep_image("bb".into(), Bytes::from_static(b"[]"));
+        c.keep(Inspect::Container, "a".into(), Bytes::from_static(b"{}"));
+        c.keep(Inspect::Container, "b".into(), Bytes::from_static(b"{}"));
+        c.keep(Inspect::Image, "bb".into(), Bytes::from_static(b"[]"));
         c.retain_containers(|id| id == "a");
-        assert!(c.container("a").is_some() && c.container("b").is_none());
+        assert!(c.get(Inspect::Container, "a").is_some());
+        assert!(c.get(Inspect::Container, "b").is_none());
         c.forget_container("a");
-        assert!(c.container("a").is_none());
-        assert!(c.image("bb").is_some());
+        assert!(c.get(Inspect::Container, "a").is_none());
+        assert!(c.get(Inspect::Image, "bb").is_some());
+        assert!(
+            c.get(Inspect::Container, "bb").is_none(),
+            "kinds do not mix"
+        );
         c.forget_images();
-        assert!(c.image("bb").is_none());
+        assert!(c.get(Inspect::Image, "bb").is_none());
     }
 }

@@ -4,6 +4,7 @@
 use super::NodeActor;
 use crate::engine::EngineError;
 use crate::metrics;
+use crate::node::caches::Inspect;
 use crate::node::messages::{
     InspectContainer, InspectImage, ListContainerSizes, RefreshNode, RestartNode, StopNode,
     SyncContainer, SyncOffer,
@@ -24,21 +25,33 @@ impl Handler<RefreshNode> for NodeActor {
     }
 }
 
+/// Answers inspect `key` from the node's cache, or asks the engine for `path` and keeps
+/// the answer until an event or a list says the object changed.
+fn inspect(
+    act: &mut NodeActor,
+    kind: Inspect,
+    key: String,
+    path: String,
+) -> ResponseActFuture<NodeActor, Result<Bytes, EngineError>> {
+    if let Some(body) = act.caches.get(kind, &key) {
+        return Box::pin(actix::fut::ready(Ok(body)));
+    }
+    let call = act.engine.get(&path);
+    Box::pin(call.into_actor(act).map(move |result, act, _| {
+        if let Ok(body) = &result {
+            act.caches.keep(kind, key, body.clone());
+        }
+        result
+    }))
+}
+
 impl Handler<InspectContainer> for NodeActor {
     type Result = ResponseActFuture<Self, Result<Bytes, EngineError>>;
 
     fn handle(&mut self, msg: InspectContainer, _ctx: &mut Context<Self>) -> Self::Result {
         let _m = metrics::handling("node", &self.addr, "InspectContainer");
-        if let Some(body) = self.caches.container(&msg.id) {
-            return Box::pin(async move { Ok(body) }.into_actor(self));
-        }
-        let call = self.engine.get(&format!("/containers/{}/json", msg.id));
-        Box::pin(call.into_actor(self).map(move |result, act, _| {
-            if let Ok(body) = &result {
-                act.caches.keep_container(msg.id, body.clone());
-            }
-            result
-        }))
+        let path = format!("/containers/{}/json", msg.id);
+        inspect(self, Inspect::Container, msg.id, path)
     }
 }
 
@@ -47,16 +60,8 @@ impl Handler<InspectImage> for NodeActor {
 
     fn handle(&mut self, msg: InspectImage, _ctx: &mut Context<Self>) -> Self::Result {
         let _m = metrics::handling("node", &self.addr, "InspectImage");
-        if let Some(body) = self.caches.image(&msg.name) {
-            return Box::pin(async move { Ok(body) }.into_actor(self));
-        }
-        let call = self.engine.get(&format!("/images/{}/json", msg.name));
-        Box::pin(call.into_actor(self).map(move |result, act, _| {
-            if let Ok(body) = &result {
-                act.caches.keep_image(msg.name, body.clone());
-            }
-            result
-        }))
+        let path = format!("/images/{}/json", msg.name);
+        inspect(self, Inspect::Image, msg.name, path)
     }
 }
 
