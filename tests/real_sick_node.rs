@@ -112,8 +112,21 @@ fn a_frozen_node_is_shown_as_down_and_refused_at_once_then_serves_again() {
             args.join(" ")
         );
     }
-    let o = shoal_status(shoal.host(), "/containers/web/json");
-    assert_eq!(o, 503, "a call to a sick node's container is a 503");
+    let (status, _) = shoal_get(shoal.host(), "/containers/web/json");
+    assert_eq!(status, 503, "a call to a sick node's container is a 503");
+
+    // The cluster page's JSON says so too.
+    let (status, body) = shoal_get(shoal.host(), "/shoal/api/cluster");
+    assert_eq!(status, 200, "{body}");
+    let cluster: serde_json::Value = serde_json::from_str(&body).expect("cluster JSON");
+    let health = |name: &str| {
+        cluster["nodes"]
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|n| n["name"] == name))
+            .map(|n| n["health"].clone())
+    };
+    assert_eq!(health(&sick_name), Some("Unhealthy".into()), "{body}");
+    assert_eq!(health(&healthy_name), Some("Healthy".into()), "{body}");
     docker(&["inspect", "api"]).expect_success();
     docker(&["top", "api"]).expect_success();
 
@@ -138,8 +151,8 @@ fn a_frozen_node_is_shown_as_down_and_refused_at_once_then_serves_again() {
     assert!(o.stdout.contains(&format!("{web} Up")), "{o}");
 }
 
-/// The HTTP status of `GET path` on Shoal.
-fn shoal_status(host: &str, path: &str) -> u16 {
+/// The status and body of `GET path` on Shoal (an answer of known length).
+fn shoal_get(host: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(host).expect("connect to shoal");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -148,7 +161,13 @@ fn shoal_status(host: &str, path: &str) -> u16 {
         "GET {path} HTTP/1.1\r\nHost: shoal\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).expect("an answer");
-    String::from_utf8_lossy(&head[9..12]).parse().unwrap_or(0)
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).expect("an answer");
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    let status = answer.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
 }
