@@ -2,34 +2,33 @@
 //! moves the node between pending, healthy and unhealthy, and hands the engine's answers to
 //! the parts that keep them: the container book (`containers`), the caches (`caches`), the
 //! publisher (`publish`), the offer flow (`offer`) and the event cursor (`events`). Its
-//! message handlers are in `actor/handlers.rs`; its event stream in `actor/stream.rs`.
+//! message handlers are in `actor/handlers.rs`, the upkeep of its container table (lists
+//! and inspects) in `actor/relist.rs`, its event stream in `actor/stream.rs`.
 //!
 //! Everything that can go wrong with an engine (refused connection, timeout, garbage) ends
 //! here as a failed refresh of this node. Nothing here waits on another node, and the actor
 //! never blocks: every engine call is a spawned future with its own timeout.
 
 mod handlers;
+mod relist;
 mod stream;
 
 use super::caches::Caches;
-use super::containers::{ContainerBook, Taken};
+use super::containers::ContainerBook;
 use super::events::{EngineEvent, EventCursor};
 use super::health::HealthTracker;
 use super::messages::{LayoutChanged, NodeStopped};
 use super::offer::{offer_from, OfferFlow};
 use super::publish::Publisher;
-use super::refresh::{self, parse, Refreshed};
-use super::resources::ContainerResources;
-use super::snapshot::{ContainerTable, NodeSnapshot};
+use super::refresh::{self, Refreshed};
+use super::snapshot::NodeSnapshot;
 use super::Health;
 use crate::cluster::ClusterIndex;
-use crate::engine::{query_escape, Engine, EngineAddr, EngineError};
+use crate::engine::{Engine, EngineAddr, EngineError};
 use crate::events::{NodeChange, NodeChanged};
 use crate::metrics;
 use crate::scheduler::UpdateOffer;
 use actix::prelude::*;
-use bollard_stubs::models::ContainerSummary;
-use futures_util::stream::{self as futures_stream, StreamExt};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -340,133 +339,6 @@ impl NodeActor {
             act.refresh.probe_answered = answered;
             ctx.run_later(refresh::probe_delay(&act.config), |act, ctx| act.probe(ctx));
         }));
-    }
-
-    /// Takes a full container list (see `ContainerBook::take_full`), dropping the cached
-    /// inspects of containers that are gone.
-    fn take_full(&mut self, list: Vec<ContainerSummary>, seq: u64) -> Option<Taken> {
-        let current = self.publisher.current();
-        let taken = self.containers.take_full(list, seq, &current.containers)?;
-        self.caches
-            .retain_containers(|id| taken.table.by_id(id).is_some());
-        Some(taken)
-    }
-
-    fn publish_containers(&mut self, table: Arc<ContainerTable>, ctx: &mut Context<Self>) {
-        let update = self.containers.update(table);
-        self.publish(ctx, |s| update.apply(s));
-    }
-
-    /// Inspects the containers `ids` to learn what they hold, then publishes the table
-    /// with their reservations counted.
-    fn inspect_new(&mut self, ids: Vec<String>, ctx: &mut Context<Self>) {
-        if ids.is_empty() {
-            return;
-        }
-        let engine = self.engine.clone();
-        // Each body is read down to what the container holds as soon as it arrives: the
-        // whole inspect body is cached only when a client asks for it, and holding every
-        // body until the last arrived was ~100 KB a node at start-up.
-        let work = futures_stream::iter(ids)
-            .map(move |id| {
-                let call = engine.get(&format!("/containers/{id}/json"));
-                async move {
-                    let resources = call
-                        .await
-                        .ok()
-                        .and_then(|b| ContainerResources::from_inspect(&b));
-                    (id, resources)
-                }
-            })
-            .buffer_unordered(INSPECT_CONCURRENCY)
-            .filter_map(|(id, resources)| async move { Some((id, resources?)) })
-            .collect::<Vec<_>>();
-        ctx.spawn(work.into_actor(self).map(|results, act, ctx| {
-            act.containers.learned(results);
-            let table = act.publisher.current().containers.clone();
-            act.publish_containers(table, ctx);
-        }));
-    }
-
-    /// Lists container `id` again soon; the events of a burst cost one filtered list.
-    fn list_later(&mut self, id: String, ctx: &mut Context<Self>) {
-        if self.containers.list_later(id) {
-            ctx.run_later(EVENT_DEBOUNCE, |act, ctx| act.list_pending(ctx));
-        }
-    }
-
-    fn list_pending(&mut self, ctx: &mut Context<Self>) {
-        let ids = self.containers.take_pending();
-        for batch in ids.chunks(SYNC_BATCH) {
-            let list = self.list_ids(batch.to_vec());
-            ctx.spawn(list);
-        }
-    }
-
-    /// A create of container `id` succeeded and its list is on its way (`ContainerBook`).
-    pub(super) fn creating(&mut self, id: &str, resources: Option<ContainerResources>) {
-        self.containers.creating(id, resources);
-    }
-
-    /// The list that follows a create was taken.
-    pub(super) fn created(&mut self, id: &str) {
-        self.containers.created(id);
-    }
-
-    /// Lists the containers `ids` (one filtered list) and records what the engine now shows
-    /// for each: changed, or gone. Done when recorded.
-    pub(super) fn list_ids(&mut self, ids: Vec<String>) -> ResponseActFuture<Self, ()> {
-        let seq = self.containers.ask();
-        let filter = serde_json::json!({ "id": ids }).to_string();
-        let path = format!("/containers/json?all=1&filters={}", query_escape(&filter));
-        let call = self.engine.get(&path);
-        let addr = self.addr.clone();
-        Box::pin(call.into_actor(self).map(move |result, act, ctx| {
-            match result.and_then(|b| parse::<Vec<ContainerSummary>>(&addr, &path, &b)) {
-                Ok(list) => act.take_listed(ids, list, seq, ctx),
-                Err(e) => tracing::debug!(node = %act.addr, error = %e, "container list failed"),
-            }
-        }))
-    }
-
-    fn take_listed(
-        &mut self,
-        ids: Vec<String>,
-        list: Vec<ContainerSummary>,
-        seq: u64,
-        ctx: &mut Context<Self>,
-    ) {
-        let current = self.publisher.current();
-        let Some((taken, changed)) =
-            self.containers
-                .take_listed(ids, list, seq, &current.containers)
-        else {
-            return;
-        };
-        for id in &changed {
-            self.caches.forget_container(id);
-        }
-        self.publish_containers(taken.table, ctx);
-        self.inspect_new(taken.unknown, ctx);
-    }
-
-    /// Lists the containers and publishes them; done when they are published.
-    fn relist(&mut self) -> ResponseActFuture<Self, ()> {
-        let call = self.engine.get("/containers/json?all=1");
-        let addr = self.addr.clone();
-        let seq = self.containers.ask();
-        Box::pin(call.into_actor(self).map(move |result, act, ctx| {
-            match result.and_then(|b| parse::<Vec<ContainerSummary>>(&addr, "/containers/json", &b))
-            {
-                Ok(list) => {
-                    if let Some(t) = act.take_full(list, seq) {
-                        act.publish_containers(t.table, ctx);
-                        act.inspect_new(t.unknown, ctx);
-                    }
-                }
-                Err(e) => tracing::debug!(node = %act.addr, error = %e, "container list failed"),
-            }
-        }))
     }
 }
 
