@@ -42,6 +42,9 @@ impl Default for ClusterConfig {
     }
 }
 
+/// How often the view is checked for a layout change no node reported.
+const LAYOUT_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Builds the engine client of a node, on the thread that will run the node.
 pub type EngineMaker = Arc<dyn Fn(EngineAddr, Timeouts) -> Rc<dyn Engine> + Send + Sync>;
 
@@ -178,6 +181,13 @@ impl Actor for ClusterActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(4096);
+        // A `LayoutChanged` a node could not deliver (this mailbox full) is made up for
+        // here: readers lay the cluster out themselves meanwhile, which is right but slow.
+        ctx.run_interval(LAYOUT_CHECK, |act, _| {
+            if act.view.borrow().layout_is_stale() {
+                act.publish();
+            }
+        });
     }
 }
 

@@ -110,7 +110,14 @@ async fn health_changes_are_laid_out_and_calls_to_a_sick_node_fail_at_once() {
             .is_some_and(|n| n.snapshot.health == Health::Unhealthy)
     })
     .await;
+    // Told by the node (`LayoutChanged`), not found by the cluster's five-second check.
+    let seen = Instant::now();
     until(&view, "a view laid out anew", |v| !v.layout_is_stale()).await;
+    assert!(
+        seen.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        seen.elapsed()
+    );
     let v = view.borrow().clone();
     let err = v.find_container("bbb").err().expect("refused");
     assert_eq!(err.status(), 503);
