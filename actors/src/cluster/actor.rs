@@ -42,6 +42,9 @@ impl Default for ClusterConfig {
     }
 }
 
+/// Wait after a node's `LayoutChanged` before laying the cluster out, so a burst of
+/// changes costs one new view (readers lay out for themselves meanwhile).
+const LAYOUT_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(10);
 /// How often the view is checked for a layout change no node reported.
 const LAYOUT_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -66,6 +69,8 @@ pub struct ClusterActor {
     changes_out: Option<Recipient<NodeChanged>>,
     restarts: u64,
     engines: EngineMaker,
+    /// A new layout is to be published (`LayoutChanged`).
+    layout_due: bool,
 }
 
 impl ClusterActor {
@@ -88,6 +93,7 @@ impl ClusterActor {
                 scheduler: None,
                 changes_out: None,
                 restarts: 0,
+                layout_due: false,
                 engines: Arc::new(|addr, timeouts| Rc::new(HttpEngine::for_node(addr, timeouts))),
             },
             rx,
@@ -244,12 +250,20 @@ impl Handler<NodeStopped> for ClusterActor {
 impl Handler<LayoutChanged> for ClusterActor {
     type Result = ();
 
-    /// Publishes a view laid out anew, once for a burst of changes: the first message lays
-    /// out every change so far, and those after it find the view current.
-    fn handle(&mut self, _: LayoutChanged, _ctx: &mut Context<Self>) {
+    /// Publishes a view laid out anew, once for a burst of changes (at start-up a thousand
+    /// nodes turn healthy within a second): the first message sets a short timer, and the
+    /// view then published lays out every change so far.
+    fn handle(&mut self, _: LayoutChanged, ctx: &mut Context<Self>) {
         let _m = metrics::handling("cluster", "cluster", "LayoutChanged");
-        if self.view.borrow().layout_is_stale() {
-            self.publish();
+        if self.layout_due {
+            return;
         }
+        self.layout_due = true;
+        ctx.run_later(LAYOUT_DEBOUNCE, |act, _| {
+            act.layout_due = false;
+            if act.view.borrow().layout_is_stale() {
+                act.publish();
+            }
+        });
     }
 }
