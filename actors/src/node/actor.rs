@@ -20,7 +20,7 @@ use super::health::HealthTracker;
 use super::messages::{LayoutChanged, NodeStopped};
 use super::offer::{offer_from, OfferFlow};
 use super::publish::Publisher;
-use super::refresh::{self, Refreshed};
+use super::refresh::{self, NodeConfig, Refreshed};
 use super::snapshot::NodeSnapshot;
 use super::Health;
 use crate::cluster::ClusterIndex;
@@ -33,24 +33,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
-
-/// How a NodeActor runs; one value shared by all nodes, from the CLI.
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    pub refresh_min: Duration,
-    pub refresh_max: Duration,
-    pub failure_retry: u32,
-}
-
-impl Default for NodeConfig {
-    fn default() -> Self {
-        NodeConfig {
-            refresh_min: Duration::from_secs(30),
-            refresh_max: Duration::from_secs(60),
-            failure_retry: 3,
-        }
-    }
-}
 
 /// Containers inspected at once per node to learn their reservations: one, so the node's
 /// other connection stays free for what clients wait on (see `refresh`).

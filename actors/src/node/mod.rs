@@ -34,7 +34,7 @@ pub(crate) mod fake_engine;
 #[cfg(test)]
 mod tests;
 
-pub use actor::{NodeActor, NodeConfig, NodeEvent};
+pub use actor::{NodeActor, NodeEvent};
 pub use create::{pull_query, CreateContainer, CreateNetwork, CreateVolume, PullImage};
 pub use events::{EngineEvent, EventActor};
 pub use facts::EngineFacts;
@@ -45,7 +45,7 @@ pub use messages::{
 };
 pub use objects::{ObjectCall, ObjectOp, PruneKind};
 pub use offer::offer_from;
-pub use refresh::PROBE_INTERVAL;
+pub use refresh::{NodeConfig, PROBE_INTERVAL};
 pub use resources::{ContainerResources, Reservation};
 pub use snapshot::{
     ContainerEntry, ContainerTable, NodeSnapshot, ObjectEntry, RenderCache, ResourceMap,

@@ -8,13 +8,30 @@
 
 use super::facts::{EngineFacts, InfoBody, VersionBody};
 use super::snapshot::{ObjectEntry, VolumeList};
-use super::NodeConfig;
 use crate::engine::{Engine, EngineAddr, EngineError};
 use bollard_stubs::models::{ContainerSummary, ImageSummary};
 use rand::Rng;
 use serde_json::value::RawValue;
 use std::future::Future;
 use std::time::Duration;
+
+/// How a NodeActor runs; one value shared by all nodes, from the CLI.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub refresh_min: Duration,
+    pub refresh_max: Duration,
+    pub failure_retry: u32,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            refresh_min: Duration::from_secs(30),
+            refresh_max: Duration::from_secs(60),
+            failure_retry: 3,
+        }
+    }
+}
 
 /// Longest wait between two probes of an unhealthy engine (shorter when the refresh
 /// interval is): how long an engine that answers again may stay marked unhealthy.
