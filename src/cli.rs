@@ -68,8 +68,9 @@ pub struct ManageArgs {
     pub filters: Vec<String>,
 
     /// Cluster option KEY=VALUE (repeat for several): `swarm.overcommit=0.05` (share of
-    /// CPU and memory placed beyond a node's total), `swarm.createretry=0` (further nodes
-    /// tried when an engine fails a create).
+    /// CPU and memory placed beyond a node's total), `swarm.createretry=2` (further nodes
+    /// tried after an engine failed a create: refused connection, 5xx, or, for an unnamed
+    /// container, no answer).
     #[arg(long = "cluster-opt", value_name = "KEY=VALUE")]
     pub cluster_opts: Vec<String>,
 

@@ -38,7 +38,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PlacementConfig {
     pub scheduler: SchedulerConfig,
-    /// Further nodes tried when an engine fails a create (`swarm.createretry`).
+    /// Further nodes tried when an engine fails a create (`swarm.createretry`, default
+    /// `DEFAULT_RETRIES`).
     pub create_retry: u32,
 }
 
@@ -49,7 +50,7 @@ impl PlacementConfig {
         opts: &[String],
     ) -> Result<Self, ConfigError> {
         let mut overcommit = 0.05;
-        let mut create_retry = 0;
+        let mut create_retry = shoal_actors::create::flow::DEFAULT_RETRIES;
         for opt in opts {
             let bad = || ConfigError::ClusterOpt(opt.clone());
             match opt.split_once('=') {
@@ -251,6 +252,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.placement.create_retry, 2);
+        let default = PlacementConfig::from_args("spread", &[], &[]).unwrap();
+        assert_eq!(default.create_retry, 2);
+        let none = PlacementConfig::from_args("spread", &[], &["swarm.createretry=0".into()]);
+        assert_eq!(none.unwrap().create_retry, 0);
         assert_eq!(ok.placement.scheduler.filters().len(), 2);
         assert_eq!(
             ListenAddr::parse("unix:///run/shoal.sock").unwrap(),

@@ -1,9 +1,11 @@
 //! Shoal's actors: one `NodeActor` per engine, the `ClusterActor` that owns the set of
 //! nodes and publishes the cluster view, the `SchedulerActor` that places new containers,
-//! the `EventsHub` that merges the nodes' events, and the engine client they use.
+//! the create flow that owns a create from typed request to answer, the `EventsHub` that
+//! merges the nodes' events, and the engine client they use.
 #![forbid(unsafe_code)]
 
 pub mod cluster;
+pub mod create;
 pub mod engine;
 pub mod events;
 pub mod metrics;

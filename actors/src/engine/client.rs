@@ -143,10 +143,7 @@ impl HttpEngine {
                     Some(b) => req.send_body(b).await,
                     None => req.send().await,
                 };
-                let mut resp = sent.map_err(|e| EngineError::Connect {
-                    addr: addr.clone(),
-                    reason: e.to_string(),
-                })?;
+                let mut resp = sent.map_err(|e| send_error(&addr, e))?;
                 let status = resp.status().as_u16();
                 let bytes = resp
                     .body()
@@ -219,6 +216,27 @@ fn http_client(
                 "http://localhost".to_string(),
             )
         }
+    }
+}
+
+/// Why a request got no answer head. Only a request the engine cannot have read whole
+/// is a `Connect` (no connection, or writing it failed): a create that failed so created
+/// nothing and may be tried on another node. A connection closed after the request was
+/// sent (awc reports it as `Connect(Disconnected)`) or a garbled answer is `Io`: the
+/// engine may have acted on it.
+fn send_error(addr: &str, e: awc::error::SendRequestError) -> EngineError {
+    use awc::error::{ConnectError, SendRequestError};
+    match e {
+        SendRequestError::Connect(ConnectError::Disconnected) | SendRequestError::Response(_) => {
+            EngineError::Io {
+                addr: addr.to_string(),
+                reason: format!("the engine closed the connection before answering: {e}"),
+            }
+        }
+        e => EngineError::Connect {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -311,5 +329,29 @@ impl Engine for HttpEngine {
 
     fn addr(&self) -> &EngineAddr {
         &self.addr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use awc::error::{ConnectError, SendRequestError};
+
+    #[test]
+    fn only_a_request_the_engine_cannot_have_read_is_a_connect_failure() {
+        let refused = SendRequestError::Connect(ConnectError::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(matches!(
+            send_error("e:1", refused),
+            EngineError::Connect { .. }
+        ));
+        let write = SendRequestError::Send(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(matches!(
+            send_error("e:1", write),
+            EngineError::Connect { .. }
+        ));
+        let closed = SendRequestError::Connect(ConnectError::Disconnected);
+        assert!(matches!(send_error("e:1", closed), EngineError::Io { .. }));
     }
 }

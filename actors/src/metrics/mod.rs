@@ -68,6 +68,9 @@ pub struct Metrics {
     pub scheduler_decision_seconds: Histogram,
     pub scheduler_refusals: IntCounterVec,
     pub scheduler_reservations: IntGauge,
+    // Create flow.
+    pub create_retries: IntCounterVec,
+    pub create_resolutions: IntCounterVec,
     // API.
     pub api_requests: IntCounterVec,
     pub api_request_seconds: HistogramVec,
@@ -202,6 +205,18 @@ impl Metrics {
                 &r,
                 "shoal_scheduler_reservations",
                 "Reservations the scheduler holds for placed containers no engine reported yet.",
+            ),
+            create_retries: counter(
+                &r,
+                "shoal_create_retries_total",
+                "Creates tried again on another node, by why the node failed (connect, timeout, status_5xx, io, node_gone).",
+                &["reason"],
+            ),
+            create_resolutions: counter(
+                &r,
+                "shoal_create_resolutions_total",
+                "Creates whose engine went silent, by how they were resolved: removed (an orphan), adopted, absent, unresolved.",
+                &["outcome"],
             ),
             api_requests: counter(
                 &r,
@@ -478,6 +493,30 @@ pub fn scheduler_refused(elapsed: Duration, reason: &'static str) {
 /// Reservations the scheduler holds now.
 pub fn scheduler_reservations(outstanding: usize) {
     METRICS.scheduler_reservations.set(outstanding as i64);
+}
+
+// ---------------------------------------------------------------------------------------
+// Create flow. `actors/src/create/` calls these; nothing else does.
+
+/// One create tried again on another node. `reason` is a fixed word, never user text.
+pub fn create_retried(reason: &'static str) {
+    METRICS.create_retries.with_label_values(&[reason]).inc();
+}
+
+/// One silent create resolved: `removed`, `adopted`, `absent` or `unresolved`.
+pub fn create_resolved(outcome: &'static str) {
+    METRICS
+        .create_resolutions
+        .with_label_values(&[outcome])
+        .inc();
+}
+
+/// How many silent creates ended with `outcome` so far (tests).
+pub fn create_resolutions(outcome: &str) -> u64 {
+    METRICS
+        .create_resolutions
+        .with_label_values(&[outcome])
+        .get()
 }
 
 // ---------------------------------------------------------------------------------------

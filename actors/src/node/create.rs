@@ -1,17 +1,20 @@
 //! Changes Shoal makes on its node's engine for a placement: create the container, pull its
-//! image when the engine lacks it, create the network or volume it needs.
+//! image when the engine lacks it, create the network or volume it needs, and, for a create
+//! whose engine went silent, find the container by its `com.docker.swarm.id` and remove it.
 //!
 //! These go through the NodeActor (not straight from the front) so the node can refresh
 //! what it publishes right after, and so every call to an engine keeps its timeout and its
-//! failure in one place.
+//! failure in one place. The engine calls themselves are plain functions over the `Engine`
+//! trait ([`calls`]), so the create flow's tests drive the very same requests against a
+//! fake engine.
 
 use super::actor::NodeActor;
 use super::ContainerResources;
-use crate::engine::{error_message, query_escape, EngineError, PostRequest};
+use crate::engine::{error_message, query_escape, Engine, EngineError, PostRequest};
 use actix::prelude::*;
 use bytes::Bytes;
 
-/// Sent by the API after the scheduler chose this node: `POST /containers/create`.
+/// Sent by the create flow after the scheduler chose this node: `POST /containers/create`.
 /// Answers the engine's status and body as they are (201 and `{"Id":...}` on success).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(u16, Bytes), EngineError>")]
@@ -20,8 +23,8 @@ pub struct CreateContainer {
     pub body: Bytes,
 }
 
-/// Sent by the API when the engine answered a create with "No such image": pull it here.
-/// The progress stream is read to its end; an error in it is the answer.
+/// Sent by the create flow when the engine answered a create with "No such image": pull it
+/// here. The progress stream is read to its end; an error in it is the answer.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), EngineError>")]
 pub struct PullImage {
@@ -30,18 +33,36 @@ pub struct PullImage {
     pub registry_auth: Option<String>,
 }
 
-/// Sent by the API when a container joins a network that exists on no node yet.
+/// Sent by the create flow when a container joins a network that exists on no node yet.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), EngineError>")]
 pub struct CreateNetwork {
     pub name: String,
 }
 
-/// Sent by the API when a container mounts a named volume that exists on no node yet.
+/// Sent by the create flow when a container mounts a named volume that exists on no node
+/// yet.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), EngineError>")]
 pub struct CreateVolume {
     pub name: String,
+}
+
+/// Sent by the create flow's resolver for a create whose engine did not answer: which
+/// container (any state) carries this `com.docker.swarm.id`? Answers its ID, or `None`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<String>, EngineError>")]
+pub struct FindCreated {
+    pub swarm_id: String,
+}
+
+/// Sent by the create flow's resolver: remove a container that landed after its client
+/// was told the create failed (force, with its anonymous volumes). Answers once the engine
+/// removed it (a 404 counts: it is gone) and the node no longer lists it.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct RemoveOrphan {
+    pub id: String,
 }
 
 /// Splits `repo[:tag]` / `repo@digest` into the `fromImage` and `tag` of a pull.
@@ -65,15 +86,125 @@ fn progress_error(body: &[u8]) -> Option<String> {
     })
 }
 
-fn checked(addr: String, path: String, status: u16, body: &[u8]) -> Result<(), EngineError> {
-    if (200..300).contains(&status) {
-        Ok(())
-    } else {
-        Err(EngineError::Status {
-            addr,
-            path,
-            status,
-            message: error_message(body),
+/// The engine calls behind the messages above, over any [`Engine`]: the NodeActor's
+/// handlers and the create flow's tests make exactly these requests.
+pub mod calls {
+    use super::*;
+    use futures_util::future::LocalBoxFuture;
+
+    fn checked(addr: String, path: String, status: u16, body: &[u8]) -> Result<(), EngineError> {
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(EngineError::Status {
+                addr,
+                path,
+                status,
+                message: error_message(body),
+            })
+        }
+    }
+
+    /// `POST /containers/create[?name=]`: the engine's status and body as they are.
+    pub fn create(
+        engine: &dyn Engine,
+        name: Option<&str>,
+        body: Bytes,
+    ) -> LocalBoxFuture<'static, Result<(u16, Bytes), EngineError>> {
+        let path = match name {
+            Some(n) => format!("/containers/create?name={}", query_escape(n)),
+            None => "/containers/create".to_string(),
+        };
+        engine.post(PostRequest::new(path).json(body))
+    }
+
+    /// `POST /images/create?fromImage=..`, read to its end; an error in the stream fails.
+    pub fn pull(
+        engine: &dyn Engine,
+        image: &str,
+        registry_auth: Option<String>,
+    ) -> LocalBoxFuture<'static, Result<(), EngineError>> {
+        let path = format!("/images/create?{}", pull_query(image));
+        let addr = engine.addr().to_string();
+        let call = engine.post(PostRequest {
+            path: path.clone(),
+            body: None,
+            registry_auth,
+            long: true,
+        });
+        Box::pin(async move {
+            let (status, body) = call.await?;
+            checked(addr.clone(), path.clone(), status, &body)?;
+            match progress_error(&body) {
+                Some(message) => Err(EngineError::Status {
+                    addr,
+                    path,
+                    status: 404,
+                    message,
+                }),
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// `POST /networks/create` or `/volumes/create` with `{"Name": name}`.
+    pub fn create_named(
+        engine: &dyn Engine,
+        path: &str,
+        name: &str,
+    ) -> LocalBoxFuture<'static, Result<(), EngineError>> {
+        let body = serde_json::json!({ "Name": name }).to_string();
+        let call = engine.post(PostRequest::new(path).json(Bytes::from(body)));
+        let (addr, path) = (engine.addr().to_string(), path.to_string());
+        Box::pin(async move {
+            let (status, body) = call.await?;
+            checked(addr, path, status, &body)
+        })
+    }
+
+    /// The path of a list of every container carrying `com.docker.swarm.id=swarm_id`.
+    pub fn find_path(swarm_id: &str) -> String {
+        let label = format!("{}={swarm_id}", crate::scheduler::LABEL_SWARM_ID);
+        let filter = serde_json::json!({ "label": [label] }).to_string();
+        format!("/containers/json?all=1&filters={}", query_escape(&filter))
+    }
+
+    /// The ID of the container carrying `com.docker.swarm.id=swarm_id`, if any.
+    pub fn find(
+        engine: &dyn Engine,
+        swarm_id: &str,
+    ) -> LocalBoxFuture<'static, Result<Option<String>, EngineError>> {
+        let path = find_path(swarm_id);
+        let call = engine.get(&path);
+        let addr = engine.addr().to_string();
+        Box::pin(async move {
+            let body = call.await?;
+            let list: Vec<serde_json::Value> =
+                serde_json::from_slice(&body).map_err(|e| EngineError::Garbage {
+                    addr,
+                    path,
+                    reason: e.to_string(),
+                })?;
+            Ok(list
+                .iter()
+                .find_map(|c| c.get("Id").and_then(|i| i.as_str()).map(str::to_string)))
+        })
+    }
+
+    /// `DELETE /containers/{id}?force=1&v=1`; a 404 counts as removed.
+    pub fn remove(
+        engine: &dyn Engine,
+        id: &str,
+    ) -> LocalBoxFuture<'static, Result<(), EngineError>> {
+        let path = format!("/containers/{}?force=1&v=1", query_escape(id));
+        let call = engine.delete(&path);
+        let addr = engine.addr().to_string();
+        Box::pin(async move {
+            let (status, body) = call.await?;
+            if status == 404 {
+                return Ok(());
+            }
+            checked(addr, path, status, &body)
         })
     }
 }
@@ -86,13 +217,7 @@ impl Handler<CreateContainer> for NodeActor {
     /// itself (one engine call fewer than an inspect). The engine's `create` event, which
     /// may arrive before that list answers, asks for no list of its own.
     fn handle(&mut self, msg: CreateContainer, _: &mut Context<Self>) -> Self::Result {
-        let path = match &msg.name {
-            Some(n) => format!("/containers/create?name={}", query_escape(n)),
-            None => "/containers/create".to_string(),
-        };
-        let post = self
-            .engine()
-            .post(PostRequest::new(path).json(msg.body.clone()));
+        let post = calls::create(&*self.engine(), msg.name.as_deref(), msg.body.clone());
         Box::pin(post.into_actor(self).then(move |answer, act, _| {
             let id = match &answer {
                 Ok((201, body)) => serde_json::from_slice::<serde_json::Value>(body)
@@ -117,51 +242,15 @@ impl Handler<PullImage> for NodeActor {
     type Result = ResponseFuture<Result<(), EngineError>>;
 
     fn handle(&mut self, msg: PullImage, _: &mut Context<Self>) -> Self::Result {
-        let path = format!("/images/create?{}", pull_query(&msg.image));
-        let addr = self.addr().to_string();
-        let call = self.engine().post(PostRequest {
-            path: path.clone(),
-            body: None,
-            registry_auth: msg.registry_auth,
-            long: true,
-        });
-        Box::pin(async move {
-            let (status, body) = call.await?;
-            checked(addr.clone(), path.clone(), status, &body)?;
-            match progress_error(&body) {
-                Some(message) => Err(EngineError::Status {
-                    addr,
-                    path,
-                    status: 404,
-                    message,
-                }),
-                None => Ok(()),
-            }
-        })
+        calls::pull(&*self.engine(), &msg.image, msg.registry_auth)
     }
-}
-
-fn create_named(
-    node: &NodeActor,
-    path: &str,
-    name: &str,
-) -> ResponseFuture<Result<(), EngineError>> {
-    let body = serde_json::json!({ "Name": name }).to_string();
-    let call = node
-        .engine()
-        .post(PostRequest::new(path).json(Bytes::from(body)));
-    let (addr, path) = (node.addr().to_string(), path.to_string());
-    Box::pin(async move {
-        let (status, body) = call.await?;
-        checked(addr, path, status, &body)
-    })
 }
 
 impl Handler<CreateNetwork> for NodeActor {
     type Result = ResponseFuture<Result<(), EngineError>>;
 
     fn handle(&mut self, msg: CreateNetwork, _: &mut Context<Self>) -> Self::Result {
-        create_named(self, "/networks/create", &msg.name)
+        calls::create_named(&*self.engine(), "/networks/create", &msg.name)
     }
 }
 
@@ -169,7 +258,32 @@ impl Handler<CreateVolume> for NodeActor {
     type Result = ResponseFuture<Result<(), EngineError>>;
 
     fn handle(&mut self, msg: CreateVolume, _: &mut Context<Self>) -> Self::Result {
-        create_named(self, "/volumes/create", &msg.name)
+        calls::create_named(&*self.engine(), "/volumes/create", &msg.name)
+    }
+}
+
+impl Handler<FindCreated> for NodeActor {
+    type Result = ResponseFuture<Result<Option<String>, EngineError>>;
+
+    fn handle(&mut self, msg: FindCreated, _: &mut Context<Self>) -> Self::Result {
+        calls::find(&*self.engine(), &msg.swarm_id)
+    }
+}
+
+impl Handler<RemoveOrphan> for NodeActor {
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
+
+    /// Removes, then lists the container again so the published snapshot (and the
+    /// scheduler's offer) drop it, as a create lists the new one.
+    fn handle(&mut self, msg: RemoveOrphan, _: &mut Context<Self>) -> Self::Result {
+        let call = calls::remove(&*self.engine(), &msg.id);
+        Box::pin(call.into_actor(self).then(move |answer, act, _| {
+            let listed: ResponseActFuture<NodeActor, ()> = match answer {
+                Ok(()) => act.list_ids(vec![msg.id]),
+                Err(_) => Box::pin(actix::fut::ready(())),
+            };
+            listed.map(move |(), _, _| answer)
+        }))
     }
 }
 
@@ -190,6 +304,14 @@ mod tests {
             "fromImage=localhost%3A5000%2Fbb&tag=v1"
         );
         assert!(pull_query("bb@sha256:abc").starts_with("fromImage=bb%40sha256"));
+    }
+
+    #[test]
+    fn find_asks_for_the_swarm_id_label() {
+        let path = calls::find_path("abc");
+        let (_, q) = path.split_once("filters=").unwrap();
+        assert!(path.starts_with("/containers/json?all=1&"));
+        assert_eq!(q, query_escape(r#"{"label":["com.docker.swarm.id=abc"]}"#));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Messages it takes: `RefreshNode`, `SyncContainer`, `SyncOffer`, `InspectContainer`,
 //! `InspectImage`, `ListContainerSizes`, `RestartNode`, `StopNode` (in `messages`);
-//! `CreateContainer`, `PullImage`, `CreateNetwork`, `CreateVolume` (in `create`);
+//! `CreateContainer`, `PullImage`, `CreateNetwork`, `CreateVolume`, `FindCreated`,
+//! `RemoveOrphan` (in `create`);
 //! `ObjectCall` (in `objects`). It publishes `NodeSnapshot`s through a watch channel, keeps
 //! the cluster's container index up to date, tells the ClusterActor `LayoutChanged` when
 //! its name, health or API version changed and `NodeStopped` when it ends.
@@ -35,7 +36,10 @@ pub(crate) mod fake_engine;
 mod tests;
 
 pub use actor::{NodeActor, NodeEvent};
-pub use create::{pull_query, CreateContainer, CreateNetwork, CreateVolume, PullImage};
+pub use create::{
+    calls, pull_query, CreateContainer, CreateNetwork, CreateVolume, FindCreated, PullImage,
+    RemoveOrphan,
+};
 pub use events::{EngineEvent, EventActor};
 pub use facts::EngineFacts;
 pub use health::{Health, HealthTracker};

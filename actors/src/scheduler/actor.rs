@@ -4,8 +4,8 @@
 //! few microseconds of pure work (see `examples/placement_bench.rs`), never an await.
 //!
 //! Takes: [`UpdateOffer`] and [`RemoveNode`] from NodeActors / the ClusterActor;
-//! [`Place`], [`ConfirmPlacement`], [`CancelPlacement`] and [`GetSchedulerInfo`] from
-//! the HTTP front.
+//! [`Place`], [`ConfirmPlacement`], [`CancelPlacement`] from the create flow and
+//! [`GetSchedulerInfo`] from the HTTP front.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -85,7 +85,7 @@ impl Handler<RemoveNode> for SchedulerActor {
 
 // ---------------------------------------------------------------------------------
 
-/// Where should this container go? Sent by the HTTP front for `POST /containers/create`.
+/// Where should this container go? Sent by the create flow for each try of a create.
 /// Replies with the chosen node and a reservation (CPU, memory, host ports and name are
 /// booked from this moment), or the refusal.
 #[derive(Debug, Message)]
@@ -118,7 +118,8 @@ impl Handler<Place> for SchedulerActor {
 
 // ---------------------------------------------------------------------------------
 
-/// The engine created the container. Sent by the HTTP front. The reservation stays until
+/// The engine created the container. Sent by the create flow (and its resolver, for a
+/// silent create it adopts). The reservation stays until
 /// the node's offer shows the container (at once if it already does). Replies false for
 /// an unknown reservation.
 #[derive(Debug, Message)]
@@ -139,7 +140,7 @@ impl Handler<ConfirmPlacement> for SchedulerActor {
 
 // ---------------------------------------------------------------------------------
 
-/// The create failed: release what the reservation held. Sent by the HTTP front.
+/// The create failed: release what the reservation held. Sent by the create flow.
 /// Replies false for an unknown reservation.
 #[derive(Debug, Message)]
 #[rtype(result = "bool")]

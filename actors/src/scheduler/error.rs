@@ -20,6 +20,9 @@ pub enum ScheduleError {
     InvalidLabel { label: String, reason: String },
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// Classic Swarm's words: `invalid reschedule policy: X`, `too many reschedule policies`.
+    #[error("{0}")]
+    InvalidReschedule(String),
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
     NameConflict { name: String, id: String },
     #[error("Unable to find a node that satisfies the following conditions [{}]", .conditions.join(", "))]
@@ -41,7 +44,8 @@ impl ScheduleError {
         match self {
             ScheduleError::InvalidExpression(_)
             | ScheduleError::InvalidLabel { .. }
-            | ScheduleError::InvalidRequest(_) => "invalid",
+            | ScheduleError::InvalidRequest(_)
+            | ScheduleError::InvalidReschedule(_) => "invalid",
             ScheduleError::NameConflict { .. } => "name_conflict",
             ScheduleError::Unsatisfiable { reason, .. } => reason,
             ScheduleError::NoResources => "no_resources",
@@ -54,7 +58,8 @@ impl ScheduleError {
         match self {
             ScheduleError::InvalidExpression(_)
             | ScheduleError::InvalidLabel { .. }
-            | ScheduleError::InvalidRequest(_) => 400,
+            | ScheduleError::InvalidRequest(_)
+            | ScheduleError::InvalidReschedule(_) => 400,
             ScheduleError::NameConflict { .. } => 409,
             ScheduleError::Unsatisfiable { .. }
             | ScheduleError::NoResources

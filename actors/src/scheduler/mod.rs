@@ -7,8 +7,10 @@
 //! - [`placer`]: name check, then the filters ([`filters`], over the indexed
 //!   cluster [`state`] built from each node's [`Offer`]), then a strategy
 //!   ([`strategy`]), then the reservation;
-//! - back in the front: [`PlacementRequest::rewrite_body`] prepares the body for the
-//!   engine, and `ConfirmPlacement` / `CancelPlacement` settle the reservation.
+//! - back in the create flow (`crate::create`): [`PlacementRequest::rewrite_body`]
+//!   prepares the body for the engine, and `ConfirmPlacement` / `CancelPlacement` settle
+//!   the reservation. A retry on another node adds the failed one to the request's typed
+//!   `avoid` set.
 //!
 //! Errors are one enum, [`ScheduleError`], with the HTTP status each maps to.
 
@@ -39,4 +41,7 @@ pub use offer::{
     Offer, Proto, Scope, NANOS_PER_CPU,
 };
 pub use placer::{NodeUsage, Placement, Placer, ReservationId};
-pub use request::{Dependency, DependencyKind, PlacementRequest, PortMode, PortRequest};
+pub use request::{
+    Dependency, DependencyKind, PlacementRequest, PortMode, PortRequest, ReschedulePolicy,
+    LABEL_RESCHEDULE, LABEL_SWARM_ID,
+};

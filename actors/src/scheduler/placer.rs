@@ -293,6 +293,16 @@ impl Placer {
     ) -> Result<(), ScheduleError> {
         let st = &self.state;
         cand.copy_from(&st.live);
+        // Nodes a create already failed on: out before any filter, so a refusal lists
+        // the request's own conditions only.
+        for node in &req.avoid {
+            if let Some(&s) = st.by_node.get(node) {
+                cand.remove(s);
+            }
+        }
+        if cand.is_empty() && !req.avoid.is_empty() {
+            return Err(ScheduleError::NoNodes);
+        }
         // The implicit node-local rule runs where dependencies are resolved: after the
         // dependency filter, before affinity, whether or not that filter is enabled.
         let mut local_done = false;

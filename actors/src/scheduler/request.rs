@@ -2,14 +2,20 @@
 //! body, read once, typed. Also the rewrite of that body for the engine: Shoal's own
 //! placement env entries are stripped and recorded as labels, and the container gets
 //! its cluster-unique `com.docker.swarm.id`.
+//!
+//! The reschedule policy (`-e reschedule:on-node-failure` or the
+//! `com.docker.swarm.reschedule-policies` label) is read here too: it does not steer the
+//! placement, but it is Shoal's entry in the env like the expressions, so it leaves the env
+//! for its label in the same rewrite, and an invalid one is refused before any placement.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use bollard_stubs::models::{ContainerCreateBody, HostConfig, MountTypeEnum};
 
 use super::error::ScheduleError;
 use super::expr::{Expr, ExprKind};
-use super::offer::{container_reservation, HostPort};
+use super::offer::{container_reservation, HostPort, NodeId};
 
 /// Label recording the constraints (JSON array of expressions without prefix).
 pub const LABEL_CONSTRAINTS: &str = "com.docker.swarm.constraints";
@@ -19,6 +25,47 @@ pub const LABEL_AFFINITIES: &str = "com.docker.swarm.affinities";
 pub const LABEL_WHITELISTS: &str = "com.docker.swarm.whitelists";
 /// Label carrying the cluster-unique container id.
 pub const LABEL_SWARM_ID: &str = "com.docker.swarm.id";
+/// Label recording the reschedule policy: a JSON array of one policy, as classic Swarm
+/// wrote it (`["on-node-failure"]`).
+pub const LABEL_RESCHEDULE: &str = "com.docker.swarm.reschedule-policies";
+/// The env prefix of the reschedule policy (`-e reschedule:on-node-failure`).
+const RESCHEDULE_PREFIX: &str = "reschedule:";
+
+/// What to do with a container when its node fails. Classic Swarm's two policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReschedulePolicy {
+    /// Leave it where it was (the default).
+    #[default]
+    Off,
+    /// Create it again on another node when its node fails.
+    OnNodeFailure,
+}
+
+impl ReschedulePolicy {
+    /// Classic Swarm's spelling, as written in the env and the label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReschedulePolicy::Off => "off",
+            ReschedulePolicy::OnNodeFailure => "on-node-failure",
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, ScheduleError> {
+        match raw {
+            "off" => Ok(ReschedulePolicy::Off),
+            "on-node-failure" => Ok(ReschedulePolicy::OnNodeFailure),
+            other => Err(ScheduleError::InvalidReschedule(format!(
+                "invalid reschedule policy: {other}"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for ReschedulePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// How a requested host port is published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,6 +143,47 @@ pub struct PlacementRequest {
     pub networks: Vec<String>,
     /// Named volumes mounted.
     pub volumes: Vec<String>,
+    /// Nodes this placement must not choose: those a create already failed on. Typed,
+    /// never an expression: it is Shoal's own condition, not the client's, so it is not
+    /// recorded in the container's labels nor listed in a refusal.
+    pub avoid: BTreeSet<NodeId>,
+    /// The reschedule policy asked for; `None` when the request named none.
+    pub reschedule: Option<ReschedulePolicy>,
+}
+
+/// The reschedule policy of a create: the label's JSON array and the env's
+/// `reschedule:` entries together. More than one distinct policy is refused, as classic
+/// Swarm refused it.
+fn parse_reschedule(
+    env: &[String],
+    labels: Option<&std::collections::HashMap<String, String>>,
+) -> Result<Option<ReschedulePolicy>, ScheduleError> {
+    let mut raws: Vec<String> = Vec::new();
+    if let Some(json) = labels.and_then(|l| l.get(LABEL_RESCHEDULE)) {
+        raws = serde_json::from_str(json).map_err(|e| ScheduleError::InvalidLabel {
+            label: LABEL_RESCHEDULE.into(),
+            reason: format!("expected a JSON array of strings: {e}"),
+        })?;
+    }
+    raws.extend(
+        env.iter()
+            .filter_map(|e| e.strip_prefix(RESCHEDULE_PREFIX))
+            .map(str::to_owned),
+    );
+    let mut policies: Vec<ReschedulePolicy> = Vec::new();
+    for raw in &raws {
+        let policy = ReschedulePolicy::parse(raw)?;
+        if !policies.contains(&policy) {
+            policies.push(policy);
+        }
+    }
+    match policies.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        _ => Err(ScheduleError::InvalidReschedule(
+            "too many reschedule policies".into(),
+        )),
+    }
 }
 
 fn parse_exprs(
@@ -159,6 +247,7 @@ impl PlacementRequest {
             constraints: parse_exprs(ExprKind::Constraint, env, labels, LABEL_CONSTRAINTS)?,
             affinities: parse_exprs(ExprKind::Affinity, env, labels, LABEL_AFFINITIES)?,
             whitelist: parse_exprs(ExprKind::Whitelist, env, labels, LABEL_WHITELISTS)?,
+            reschedule: parse_reschedule(env, labels)?,
             ..Self::default()
         };
         let no_hc = HostConfig::default();
@@ -279,16 +368,18 @@ impl PlacementRequest {
             .any(|e| e.soft)
     }
 
-    /// Rewrites the create body for the engine: drops the `constraint:`, `affinity:`
-    /// and `whitelist:` env entries, records the request's expressions in the
-    /// `com.docker.swarm.*` labels (JSON arrays), and sets `com.docker.swarm.id`.
-    /// Everything else (`CpuShares` included) reaches the engine unchanged.
+    /// Rewrites the create body for the engine: drops the `constraint:`, `affinity:`,
+    /// `whitelist:` and `reschedule:` env entries, records the request's expressions and
+    /// reschedule policy in the `com.docker.swarm.*` labels (JSON arrays), and sets
+    /// `com.docker.swarm.id`. Everything else (`CpuShares` included) reaches the engine
+    /// unchanged.
     pub fn rewrite_body(&self, body: &mut ContainerCreateBody, swarm_id: &str) {
         if let Some(env) = body.env.as_mut() {
             env.retain(|e| {
                 !(e.starts_with("constraint:")
                     || e.starts_with("affinity:")
-                    || e.starts_with("whitelist:"))
+                    || e.starts_with("whitelist:")
+                    || e.starts_with(RESCHEDULE_PREFIX))
             });
         }
         let labels = body.labels.get_or_insert_with(Default::default);
@@ -304,6 +395,12 @@ impl PlacementRequest {
                     serde_json::to_string(&raws).expect("strings serialize"),
                 );
             }
+        }
+        if let Some(policy) = self.reschedule {
+            labels.insert(
+                LABEL_RESCHEDULE.into(),
+                serde_json::to_string(&[policy.as_str()]).expect("strings serialize"),
+            );
         }
         labels.insert(LABEL_SWARM_ID.into(), swarm_id.into());
     }
@@ -469,5 +566,63 @@ mod tests {
         let again = PlacementRequest::from_create(&b, None).unwrap();
         assert_eq!(again.constraints, r.constraints);
         assert_eq!(again.affinities, r.affinities);
+    }
+
+    #[test]
+    fn reschedule_policy_moves_from_env_to_its_label() {
+        let mut b = body(serde_json::json!({
+            "Env": ["A=1", "reschedule:on-node-failure"],
+            "Labels": {"keep": "me"}
+        }));
+        let r = PlacementRequest::from_create(&b, None).unwrap();
+        assert_eq!(r.reschedule, Some(ReschedulePolicy::OnNodeFailure));
+        r.rewrite_body(&mut b, "id1");
+        assert_eq!(b.env.as_deref().unwrap(), ["A=1"]);
+        let l = b.labels.as_ref().unwrap();
+        assert_eq!(l[LABEL_RESCHEDULE], r#"["on-node-failure"]"#);
+        assert_eq!(l["keep"], "me");
+        // Read back from the label alone (a container rebuilt from the engine).
+        let again = PlacementRequest::from_create(&b, None).unwrap();
+        assert_eq!(again.reschedule, Some(ReschedulePolicy::OnNodeFailure));
+
+        // The same policy in both places is one policy; none at all writes no label.
+        let b = body(serde_json::json!({
+            "Env": ["reschedule:off"],
+            "Labels": {LABEL_RESCHEDULE: "[\"off\"]"}
+        }));
+        let r = PlacementRequest::from_create(&b, None).unwrap();
+        assert_eq!(r.reschedule, Some(ReschedulePolicy::Off));
+        let mut b = body(serde_json::json!({"Env": ["A=1"]}));
+        let r = PlacementRequest::from_create(&b, None).unwrap();
+        assert_eq!(r.reschedule, None);
+        r.rewrite_body(&mut b, "id2");
+        assert!(!b.labels.as_ref().unwrap().contains_key(LABEL_RESCHEDULE));
+    }
+
+    #[test]
+    fn bad_reschedule_policies_are_a_400() {
+        let cases = [
+            (
+                serde_json::json!({"Env": ["reschedule:always"]}),
+                "invalid reschedule policy: always",
+            ),
+            (
+                serde_json::json!({"Labels": {LABEL_RESCHEDULE: "[\"false\"]"}}),
+                "invalid reschedule policy: false",
+            ),
+            (
+                serde_json::json!({"Env": ["reschedule:off"], "Labels": {LABEL_RESCHEDULE: "[\"on-node-failure\"]"}}),
+                "too many reschedule policies",
+            ),
+            (
+                serde_json::json!({"Labels": {LABEL_RESCHEDULE: "on-node-failure"}}),
+                "invalid label com.docker.swarm.reschedule-policies",
+            ),
+        ];
+        for (json, msg) in cases {
+            let e = PlacementRequest::from_create(&body(json.clone()), None).unwrap_err();
+            assert_eq!(e.status(), 400, "{json}");
+            assert!(e.to_string().contains(msg), "{json}: {e}");
+        }
     }
 }

@@ -761,3 +761,31 @@ fn later_offers_of_a_node_reindex_what_changed() {
     // A name freed by a removed container can be taken again.
     assert!(p.place(&reqj(serde_json::json!({}), Some("db"))).is_ok());
 }
+
+#[test]
+fn avoided_nodes_are_never_chosen_and_are_not_a_condition() {
+    let mut p = all(vec![node("n1"), node("n2"), node("n3")]);
+    let mut r = req(&["constraint:node!=n3"]);
+    r.avoid.insert(NodeId::new("n1"));
+    assert_eq!(p.candidates(&r, true).unwrap(), ["n2"]);
+    for _ in 0..5 {
+        let placed = p.place(&r).unwrap();
+        assert_eq!(placed.node.as_str(), "n2");
+        p.cancel(&placed.reservation);
+    }
+    r.avoid.insert(NodeId::new("n2"));
+    // The refusal names the client's conditions, never Shoal's avoid set.
+    match p.place(&r).unwrap_err() {
+        ScheduleError::Unsatisfiable { conditions, .. } => {
+            assert_eq!(conditions, ["constraint:node!=n3"])
+        }
+        e => panic!("{e:?}"),
+    }
+    let mut r = req(&[]);
+    r.avoid = ["n1", "n2", "n3"].into_iter().map(NodeId::new).collect();
+    assert_eq!(p.place(&r).unwrap_err(), ScheduleError::NoNodes);
+    // An unknown node in the set changes nothing.
+    let mut r = req(&[]);
+    r.avoid.insert(NodeId::new("gone"));
+    assert_eq!(p.candidates(&r, true).unwrap(), ["n1", "n2", "n3"]);
+}
