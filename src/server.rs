@@ -13,7 +13,6 @@ use shoal_actors::events::{EventsHub, HubConfig};
 use shoal_actors::scheduler::SchedulerActor;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::SystemTime;
 use thiserror::Error;
 use tokio::sync::watch;
 
@@ -21,6 +20,22 @@ use tokio::sync::watch;
 pub enum Listener {
     Tcp(std::net::TcpListener),
     Unix(std::os::unix::net::UnixListener),
+}
+
+impl Listener {
+    /// The address a TCP listener serves on (one whose address cannot be read counts as
+    /// public: `0.0.0.0`); `None` for a unix socket.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        match self {
+            Listener::Tcp(l) => Some(
+                l.local_addr()
+                    .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |a| {
+                        a.ip()
+                    }),
+            ),
+            Listener::Unix(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Error)]
@@ -44,28 +59,15 @@ pub struct Running {
 }
 
 fn daemon_facts(placement: &PlacementConfig) -> DaemonFacts {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "shoal".to_string());
-    let id: String = (0..12)
-        .map(|_| format!("{:X}", rand::random::<u8>() & 0xF))
-        .collect::<Vec<_>>()
-        .chunks(4)
-        .map(|c| c.concat())
-        .collect::<Vec<_>>()
-        .join(":");
-    DaemonFacts {
-        id,
-        name,
-        started: SystemTime::now(),
-        strategy: placement.scheduler.strategy.to_string(),
-        filters: placement
+    DaemonFacts::at_start(
+        placement.scheduler.strategy.to_string(),
+        placement
             .scheduler
             .filters()
             .iter()
             .map(|f| f.name().to_string())
             .collect(),
-    }
+    )
 }
 
 /// The actix-web application: every route of the Docker API but the hijacks.
@@ -110,7 +112,6 @@ fn connection_service<T>(
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + PeerAddr + 'static,
 {
-    api::proxy::set_worker_timeouts(state.timeouts);
     let http = actix_http::HttpService::build().h1(map_config(app(state.clone(), debug), |_| {
         actix_web::dev::AppConfig::default()
     }));
@@ -218,8 +219,9 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         hub: hub.clone(),
         execs: ExecRegistry::default().start(),
         timeouts: config.cluster.timeouts,
+        cors_header: config.api.cors_header.clone(),
     };
-    let debug = api::metrics::start_observing(&config.observe, &listener, &state)?;
+    let debug = api::metrics::start_observing(&config.observe, listener.ip(), &state)?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let builder = actix_server::Server::build()
         .workers(workers)

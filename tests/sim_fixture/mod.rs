@@ -1,10 +1,16 @@
 //! A Shoal in front of simulated engines, in this test process: the real server, real
 //! HTTP, real actors; only the engines are simulated.
 //!
-//! `SimCluster::new().engine(EngineConfig::new("a")).start().await`
+//! `SimCluster::new().engine(EngineConfig::new("a")).start().await`, or
+//! `SimCluster::three().start().await` for the three-node cluster most tests use.
+//!
+//! Shoal and the simulated engines listen on `127.0.0.1:0` and keep the listener the OS
+//! gave them, so no port is ever picked and released (which would race with every other
+//! test and process).
 
 #![allow(dead_code)]
 
+use shoal::api::ApiConfig;
 use shoal::config::{EngineSource, ListenAddr, ManageConfig, PlacementConfig};
 use shoal::discovery::Discovery;
 use shoal::server::{self, Listener, Running};
@@ -18,6 +24,7 @@ pub struct SimCluster {
     engines: Vec<EngineConfig>,
     discovery: Option<Discovery>,
     placement: PlacementConfig,
+    api: ApiConfig,
 }
 
 pub struct Started {
@@ -79,7 +86,41 @@ impl SimCluster {
             engines: Vec::new(),
             discovery: None,
             placement: PlacementConfig::default(),
+            api: ApiConfig::default(),
         }
+    }
+
+    /// The front's own settings (`--api-cors-header`).
+    pub fn api(mut self, a: ApiConfig) -> Self {
+        self.api = a;
+        self
+    }
+
+    /// Three engines, each with 3 containers: `n1` (storage=ssd, 2 CPUs, 1 GiB), `n2`
+    /// (storage=disk, 4 CPUs, 2 GiB), `n3` (zone=b, 8 CPUs, 4 GiB).
+    pub fn three() -> Self {
+        SimCluster::new()
+            .engine(
+                EngineConfig::new("n1")
+                    .label("storage", "ssd")
+                    .ncpu(2)
+                    .memory(1 << 30)
+                    .containers(3),
+            )
+            .engine(
+                EngineConfig::new("n2")
+                    .label("storage", "disk")
+                    .ncpu(4)
+                    .memory(2 << 30)
+                    .containers(3),
+            )
+            .engine(
+                EngineConfig::new("n3")
+                    .label("zone", "b")
+                    .ncpu(8)
+                    .memory(4 << 30)
+                    .containers(3),
+            )
     }
 
     pub fn engine(mut self, e: EngineConfig) -> Self {
@@ -114,6 +155,7 @@ impl SimCluster {
             cluster: fast_cluster_config(),
             placement: self.placement,
             observe: Default::default(),
+            api: self.api,
         };
         let running = server::start(config, Listener::Tcp(listener))
             .await

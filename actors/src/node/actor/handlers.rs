@@ -2,7 +2,7 @@
 //! actor that keeps what it needs (caches, container book, offer flow, refresh loop).
 
 use super::NodeActor;
-use crate::engine::EngineError;
+use crate::engine::{escape_param, EngineError};
 use crate::metrics;
 use crate::node::caches::Inspect;
 use crate::node::messages::{
@@ -50,7 +50,7 @@ impl Handler<InspectContainer> for NodeActor {
 
     fn handle(&mut self, msg: InspectContainer, _ctx: &mut Context<Self>) -> Self::Result {
         let _m = metrics::handling("node", &self.addr, "InspectContainer");
-        let path = format!("/containers/{}/json", msg.id);
+        let path = format!("/containers/{}/json", escape_param(&msg.id));
         inspect(self, Inspect::Container, msg.id, path)
     }
 }
@@ -60,7 +60,7 @@ impl Handler<InspectImage> for NodeActor {
 
     fn handle(&mut self, msg: InspectImage, _ctx: &mut Context<Self>) -> Self::Result {
         let _m = metrics::handling("node", &self.addr, "InspectImage");
-        let path = format!("/images/{}/json", msg.name);
+        let path = format!("/images/{}/json", escape_param(&msg.name));
         inspect(self, Inspect::Image, msg.name, path)
     }
 }
