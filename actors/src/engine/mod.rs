@@ -3,19 +3,22 @@
 //! `addr` says where an engine is; `client` is the HTTP client (TCP or unix socket) with a
 //! timeout on every call; `Engine` is the small trait the NodeActor holds, so actor tests can
 //! swap in a fake engine that fails on demand; `stream` opens calls whose bodies are streamed
-//! both ways (pull progress, save, load, build) from the HTTP front's own thread.
+//! both ways (pull progress, save, load, build) from the HTTP front's own thread; `unix` is
+//! the awc connector for engines behind a unix socket.
 
 mod addr;
 mod client;
 mod error;
 mod path;
 mod stream;
+mod unix;
 
 pub use addr::{AddrError, EngineAddr};
 pub use client::{error_message, EngineStream, HttpEngine, Timeouts, NODE_CONNECTIONS};
 pub use error::EngineError;
 pub use path::{escape_param, split_api_version};
 pub use stream::{local_engine, StreamBody, StreamRequest, StreamResponse};
+pub use unix::unix_connector;
 
 use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
