@@ -27,6 +27,8 @@ pub(super) enum Step {
     SilentCreated,
     /// Neither answers nor creates.
     SilentNothing,
+    /// Creates, then the connection breaks before the answer (an engine killed mid-call).
+    CutOffCreated,
 }
 
 pub(super) struct Container {
@@ -122,6 +124,13 @@ impl FakeEngine {
             Step::SilentCreated => {
                 make();
                 Err(self.timeout(path))
+            }
+            Step::CutOffCreated => {
+                make();
+                Err(EngineError::Io {
+                    addr: self.addr.to_string(),
+                    reason: "connection reset by peer".into(),
+                })
             }
             Step::Create if !self.images.borrow().contains(&image) => Ok((
                 404,

@@ -275,6 +275,32 @@ async fn a_silent_unnamed_create_is_retried_elsewhere_and_its_orphan_removed() {
     assert_eq!(good.containers.borrow().len(), 1);
 }
 
+/// A connection that broke after the create was sent (the engine was killed mid-call)
+/// may have made the container: settled as a silent create, not tried elsewhere when named.
+#[actix::test]
+async fn a_create_cut_off_mid_call_is_settled_as_a_silent_one() {
+    let killed = FakeEngine::new("bad").then(Step::CutOffCreated);
+    let other = FakeEngine::new("other");
+    let mut c = Cluster::new(&[("bad", killed.clone()), ("other", other.clone())], 2).await;
+    let e = c
+        .flow
+        .run(request(BB_BAD_FIRST, Some("web")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 502, "{e}");
+    assert_eq!((killed.creates(), other.creates()), (1, 0));
+    let done = c.next_resolution().await;
+    assert!(
+        matches!(done.resolution, Resolution::Removed { .. }),
+        "{done:?}"
+    );
+    assert!(
+        killed.containers.borrow().is_empty(),
+        "the orphan is removed"
+    );
+    assert_eq!(c.pending().await, 0, "the name is free again");
+}
+
 #[actix::test]
 async fn a_silent_create_that_never_landed_is_absent_and_releases_its_name() {
     let frozen = FakeEngine::new("frozen").then(Step::SilentNothing);
