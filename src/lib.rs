@@ -12,3 +12,4 @@ pub mod list_cmd;
 pub mod server;
 pub mod sim_cmd;
 pub mod telemetry;
+pub mod tls;

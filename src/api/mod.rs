@@ -77,6 +77,8 @@ pub struct DaemonFacts {
     pub started: SystemTime,
     pub strategy: String,
     pub filters: Vec<String>,
+    /// Said under `Warnings` by `docker info` (an API served unprotected).
+    pub warnings: Vec<String>,
 }
 
 impl ApiState {

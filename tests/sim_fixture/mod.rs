@@ -114,6 +114,7 @@ impl SimCluster {
             cluster: fast_cluster_config(),
             placement: self.placement,
             observe: Default::default(),
+            tls: Default::default(),
         };
         let running = server::start(config, Listener::Tcp(listener))
             .await

@@ -3,13 +3,15 @@
 //! `addr` says where an engine is; `client` is the HTTP client (TCP or unix socket) with a
 //! timeout on every call; `Engine` is the small trait the NodeActor holds, so actor tests can
 //! swap in a fake engine that fails on demand; `stream` opens calls whose bodies are streamed
-//! both ways (pull progress, save, load, build) from the HTTP front's own thread.
+//! both ways (pull progress, save, load, build) from the HTTP front's own thread; `tls` dials
+//! TCP engines with TLS when the process was started with it.
 
 mod addr;
 mod client;
 mod error;
 mod path;
 mod stream;
+pub mod tls;
 
 pub use addr::{AddrError, EngineAddr};
 pub use client::{error_message, EngineStream, HttpEngine, Timeouts, NODE_CONNECTIONS};

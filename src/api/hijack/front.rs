@@ -90,6 +90,14 @@ pub struct Gate<T> {
     slot: Slot<T>,
 }
 
+impl<T> Gate<T> {
+    /// The client's connection (to read what the transport knows of the client, such as
+    /// its TLS certificate); `None` once handed back.
+    pub fn inner(&self) -> Option<&T> {
+        self.io.as_ref()
+    }
+}
+
 impl<T> Drop for Gate<T> {
     fn drop(&mut self) {
         if let (Some(found), Some(io)) = (self.found.take(), self.io.take()) {
