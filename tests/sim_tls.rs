@@ -189,3 +189,57 @@ async fn tls_without_verify_serves_clients_without_certificates() {
     handle.stop(false).await;
     fleet.stop().await;
 }
+
+/// Waits until the server closes `tcp` (a read answers 0 or an error); answers how long.
+async fn closed_within(tcp: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let began = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match actix_rt::time::timeout(limit, tcp.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(began.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn idle_connections_are_closed_before_and_after_the_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shoal, good) = pki(dir.path(), "a");
+    let (fleet, handle, port) = start(&shoal, ClientAuth::Required).await;
+    // No handshake at all.
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let limit = shoal::tls::HANDSHAKE_TIMEOUT + Duration::from_secs(5);
+    assert!(
+        closed_within(&mut silent, limit).await.is_some(),
+        "a connection without a handshake stayed open past {limit:?}"
+    );
+    // A handshake, then no request.
+    let tls = EngineTls::load(&EngineTlsFiles {
+        ca: shoal.ca.clone(),
+        cert_key: Some((good.cert.clone(), good.key.clone())),
+    })
+    .unwrap();
+    let addr = shoal_actors::engine::EngineAddr::Tcp {
+        host: "127.0.0.1".into(),
+        port,
+    };
+    let mut idle = shoal_actors::engine::tls::dial_with(&addr, Duration::from_secs(5), Some(&tls))
+        .await
+        .unwrap();
+    let began = Instant::now();
+    let mut buf = Vec::new();
+    let read = actix_rt::time::timeout(
+        Duration::from_secs(20),
+        tokio::io::AsyncReadExt::read_to_end(&mut idle, &mut buf),
+    )
+    .await;
+    assert!(read.is_ok(), "an idle TLS connection stayed open 20 s");
+    assert!(began.elapsed() < Duration::from_secs(20));
+    handle.stop(false).await;
+    fleet.stop().await;
+}
