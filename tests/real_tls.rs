@@ -2,7 +2,7 @@
 //! with `--tlsverify` in front of them, the real docker CLI with `DOCKER_TLS_VERIFY` and
 //! `DOCKER_CERT_PATH` (certificates made with the openssl CLI, as the README says).
 //! `run --rm`, `run -i` (a hijack with stdin), `exec -i`, WebSocket attach, `logs -f`,
-//! `events`, `build`; a client without a certificate, or with one of another CA, fails at
+//! `events`, `build`, `push` and `pull` with a local registry; a client without a certificate, or with one of another CA, fails at
 //! the handshake and no engine sees its request; credentials never reach Shoal's log, even at `trace`. And the
 //! safe default: a non-loopback `-H` without `--tlsverify` is refused, `--insecure-listen`
 //! serves with a warning in `docker info`.
@@ -14,6 +14,58 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::pki::Pki;
 use support::{DockerTls, HarnessError, RealCluster, ShoalDaemon};
+
+/// Debian's `docker-registry` on the cluster's host address (its own: no other test has
+/// it, so a fixed port cannot collide), which the engines take as an insecure registry.
+/// Killed on drop.
+struct Registry {
+    child: std::process::Child,
+    /// `ADDRESS:PORT`, the registry part of an image reference.
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(cluster: &RealCluster) -> Registry {
+        let bin = support::find_program("SHOAL_IT_REGISTRY", "docker-registry", "docker-registry");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let addr = format!("{}:5000", cluster.host_ip());
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("registry config");
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry starts");
+        let registry = Registry {
+            child,
+            addr,
+            _dir: dir,
+        };
+        support::wait_until("the registry", 10, || {
+            std::net::TcpStream::connect(&registry.addr)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        registry
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 fn now() -> u64 {
     SystemTime::now()
@@ -200,6 +252,24 @@ fn mutual_tls_on_both_legs_with_the_docker_cli() -> Result<(), HarnessError> {
     );
     let o = cli.run(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(o.stdout.contains("tls-built:1"), "{o}");
+
+    // push from a node, pull on every node: registry traffic through TLS on both legs.
+    let registry = Registry::start(&cluster);
+    let remote = format!("{}/tlsbox", registry.addr);
+    cli.run(&["tag", "busybox", &remote]).expect_success();
+    let o = cli.run_with(&["push", &remote], None, Duration::from_secs(120));
+    assert!(o.success() && o.stdout.contains("digest: sha256:"), "{o}");
+    cli.run(&["rmi", &remote]).expect_success();
+    let o = cli.run_with(&["pull", &remote], None, Duration::from_secs(120));
+    assert!(o.success(), "{o}");
+    for engine in cluster.engines() {
+        assert!(
+            o.stdout.contains(&format!("{}: ", engine.name())),
+            "no progress of {}: {o}",
+            engine.name()
+        );
+    }
+    drop(registry);
 
     // Strangers: no certificate (curl), or one of another CA (the docker CLI). The
     // handshake fails, and no engine is asked for the container they name.

@@ -27,7 +27,7 @@ mod real_cluster;
 mod shoal;
 mod sweep;
 
-pub use docker_cli::{docker_cli, docker_cli_timeout, DockerOutput, DEFAULT_TIMEOUT};
+pub use docker_cli::{docker_cli, docker_cli_timeout, find_program, DockerOutput, DEFAULT_TIMEOUT};
 pub use docker_tls::DockerTls;
 pub use real_cluster::{HarnessError, RealCluster, RealClusterBuilder, RealEngine};
 pub use shoal::{served_addr, wait_healthy, ShoalDaemon};
