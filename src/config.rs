@@ -386,6 +386,17 @@ mod tests {
         ])
         .unwrap();
         assert!(sim.tls.engines.is_none() && sim.tls.verifies_clients());
+        // A unix-socket engine needs no CA to be checked against.
+        let local = load(&[
+            "--tls",
+            "--tlscert",
+            &cert,
+            "--tlskey",
+            &key,
+            "unix:///var/run/docker.sock",
+        ])
+        .unwrap();
+        assert!(local.tls.api.is_some() && local.tls.engines.is_none());
         for bad in [
             vec![
                 "--tlsverify",
