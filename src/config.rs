@@ -198,6 +198,10 @@ impl ManageConfig {
             (Some(0), _) => return Err(ConfigError::NoSimEngines),
             (Some(n), _) => EngineSource::Simulated(*n),
             (None, Some(d)) => EngineSource::Discovery(Discovery::parse(d)?),
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "start-up: `main` checks the configuration before the runtime starts"
+            )]
             (None, None) if local.exists() => {
                 EngineSource::Discovery(Discovery::Unix(local.to_path_buf()))
             }
@@ -246,6 +250,10 @@ impl ManageConfig {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: their own thread, no runtime to stall"
+)]
 mod tests {
     use super::*;
     use crate::cli::{Cli, Command};

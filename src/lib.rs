@@ -4,7 +4,6 @@
 #![recursion_limit = "256"]
 
 pub mod api;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod discovery;

@@ -340,6 +340,10 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "test set-up writes certificate files on the test's own runtime, before anything is served"
+)]
 mod tests {
     use super::*;
     use crate::tls::{ApiTls, ApiTlsFiles, ClientAuth};

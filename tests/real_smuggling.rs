@@ -3,6 +3,10 @@
 //! gate framed that body as the next request, the attach reached the engine, and the
 //! container's output came back to the client. Now the gate refuses the first request
 //! itself and closes: nothing after it is read.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
+)]
 
 mod support;
 

@@ -404,18 +404,22 @@ async fn a_discovery_file_that_changes_adds_and_removes_nodes() {
         .engine(EngineConfig::new("f1"))
         .engine(EngineConfig::new("f2"));
     // Start with a file that lists only the first engine; the fixture starts both engines.
-    std::fs::write(&file, "# none yet\n").unwrap();
+    tokio::fs::write(&file, "# none yet\n").await.unwrap();
     let c = fleet_probe
         .discovery(Discovery::File(file.clone()))
         .start()
         .await;
     let a1 = tcp(c.fleet.addr(0));
     let a2 = tcp(c.fleet.addr(1));
-    std::fs::write(&file, format!("{a1}  # first\n")).unwrap();
+    tokio::fs::write(&file, format!("{a1}  # first\n"))
+        .await
+        .unwrap();
     c.wait_healthy(1).await;
-    std::fs::write(&file, format!("{a1}\n{a2}\n")).unwrap();
+    tokio::fs::write(&file, format!("{a1}\n{a2}\n"))
+        .await
+        .unwrap();
     c.wait_healthy(2).await;
-    std::fs::write(&file, format!("{a2}\n")).unwrap();
+    tokio::fs::write(&file, format!("{a2}\n")).await.unwrap();
     c.wait_for("f1 gone", 10, |r| {
         r.nodes.len() == 1 && &*r.nodes[0].name == "f2"
     })
