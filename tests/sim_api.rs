@@ -167,8 +167,13 @@ async fn inspect_by_name_id_prefix_and_node_name() {
         .fleet
         .engine(2)
         .create_container("db", "busybox:latest", &[]);
-    c.wait_for("db listed", 5, |r| r.resolve_container("db").is_ok())
-        .await;
+    // Wait for "db" itself: a container listed earlier whose ID starts with "db" would
+    // resolve by prefix before the name is known.
+    c.wait_for("db listed", 5, |r| {
+        r.resolve_container("db")
+            .is_ok_and(|(_, e)| e.id() == id.as_str())
+    })
+    .await;
     for reference in ["db", id.as_str(), &id[..10], "/n3/db", "n3/db"] {
         let a = c.get(&format!("/v1.41/containers/{reference}/json")).await;
         assert_eq!(
