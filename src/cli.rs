@@ -94,6 +94,53 @@ pub struct ManageArgs {
     /// Also serve /metrics on this host:port (e.g. a port only Prometheus can reach).
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// TLS flags, spelt as dockerd, the docker CLI and classic Swarm spell them. The manager's
+/// files serve both sides: its clients, and its TCP engines.
+#[derive(Debug, Args, Default)]
+pub struct TlsArgs {
+    /// Serve TLS to clients (with --tlscert and --tlskey) and dial TCP engines with TLS.
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Like --tls, and clients must show a certificate signed by --tlscacert (implies --tls).
+    #[arg(long)]
+    pub tlsverify: bool,
+
+    /// CA certificate(s) (PEM): clients' certificates are checked against it, and so are
+    /// the engines' unless --engine-tlscacert is given.
+    #[arg(long, value_name = "PATH")]
+    pub tlscacert: Option<std::path::PathBuf>,
+
+    /// Shoal's certificate (PEM), shown to clients and, unless --engine-tlscert is given,
+    /// to engines.
+    #[arg(long, value_name = "PATH")]
+    pub tlscert: Option<std::path::PathBuf>,
+
+    /// The key of --tlscert (PEM).
+    #[arg(long, value_name = "PATH")]
+    pub tlskey: Option<std::path::PathBuf>,
+
+    /// The engines' CA, when it is not --tlscacert (turns TLS to engines on).
+    #[arg(long, value_name = "PATH")]
+    pub engine_tlscacert: Option<std::path::PathBuf>,
+
+    /// The client certificate shown to engines, when it is not --tlscert.
+    #[arg(long, value_name = "PATH", requires = "engine_tlskey")]
+    pub engine_tlscert: Option<std::path::PathBuf>,
+
+    /// The key of --engine-tlscert.
+    #[arg(long, value_name = "PATH", requires = "engine_tlscert")]
+    pub engine_tlskey: Option<std::path::PathBuf>,
+
+    /// Serve a -H address other than loopback without --tlsverify. Anyone who reaches it is
+    /// root on every engine; a warning says so at start and in `docker info`.
+    #[arg(long)]
+    pub insecure_listen: bool,
 }
 
 impl ManageArgs {

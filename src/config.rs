@@ -1,9 +1,11 @@
 //! `ManageConfig`: the manager's configuration, checked once at start from the command line
 //! and passed down by value. Every mistake a user can make here is a one-line error.
 
-use crate::cli::ManageArgs;
+use crate::cli::{ManageArgs, TlsArgs};
 use crate::discovery::{Discovery, DiscoveryError};
+use crate::tls::{ApiTlsFiles, ClientAuth, TlsConfig};
 use shoal_actors::cluster::ClusterConfig;
+use shoal_actors::engine::tls::EngineTlsFiles;
 use shoal_actors::engine::Timeouts;
 use shoal_actors::node::NodeConfig;
 use shoal_actors::scheduler::{self, SchedulerConfig};
@@ -32,6 +34,10 @@ pub enum ConfigError {
     Scheduler(#[from] scheduler::ConfigError),
     #[error("bad --cluster-opt {0:?}: use swarm.overcommit=<ratio> or swarm.createretry=<count>")]
     ClusterOpt(String),
+    #[error("{0}")]
+    TlsFlags(&'static str),
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsConfigError),
 }
 
 /// Placement settings: the scheduler's own, and the front's retry count.
@@ -103,6 +109,66 @@ pub enum EngineSource {
     Simulated(usize),
 }
 
+/// Which TLS files the flags name, checked for sense before any is read.
+fn tls_files(
+    args: &TlsArgs,
+    engines: &EngineSource,
+) -> Result<(Option<ApiTlsFiles>, Option<EngineTlsFiles>), ConfigError> {
+    let on = args.tls || args.tlsverify;
+    let named = args.tlscacert.is_some() || args.tlscert.is_some() || args.tlskey.is_some();
+    if !on && named {
+        // Files without the switch would read as protection that is not there.
+        return Err(ConfigError::TlsFlags(
+            "--tlscacert, --tlscert and --tlskey take effect with --tls or --tlsverify: add one",
+        ));
+    }
+    let api = match (on, &args.tlscert, &args.tlskey) {
+        (false, _, _) => None,
+        (true, Some(cert), Some(key)) => Some(ApiTlsFiles {
+            auth: match (args.tlsverify, &args.tlscacert) {
+                (true, Some(_)) => ClientAuth::Required,
+                (true, None) => return Err(ConfigError::TlsFlags(
+                    "--tlsverify needs --tlscacert: the CA that signs the clients' certificates",
+                )),
+                (false, Some(_)) => ClientAuth::Optional,
+                (false, None) => ClientAuth::None,
+            },
+            ca: args.tlscacert.clone(),
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (true, _, _) => {
+            return Err(ConfigError::TlsFlags(
+                "--tls and --tlsverify need --tlscert and --tlskey: Shoal's certificate and key",
+            ))
+        }
+    };
+    // Engines: TLS as soon as the manager has it (classic Swarm) or --engine-tlscacert asks
+    // for it. Simulated engines and a unix-socket engine speak plain HTTP.
+    let plain_engines = matches!(
+        engines,
+        EngineSource::Simulated(_) | EngineSource::Discovery(Discovery::Unix(_))
+    );
+    let wanted = on || args.engine_tlscacert.is_some() || args.engine_tlscert.is_some();
+    let engine = if !wanted || plain_engines {
+        None
+    } else {
+        let ca = args
+            .engine_tlscacert
+            .clone()
+            .or_else(|| args.tlscacert.clone())
+            .ok_or(ConfigError::TlsFlags(
+                "TLS to engines needs a CA to check them: add --tlscacert or --engine-tlscacert",
+            ))?;
+        let cert_key = match (&args.engine_tlscert, &args.engine_tlskey) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            _ => args.tlscert.clone().zip(args.tlskey.clone()),
+        };
+        Some(EngineTlsFiles { ca, cert_key })
+    };
+    Ok((api, engine))
+}
+
 #[derive(Debug, Clone)]
 pub struct ManageConfig {
     pub listen: ListenAddr,
@@ -111,6 +177,7 @@ pub struct ManageConfig {
     pub placement: PlacementConfig,
     pub observe: crate::telemetry::ObserveConfig,
     pub api: crate::api::ApiConfig,
+    pub tls: TlsConfig,
 }
 
 impl ManageConfig {
@@ -140,7 +207,14 @@ impl ManageConfig {
             }
             (None, None) => return Err(ConfigError::NoDefaultEngine),
         };
+        let (api_tls, engine_tls) = tls_files(&args.tls, &engines)?;
+        let tls = TlsConfig::load(
+            api_tls.as_ref(),
+            engine_tls.as_ref(),
+            args.tls.insecure_listen,
+        )?;
         Ok(ManageConfig {
+            tls,
             placement: PlacementConfig::from_args(
                 &args.strategy,
                 &args.filters,
@@ -234,6 +308,138 @@ mod tests {
         let e =
             ManageConfig::from_args_with_local(&args(&[]), Path::new("/nonexistent")).unwrap_err();
         assert!(e.to_string().contains("shoal manage nodes://"), "{e}");
+    }
+
+    /// A CA, and a certificate and key it signed, as files in `dir`.
+    fn pki(dir: &Path) -> [String; 3] {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        let w = |n: &str, t: String| {
+            let p = dir.join(n);
+            std::fs::write(&p, t).unwrap();
+            p.display().to_string()
+        };
+        [
+            w("ca.pem", ca.pem()),
+            w("cert.pem", cert.pem()),
+            w("key.pem", key.serialize_pem()),
+        ]
+    }
+
+    #[test]
+    fn tls_flags_serve_clients_and_engines() {
+        let dir = tempfile::tempdir().unwrap();
+        let [ca, cert, key] = pki(dir.path());
+        let none = Path::new("/nonexistent");
+        let load = |line: &[&str]| ManageConfig::from_args_with_local(&args(line), none);
+        let files = [
+            "--tlscacert",
+            ca.as_str(),
+            "--tlscert",
+            cert.as_str(),
+            "--tlskey",
+            key.as_str(),
+        ];
+        let with = |extra: &'static str| -> Vec<String> {
+            let mut line = vec![extra.to_string()];
+            line.extend(files.iter().map(|f| f.to_string()));
+            line.push("nodes://10.0.0.1:2376".into());
+            line
+        };
+        let load_owned = |line: Vec<String>| {
+            let line: Vec<&str> = line.iter().map(String::as_str).collect();
+            ManageConfig::from_args_with_local(&args(&line), none)
+        };
+        let plain = load(&["nodes://h:1"]).unwrap();
+        assert!(plain.tls.api.is_none() && plain.tls.engines.is_none());
+        let verify = load_owned(with("--tlsverify")).unwrap();
+        assert!(verify.tls.verifies_clients());
+        assert!(verify.tls.engines.is_some(), "the same files serve engines");
+        let tls = load_owned(with("--tls")).unwrap();
+        assert_eq!(
+            tls.tls.api.as_ref().map(|t| t.auth),
+            Some(crate::tls::ClientAuth::Optional)
+        );
+        assert!(!tls.tls.verifies_clients());
+        // Engines of their own CA only.
+        let engines_only = load(&[
+            "--engine-tlscacert",
+            &ca,
+            "--engine-tlscert",
+            &cert,
+            "--engine-tlskey",
+            &key,
+            "nodes://10.0.0.1:2376",
+        ])
+        .unwrap();
+        assert!(engines_only.tls.api.is_none() && engines_only.tls.engines.is_some());
+        // Simulated engines stay plain.
+        let sim = load(&[
+            "--tlsverify",
+            "--tlscacert",
+            &ca,
+            "--tlscert",
+            &cert,
+            "--tlskey",
+            &key,
+            "--sim",
+            "2",
+        ])
+        .unwrap();
+        assert!(sim.tls.engines.is_none() && sim.tls.verifies_clients());
+        // A unix-socket engine needs no CA to be checked against.
+        let local = load(&[
+            "--tls",
+            "--tlscert",
+            &cert,
+            "--tlskey",
+            &key,
+            "unix:///var/run/docker.sock",
+        ])
+        .unwrap();
+        assert!(local.tls.api.is_some() && local.tls.engines.is_none());
+        for bad in [
+            vec![
+                "--tlsverify",
+                "--tlscert",
+                &cert,
+                "--tlskey",
+                &key,
+                "nodes://h:1",
+            ],
+            vec!["--tls", "--tlscacert", &ca, "nodes://h:1"],
+            vec![
+                "--tlscacert",
+                &ca,
+                "--tlscert",
+                &cert,
+                "--tlskey",
+                &key,
+                "nodes://h:1",
+            ],
+            vec!["--tls", "--tlscert", &cert, "--tlskey", &key, "nodes://h:1"],
+            vec![
+                "--tlsverify",
+                "--tlscacert",
+                &ca,
+                "--tlscert",
+                &key,
+                "--tlskey",
+                &key,
+                "nodes://h:1",
+            ],
+        ] {
+            let e = load(&bad).unwrap_err();
+            assert!(!e.to_string().contains('\n'), "{bad:?}: {e}");
+        }
+        assert!(Cli::try_parse_from(["shoal", "manage", "--engine-tlscert", "c.pem"]).is_err());
     }
 
     #[test]

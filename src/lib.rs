@@ -11,3 +11,4 @@ pub mod list_cmd;
 pub mod server;
 pub mod sim_cmd;
 pub mod telemetry;
+pub mod tls;

@@ -5,8 +5,9 @@
 use crate::api::{self, ApiError, ApiState, DaemonFacts, ExecRegistry};
 use crate::config::{EngineSource, ManageConfig, PlacementConfig};
 use crate::discovery::{Discovery, DiscoveryError};
+use crate::tls::ClientIdentity;
 use actix::{Actor, Addr, Arbiter};
-use actix_service::{fn_factory, fn_service, map_config, ServiceFactory};
+use actix_service::{fn_factory, fn_service, map_config, ServiceFactory, ServiceFactoryExt};
 use actix_web::{web, App};
 use shoal_actors::cluster::{ClusterActor, ClusterView};
 use shoal_actors::events::{EventsHub, HubConfig};
@@ -67,6 +68,8 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("simulated engines: {0}")]
     Sim(String),
+    #[error("{0}")]
+    Exposed(#[from] crate::tls::Exposed),
 }
 
 /// The parts of a running daemon a caller may hold.
@@ -79,8 +82,8 @@ pub struct Running {
     pub sim: Option<shoal_sim::SimFleet>,
 }
 
-fn daemon_facts(placement: &PlacementConfig) -> DaemonFacts {
-    DaemonFacts::at_start(
+fn daemon_facts(placement: &PlacementConfig, warnings: Vec<String>) -> DaemonFacts {
+    let mut facts = DaemonFacts::at_start(
         placement.scheduler.strategy.to_string(),
         placement
             .scheduler
@@ -88,7 +91,9 @@ fn daemon_facts(placement: &PlacementConfig) -> DaemonFacts {
             .iter()
             .map(|f| f.name().to_string())
             .collect(),
-    )
+    );
+    facts.warnings = warnings;
+    facts
 }
 
 /// The actix-web application: every route of the Docker API but the hijacks.
@@ -134,6 +139,14 @@ where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + PeerAddr + 'static,
 {
     let http = actix_http::HttpService::build()
+        // The client's certificate names it for every request of the connection.
+        .on_connect_ext(
+            |gate: &api::hijack::Gate<T>, data: &mut actix_web::dev::Extensions| {
+                if let Some(identity) = gate.inner().and_then(PeerAddr::identity) {
+                    data.insert(identity);
+                }
+            },
+        )
         .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
         .keep_alive(KEEP_ALIVE)
         .h1(map_config(app(state.clone(), debug), |_| {
@@ -163,13 +176,37 @@ where
 }
 
 /// What the front needs of an accepted connection: its peer address when it has one
-/// (TCP), and the socket set up for request/answer traffic.
+/// (TCP), the socket set up for request/answer traffic, and who the client is when its
+/// certificate says so (TLS).
 pub trait PeerAddr {
     fn peer(&self) -> Option<std::net::SocketAddr>;
 
     /// Turns Nagle's algorithm off on TCP: an answer written in several pieces (a container
     /// list is sent a chunk at a time) otherwise waits on the client's delayed ACK, 40 ms.
     fn no_delay(&self) {}
+
+    /// The client named by the certificate it showed in the TLS handshake.
+    fn identity(&self) -> Option<ClientIdentity> {
+        None
+    }
+}
+
+/// A client connection after the TLS handshake.
+type TlsTcp = actix_tls::accept::rustls_0_23::TlsStream<actix_rt::net::TcpStream>;
+
+impl PeerAddr for TlsTcp {
+    fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.get_ref().0.peer()
+    }
+
+    fn no_delay(&self) {
+        self.get_ref().0.no_delay()
+    }
+
+    fn identity(&self) -> Option<ClientIdentity> {
+        let leaf = self.get_ref().1.peer_certificates()?.first()?;
+        ClientIdentity::from_certificate(leaf)
+    }
 }
 
 impl PeerAddr for actix_rt::net::TcpStream {
@@ -214,6 +251,11 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
             Discovery::Nodes(addrs)
         }
     };
+    // Where the API may be served is settled before anything else starts.
+    let warning = crate::tls::check_exposure(listener.ip(), &config.tls)?;
+    if let Some(w) = &warning {
+        tracing::warn!("{w}");
+    }
     // Discovery is read before any actor starts, so a bad one is a clean start-up error.
     let first = discovery.read().await?;
     // The scheduler gets a thread of its own: its decisions are the one serial point of
@@ -222,6 +264,8 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
     let scheduler = SchedulerActor::start_in_arbiter(&Arbiter::new().handle(), move |_| {
         SchedulerActor::new(scheduler_config)
     });
+    // Engine clients read how to dial TCP engines when they are made: set before any is.
+    shoal_actors::engine::tls::use_engine_tls(config.tls.engines.clone());
     let (cluster, view) = ClusterActor::new(config.cluster.clone());
     // The hub gets a thread of its own: a burst of events from many engines must not delay
     // the ClusterActor, and the hub must not wait behind it.
@@ -237,7 +281,10 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
     actix_rt::spawn(discovery.run(cluster.clone(), first));
     let state = ApiState {
         view: view.clone(),
-        info: Arc::new(daemon_facts(&config.placement)),
+        info: Arc::new(daemon_facts(
+            &config.placement,
+            warning.into_iter().collect(),
+        )),
         scheduler,
         create_retry: config.placement.create_retry,
         hub: hub.clone(),
@@ -251,14 +298,32 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         .workers(workers)
         .max_concurrent_connections(MAX_CONNECTIONS_PER_WORKER)
         .shutdown_timeout(5);
-    let server = match listener {
-        Listener::Tcp(l) => {
+    let server = match (listener, config.tls.api) {
+        (Listener::Tcp(l), None) => {
             let state = state.clone();
             builder.listen("shoal-api", l, move || {
                 connection_service::<actix_rt::net::TcpStream>(state.clone(), debug)
             })?
         }
-        Listener::Unix(l) => {
+        (Listener::Tcp(l), Some(tls)) => {
+            // TLS ends here, before the hijack gate: the gate, actix-http and the relay
+            // read the decrypted connection as they read a plain one.
+            let state = state.clone();
+            let config = tls.server_config();
+            builder.listen("shoal-api", l, move || {
+                let mut acceptor = actix_tls::accept::rustls_0_23::Acceptor::new(config.clone());
+                acceptor.set_handshake_timeout(crate::tls::HANDSHAKE_TIMEOUT);
+                acceptor
+                    .map_err(|e| {
+                        // A client without a valid certificate ends here; nothing reached
+                        // an engine.
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                    })
+                    .and_then(connection_service::<TlsTcp>(state.clone(), debug))
+            })?
+        }
+        // A unix socket is guarded by its file permissions; TLS is for TCP, as in dockerd.
+        (Listener::Unix(l), _) => {
             let state = state.clone();
             builder.listen_uds("shoal-api", l, move || {
                 connection_service::<actix_rt::net::UnixStream>(state.clone(), debug)
@@ -272,4 +337,97 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         hub,
         sim,
     })
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "test set-up writes certificate files on the test's own runtime, before anything is served"
+)]
+mod tests {
+    use super::*;
+    use crate::tls::{ApiTls, ApiTlsFiles, ClientAuth};
+    use actix_service::Service;
+    use shoal_actors::engine::tls::{dial_with, EngineTls, EngineTlsFiles};
+    use shoal_actors::engine::EngineAddr;
+    use std::path::{Path, PathBuf};
+
+    /// CA, server certificate for 127.0.0.1 and client certificate with CN `cn`.
+    fn pki(dir: &Path, cn: &str) -> [PathBuf; 5] {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let leaf = |names: Vec<String>, cn: &str| {
+            let key = KeyPair::generate().unwrap();
+            let mut p = CertificateParams::new(names).unwrap();
+            p.distinguished_name.push(DnType::CommonName, cn);
+            (
+                p.signed_by(&key, &ca, &ca_key).unwrap().pem(),
+                key.serialize_pem(),
+            )
+        };
+        let (sc, sk) = leaf(vec!["127.0.0.1".into()], "shoal");
+        let (cc, ck) = leaf(vec![], cn);
+        let w = |n: &str, t: &str| {
+            let p = dir.join(n);
+            std::fs::write(&p, t).unwrap();
+            p
+        };
+        [
+            w("ca.pem", &ca.pem()),
+            w("server-cert.pem", &sc),
+            w("server-key.pem", &sk),
+            w("cert.pem", &cc),
+            w("key.pem", &ck),
+        ]
+    }
+
+    #[actix_rt::test]
+    async fn a_client_certificate_names_the_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let [ca, server_cert, server_key, cert, key] = pki(dir.path(), "ci-runner");
+        let tls = ApiTls::load(&ApiTlsFiles {
+            auth: ClientAuth::Required,
+            ca: Some(ca.clone()),
+            cert: server_cert,
+            key: server_key,
+        })
+        .unwrap();
+        let acceptor = ServiceFactory::<actix_rt::net::TcpStream>::new_service(
+            &actix_tls::accept::rustls_0_23::Acceptor::new(tls.server_config()),
+            (),
+        )
+        .await
+        .unwrap();
+        let listener = actix_rt::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = EngineTls::load(&EngineTlsFiles {
+            ca,
+            cert_key: Some((cert, key)),
+        })
+        .unwrap();
+        let addr = EngineAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let dialing = dial_with(&addr, std::time::Duration::from_secs(5), Some(&client));
+        let accepting = async {
+            let (tcp, _) = listener.accept().await.unwrap();
+            acceptor.call(tcp).await
+        };
+        let (dialed, accepted) = tokio::join!(dialing, accepting);
+        let _client = dialed.unwrap();
+        let stream: TlsTcp = accepted.unwrap_or_else(|_| panic!("handshake failed"));
+        assert_eq!(
+            stream.identity(),
+            Some(ClientIdentity {
+                common_name: "ci-runner".into()
+            })
+        );
+        assert!(stream.peer().is_some());
+    }
 }

@@ -382,6 +382,11 @@ async fn try_start_with(
         cluster: fast_cluster_config(),
         observe,
         placement: Default::default(),
+        // One of these listens on 0.0.0.0 without TLS, which needs saying.
+        tls: shoal::tls::TlsConfig {
+            insecure_listen: true,
+            ..Default::default()
+        },
         api: Default::default(),
     };
     let running = server::start(config, Listener::Tcp(listener)).await?;

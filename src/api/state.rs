@@ -61,6 +61,8 @@ pub struct DaemonFacts {
     pub started: SystemTime,
     pub strategy: String,
     pub filters: Vec<String>,
+    /// Said under `Warnings` by `docker info` (an API served unprotected).
+    pub warnings: Vec<String>,
 }
 
 impl DaemonFacts {
@@ -90,6 +92,7 @@ impl DaemonFacts {
             started: SystemTime::now(),
             strategy,
             filters,
+            warnings: Vec::new(),
         }
     }
 }

@@ -158,6 +158,7 @@ impl SimCluster {
             cluster: fast_cluster_config(),
             placement: self.placement,
             observe: Default::default(),
+            tls: Default::default(),
             api: self.api,
         };
         let running = server::start(config, Listener::Tcp(listener))

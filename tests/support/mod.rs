@@ -26,14 +26,17 @@
 
 mod busybox;
 mod docker_cli;
+mod docker_tls;
 pub mod http;
 mod netns;
+pub mod pki;
 mod proc;
 mod real_cluster;
 mod shoal;
 mod sweep;
 
-pub use docker_cli::{docker_cli, docker_cli_timeout, DockerOutput, DEFAULT_TIMEOUT};
+pub use docker_cli::{docker_cli, docker_cli_timeout, find_program, DockerOutput, DEFAULT_TIMEOUT};
+pub use docker_tls::DockerTls;
 pub use real_cluster::{HarnessError, RealCluster, RealClusterBuilder, RealEngine};
 pub use shoal::{served_addr, wait_healthy, ShoalDaemon};
 

@@ -37,9 +37,12 @@ use std::time::{Duration, Instant};
 use super::busybox;
 use super::docker_cli::{docker_cli_timeout, dockerd_bin, wait_timeout, DockerOutput};
 use super::netns::{self, EngineNet, NetError, ENGINE_PORT};
+use super::pki::{CertFiles, Pki};
 use super::proc::signal;
 use super::sweep::{self, BASE_PREFIX, LOCK_FILE};
 
+/// The TCP port of an engine that serves `--tlsverify` (dockerd's conventional one).
+const TLS_PORT: u16 = 2376;
 /// How long an engine may take to answer `/_ping` after it is spawned.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a stopping engine gets after SIGTERM before SIGKILL.
@@ -86,6 +89,8 @@ struct EngineSpec {
 pub struct RealClusterBuilder {
     engines: Vec<EngineSpec>,
     dockerd_args: Vec<String>,
+    /// Engines serve `--tlsverify` on TCP with certificates of this CA.
+    tls: Option<Pki>,
 }
 
 impl RealClusterBuilder {
@@ -105,6 +110,14 @@ impl RealClusterBuilder {
             let name = format!("node-{}", self.engines.len() + 1);
             self = self.engine(&name, &[]);
         }
+        self
+    }
+
+    /// Engines listen with `dockerd --tlsverify` on `tcp://ADDRESS:2376`, each with a
+    /// certificate `pki` signs for its address; they take only clients with a certificate of
+    /// the same CA. The harness's own calls go through each engine's unix socket.
+    pub fn tls(mut self, pki: &Pki) -> Self {
+        self.tls = Some(pki.clone());
         self
     }
 
@@ -172,9 +185,17 @@ impl RealClusterBuilder {
                 containerd: containerd.clone(),
                 extra_args: self.dockerd_args.clone(),
                 net: EngineNet::create()?,
+                tls: None,
                 log_mark: AtomicU64::new(0),
                 child: Mutex::new(None),
             });
+        }
+
+        if let Some(pki) = &self.tls {
+            for engine in &mut cluster.engines {
+                let ip = engine.net.engine_ip().to_string();
+                engine.tls = Some(pki.engine(&engine.namespace, &ip));
+            }
         }
 
         let results: Vec<Result<(), HarnessError>> = thread::scope(|s| {
@@ -213,6 +234,7 @@ impl RealCluster {
         RealClusterBuilder {
             engines: Vec::new(),
             dockerd_args: Vec::new(),
+            tls: None,
         }
     }
 
@@ -319,6 +341,8 @@ pub struct RealEngine {
     /// Length of the log when the current process was spawned.
     log_mark: AtomicU64,
     child: Mutex<Option<Child>>,
+    /// Its certificate when it serves `--tlsverify` on TCP.
+    tls: Option<CertFiles>,
 }
 
 impl RealEngine {
@@ -333,7 +357,12 @@ impl RealEngine {
 
     /// `ADDRESS:2375`, plain HTTP, the engine's own address in its namespace.
     pub fn tcp_addr(&self) -> String {
-        format!("{}:{ENGINE_PORT}", self.net.engine_ip())
+        let port = if self.tls.is_some() {
+            TLS_PORT
+        } else {
+            ENGINE_PORT
+        };
+        format!("{}:{port}", self.net.engine_ip())
     }
 
     /// The engine's network namespace (`ip netns exec NAME ...`).
@@ -344,6 +373,21 @@ impl RealEngine {
     /// `tcp://ADDRESS:2375`.
     pub fn url(&self) -> String {
         format!("tcp://{}", self.tcp_addr())
+    }
+
+    /// Where the harness's own CLI calls go: the TCP address, or the unix socket of an
+    /// engine that takes only TLS clients on TCP.
+    fn cli_host(&self) -> String {
+        if self.tls.is_some() {
+            format!("unix://{}", self.unix_socket().display())
+        } else {
+            self.url()
+        }
+    }
+
+    /// The engine's certificate, when it serves TLS.
+    pub fn tls(&self) -> Option<&CertFiles> {
+        self.tls.as_ref()
     }
 
     /// The engine's unix socket.
@@ -369,12 +413,12 @@ impl RealEngine {
 
     /// Runs the `docker` CLI against this engine (60 s timeout).
     pub fn docker(&self, args: &[&str]) -> DockerOutput {
-        docker_cli_timeout(&self.url(), args, super::DEFAULT_TIMEOUT)
+        docker_cli_timeout(&self.cli_host(), args, super::DEFAULT_TIMEOUT)
     }
 
     /// Runs the `docker` CLI against this engine with a chosen timeout.
     pub fn docker_timeout(&self, args: &[&str], timeout: Duration) -> DockerOutput {
-        docker_cli_timeout(&self.url(), args, timeout)
+        docker_cli_timeout(&self.cli_host(), args, timeout)
     }
 
     /// SIGSTOP: the engine still accepts connections but answers nothing (a hung engine).
@@ -411,12 +455,12 @@ impl RealEngine {
         signal(child.id(), "CONT");
         if let Ok(None) = child.try_wait() {
             let short = Duration::from_secs(10);
-            let ps = docker_cli_timeout(&self.url(), &["ps", "-q"], short);
+            let ps = docker_cli_timeout(&self.cli_host(), &["ps", "-q"], short);
             let ids: Vec<&str> = ps.stdout.split_whitespace().collect();
             if ps.success() && !ids.is_empty() {
                 let mut args = vec!["kill"];
                 args.extend(&ids);
-                docker_cli_timeout(&self.url(), &args, short);
+                docker_cli_timeout(&self.cli_host(), &args, short);
             }
         }
         signal(child.id(), "TERM");
@@ -495,6 +539,7 @@ impl RealEngine {
         .args(["--pidfile", &d("pid")])
         .args(["-H", &format!("unix://{}", d("sock"))])
         .args(["-H", &self.url()])
+        .args(self.tls_args())
         // In the engine's own namespace: `--bridge=none` removes no one else's bridge.
         .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
         .arg(format!("--insecure-registry={}", self.net.subnet()))
@@ -520,6 +565,19 @@ impl RealEngine {
         Ok(())
     }
 
+    /// `--tlsverify` and the engine's files, when it serves TLS.
+    fn tls_args(&self) -> Vec<String> {
+        match &self.tls {
+            None => Vec::new(),
+            Some(c) => vec![
+                "--tlsverify".into(),
+                format!("--tlscacert={}", c.ca.display()),
+                format!("--tlscert={}", c.cert.display()),
+                format!("--tlskey={}", c.key.display()),
+            ],
+        }
+    }
+
     fn wait_ready(&self) -> Result<(), HarnessError> {
         let deadline = Instant::now() + READY_TIMEOUT;
         let addr: SocketAddr = self.tcp_addr().parse().expect("an IP:port");
@@ -531,7 +589,13 @@ impl RealEngine {
                 }
                 Some(_) => {}
             }
-            if ping(addr) {
+            let answered = if self.tls.is_some() {
+                // TCP takes only TLS clients: ask the unix socket, then check TCP accepts.
+                ping_unix(&self.unix_socket()) && TcpStream::connect(addr).is_ok()
+            } else {
+                ping(addr)
+            };
+            if answered {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -576,6 +640,23 @@ fn ping(addr: SocketAddr) -> bool {
     let mut reply = String::new();
     let _ = stream.read_to_string(&mut reply);
     reply.starts_with("HTTP/1.") && reply.lines().next().is_some_and(|l| l.contains(" 200 "))
+}
+
+/// One `GET /_ping` over a unix socket; true on `200 OK`.
+fn ping_unix(path: &Path) -> bool {
+    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(path) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    if stream
+        .write_all(b"GET /_ping HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply.lines().next().is_some_and(|l| l.contains(" 200 "))
 }
 
 /// Root, `dockerd`, `docker`: without them the test fails and says what is missing.

@@ -119,6 +119,11 @@ impl ShoalDaemon {
         let _ = self.child.wait();
     }
 
+    /// Everything Shoal logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();

@@ -1,4 +1,5 @@
-//! The HTTP engine client: awc over TCP or a unix socket.
+//! The HTTP engine client: awc over TCP (with TLS when the process dials engines with it,
+//! see `tls`) or a unix socket.
 //!
 //! awc's `Client` is bound to the thread that made it, so each NodeActor builds its own in
 //! `started`, on its own arbiter. Every call runs under `actix_rt::time::timeout`, body
@@ -77,7 +78,16 @@ impl HttpEngine {
     }
 
     fn with_limit(addr: EngineAddr, timeouts: Timeouts, max_connections: usize) -> Self {
-        let (client, base) = http_client(&addr, timeouts.call, max_connections);
+        Self::with_tls(addr, timeouts, max_connections, super::tls::engine_tls())
+    }
+
+    fn with_tls(
+        addr: EngineAddr,
+        timeouts: Timeouts,
+        max_connections: usize,
+        tls: Option<super::tls::EngineTls>,
+    ) -> Self {
+        let (client, base) = http_client(&addr, timeouts.call, max_connections, tls);
         HttpEngine {
             addr,
             base,
@@ -183,16 +193,24 @@ fn http_client(
     addr: &EngineAddr,
     connect: Duration,
     max_connections: usize,
+    tls: Option<super::tls::EngineTls>,
 ) -> (awc::Client, String) {
     let builder = awc::Client::builder().disable_timeout().disable_redirects();
     match addr {
         EngineAddr::Tcp { host, port } => {
             let connector = awc::Connector::new()
                 .timeout(connect)
+                .handshake_timeout(connect)
                 .limit(max_connections);
+            // TLS is chosen by the scheme of the URL: https goes through the connector's
+            // rustls config; the handshake has the connect deadline too.
+            let (connector, scheme) = match tls {
+                Some(tls) => (connector.rustls_0_23(tls.client_config()), "https"),
+                None => (connector, "http"),
+            };
             (
                 builder.connector(connector).finish(),
-                format!("http://{host}:{port}"),
+                format!("{scheme}://{host}:{port}"),
             )
         }
         EngineAddr::Unix(path) => {
@@ -324,7 +342,69 @@ impl Engine for HttpEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::tls::{self, EngineTls, EngineTlsFiles};
     use awc::error::{ConnectError, SendRequestError};
+
+    /// An engine on 127.0.0.1 that takes one TLS connection with a client certificate of
+    /// `ca` and answers `/_ping` with `OK`.
+    async fn tls_engine(pki: &tls::tests::Pki) -> EngineAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let roots = std::sync::Arc::new(tls::read_roots(&pki.ca).unwrap());
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(roots, tls::provider())
+                .build()
+                .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                tls::read_certs(&pki.server_cert).unwrap(),
+                tls::read_key(&pki.server_key).unwrap(),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        actix_rt::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut s = acceptor.accept(tcp).await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut b = [0u8; 1];
+                s.read_exact(&mut b).await.unwrap();
+                head.push(b[0]);
+            }
+            assert!(head.starts_with(b"GET /_ping HTTP/1.1"));
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+                .await
+                .unwrap();
+            s.flush().await.unwrap();
+        });
+        EngineAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        }
+    }
+
+    #[actix_rt::test]
+    async fn calls_an_engine_over_tls_with_a_client_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = tls::tests::make_pki(dir.path(), "a");
+        let files = EngineTlsFiles {
+            ca: pki.ca.clone(),
+            cert_key: Some((pki.client_cert.clone(), pki.client_key.clone())),
+        };
+        let addr = tls_engine(&pki).await;
+        let engine = HttpEngine::with_tls(
+            addr,
+            Timeouts::default(),
+            1,
+            Some(EngineTls::load(&files).unwrap()),
+        );
+        assert!(engine.client().1.starts_with("https://127.0.0.1:"));
+        assert_eq!(&engine.get("/_ping").await.unwrap()[..], b"OK");
+    }
 
     #[test]
     fn only_a_request_the_engine_cannot_have_read_is_a_connect_failure() {

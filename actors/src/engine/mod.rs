@@ -4,13 +4,15 @@
 //! timeout on every call; `Engine` is the small trait the NodeActor holds, so actor tests can
 //! swap in a fake engine that fails on demand; `stream` opens calls whose bodies are streamed
 //! both ways (pull progress, save, load, build) from the HTTP front's own thread; `unix` is
-//! the awc connector for engines behind a unix socket.
+//! the awc connector for engines behind a unix socket; `tls` dials TCP engines with TLS when
+//! the process was started with it.
 
 mod addr;
 mod client;
 mod error;
 mod path;
 mod stream;
+pub mod tls;
 mod unix;
 
 pub use addr::{AddrError, EngineAddr};

@@ -274,7 +274,7 @@ pub async fn info(state: web::Data<ApiState>) -> HttpResponse {
         "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},
         "SecurityOptions": [],
-        "Warnings": []
+        "Warnings": state.info.warnings
     });
     // `{"SystemStatus":[...],` then the rest of the object without its opening brace.
     let mut body = Vec::with_capacity(status.len() + 2048);

@@ -97,6 +97,12 @@ pub struct Gate<T> {
 }
 
 impl<T> Gate<T> {
+    /// The client's connection (to read what the transport knows of the client, such as
+    /// its TLS certificate); `None` once handed back.
+    pub fn inner(&self) -> Option<&T> {
+        self.io.as_ref()
+    }
+
     /// Whether the connection goes on after actix-http (to the relay or a refusal).
     fn handed_on(&self) -> bool {
         matches!(self.stop, Some(Stop::Hijack(_) | Stop::Refused(_)))

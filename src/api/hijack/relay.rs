@@ -7,17 +7,13 @@ use crate::api::proxy::{self, rewrite};
 use crate::api::{exec, ApiError, ApiState};
 use actix_web::ResponseError;
 use bytes::BytesMut;
-use shoal_actors::engine::{EngineAddr, EngineError};
+use shoal_actors::engine::{tls, EngineAddr, EngineError};
 use std::io;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Largest answer head accepted from an engine.
 const ANSWER_HEAD_LIMIT: usize = 64 * 1024;
-
-/// Either kind of engine connection.
-trait EngineIo: AsyncRead + AsyncWrite + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Unpin> EngineIo for T {}
 
 /// Where the hijack goes: the engine and the engine path (full container ID).
 async fn target(
@@ -41,20 +37,10 @@ async fn target(
     }
 }
 
-async fn connect(addr: &EngineAddr, limit: Duration) -> io::Result<Box<dyn EngineIo>> {
-    let connecting = async {
-        Ok::<Box<dyn EngineIo>, io::Error>(match addr {
-            EngineAddr::Tcp { host, port } => {
-                let s = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
-                s.set_nodelay(true)?;
-                Box::new(s)
-            }
-            EngineAddr::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
-        })
-    };
-    actix_rt::time::timeout(limit, connecting)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?
+/// Connects to the engine as the process dials engines (TLS on TCP when it was started
+/// with it), handshake included, within `limit`.
+async fn connect(addr: &EngineAddr, limit: Duration) -> io::Result<Box<dyn tls::EngineIo>> {
+    tls::dial(addr, limit).await
 }
 
 /// Writes a Docker-shaped error answer and closes.
