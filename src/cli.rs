@@ -87,6 +87,11 @@ pub struct ManageArgs {
     #[arg(long)]
     pub debug: bool,
 
+    /// Serve browser requests (which carry `Origin`) from this origin, or from any with `*`;
+    /// written into `Access-Control-Allow-Origin`, as dockerd's flag. Default: refuse them.
+    #[arg(long, value_name = "ORIGIN")]
+    pub api_cors_header: Option<String>,
+
     /// Also serve /metrics on this host:port (e.g. a port only Prometheus can reach).
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,

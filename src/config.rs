@@ -177,6 +177,7 @@ pub struct ManageConfig {
     pub placement: PlacementConfig,
     pub observe: crate::telemetry::ObserveConfig,
     pub tls: TlsConfig,
+    pub api: crate::api::ApiConfig,
 }
 
 impl ManageConfig {
@@ -233,6 +234,13 @@ impl ManageConfig {
                 debug: args.debug,
                 metrics_addr: args.metrics_addr.clone(),
             },
+            api: crate::api::ApiConfig {
+                // An empty value is dockerd's "off".
+                cors_header: args
+                    .api_cors_header
+                    .clone()
+                    .filter(|c| !c.trim().is_empty()),
+            },
         })
     }
 }
@@ -267,6 +275,19 @@ mod tests {
             std::time::Duration::from_secs(60)
         );
         assert_eq!(c.cluster.node.failure_retry, 3);
+        assert_eq!(c.api.cors_header, None);
+    }
+
+    #[test]
+    fn cors_header_is_dockerds_flag() {
+        let none = Path::new("/nonexistent");
+        let c = |line: &[&str]| ManageConfig::from_args_with_local(&args(line), none).unwrap();
+        let on = c(&["--api-cors-header", "http://ui.local", "nodes://h:1"]);
+        assert_eq!(on.api.cors_header.as_deref(), Some("http://ui.local"));
+        assert_eq!(
+            c(&["--api-cors-header=", "nodes://h:1"]).api.cors_header,
+            None
+        );
     }
 
     #[test]

@@ -14,7 +14,6 @@ use shoal_actors::events::{EventsHub, HubConfig};
 use shoal_actors::scheduler::SchedulerActor;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::SystemTime;
 use thiserror::Error;
 use tokio::sync::watch;
 
@@ -63,29 +62,16 @@ pub struct Running {
 }
 
 fn daemon_facts(placement: &PlacementConfig, warnings: Vec<String>) -> DaemonFacts {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "shoal".to_string());
-    let id: String = (0..12)
-        .map(|_| format!("{:X}", rand::random::<u8>() & 0xF))
-        .collect::<Vec<_>>()
-        .chunks(4)
-        .map(|c| c.concat())
-        .collect::<Vec<_>>()
-        .join(":");
-    DaemonFacts {
-        id,
-        name,
-        started: SystemTime::now(),
-        strategy: placement.scheduler.strategy.to_string(),
-        filters: placement
+    let facts = DaemonFacts::at_start(
+        placement.scheduler.strategy.to_string(),
+        placement
             .scheduler
             .filters()
             .iter()
             .map(|f| f.name().to_string())
             .collect(),
-        warnings,
-    }
+    );
+    DaemonFacts { warnings, ..facts }
 }
 
 /// The actix-web application: every route of the Docker API but the hijacks.
@@ -130,7 +116,6 @@ fn connection_service<T>(
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + PeerAddr + 'static,
 {
-    api::proxy::set_worker_timeouts(state.timeouts);
     let http = actix_http::HttpService::build()
         // The client's certificate names it for every request of the connection.
         .on_connect_ext(
@@ -281,8 +266,9 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         hub: hub.clone(),
         execs: ExecRegistry::default().start(),
         timeouts: config.cluster.timeouts,
+        cors_header: config.api.cors_header.clone(),
     };
-    let debug = api::metrics::start_observing(&config.observe, &listener, &state)?;
+    let debug = api::metrics::start_observing(&config.observe, listener.ip(), &state)?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let builder = actix_server::Server::build()
         .workers(workers)

@@ -372,6 +372,7 @@ async fn start_with(
             insecure_listen: true,
             ..Default::default()
         },
+        api: Default::default(),
     };
     let running = server::start(config, Listener::Tcp(listener))
         .await

@@ -74,6 +74,7 @@ async fn start(server: &Certs, auth: ClientAuth) -> (SimFleet, actix_web::dev::S
         observe: Default::default(),
         placement: Default::default(),
         tls: TlsConfig::load(Some(&files), None, false).unwrap(),
+        api: Default::default(),
     };
     let running = server::start(config, Listener::Tcp(listener))
         .await

@@ -83,6 +83,9 @@ impl SimFleet {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(registry.clone())
+                // dockerd reads JSON bodies without a size limit; a fleet of them still
+                // bounds its memory.
+                .app_data(web::PayloadConfig::new(64 << 20))
                 .default_service(web::to(dispatch))
         })
         .workers(opts.workers.max(1))

@@ -14,6 +14,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// A request Shoal will not serve (a browser's, from an origin not allowed).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("page not found")]
     NoRoute,
     #[error("{method} {path} is not supported by shoal yet")]
@@ -56,6 +59,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
             ApiError::Resolve(ResolveError::NotFound(_)) => StatusCode::NOT_FOUND,
             // Docker answers an ambiguous prefix with its System error kind.

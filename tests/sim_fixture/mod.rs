@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+use shoal::api::ApiConfig;
 use shoal::config::{EngineSource, ListenAddr, ManageConfig, PlacementConfig};
 use shoal::discovery::Discovery;
 use shoal::server::{self, Listener, Running};
@@ -18,6 +19,7 @@ pub struct SimCluster {
     engines: Vec<EngineConfig>,
     discovery: Option<Discovery>,
     placement: PlacementConfig,
+    api: ApiConfig,
 }
 
 pub struct Started {
@@ -79,7 +81,14 @@ impl SimCluster {
             engines: Vec::new(),
             discovery: None,
             placement: PlacementConfig::default(),
+            api: ApiConfig::default(),
         }
+    }
+
+    /// The front's own settings (`--api-cors-header`).
+    pub fn api(mut self, a: ApiConfig) -> Self {
+        self.api = a;
+        self
     }
 
     pub fn engine(mut self, e: EngineConfig) -> Self {
@@ -115,6 +124,7 @@ impl SimCluster {
             placement: self.placement,
             observe: Default::default(),
             tls: Default::default(),
+            api: self.api,
         };
         let running = server::start(config, Listener::Tcp(listener))
             .await

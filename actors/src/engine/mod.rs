@@ -16,7 +16,7 @@ pub mod tls;
 pub use addr::{AddrError, EngineAddr};
 pub use client::{error_message, EngineStream, HttpEngine, Timeouts, NODE_CONNECTIONS};
 pub use error::EngineError;
-pub use path::split_api_version;
+pub use path::{escape_param, split_api_version};
 pub use stream::{local_engine, StreamBody, StreamRequest, StreamResponse};
 
 use bytes::Bytes;

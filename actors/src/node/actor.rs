@@ -16,7 +16,7 @@ use super::snapshot::{
 };
 use super::{offer_from, ContainerEntry, EngineEvent, HealthTracker};
 use crate::cluster::ClusterIndex;
-use crate::engine::{query_escape, Engine, EngineAddr, EngineError};
+use crate::engine::{escape_param, query_escape, Engine, EngineAddr, EngineError};
 use crate::events::{NodeChange, NodeChanged};
 use crate::metrics;
 use crate::scheduler::UpdateOffer;
@@ -804,7 +804,9 @@ impl Handler<InspectContainer> for NodeActor {
             let body = body.clone();
             return Box::pin(async move { Ok(body) }.into_actor(self));
         }
-        let call = self.engine.get(&format!("/containers/{}/json", msg.id));
+        let call = self
+            .engine
+            .get(&format!("/containers/{}/json", escape_param(&msg.id)));
         Box::pin(call.into_actor(self).map(move |result, act, _| {
             if let Ok(body) = &result {
                 act.inspect_cache.insert(msg.id, body.clone());
@@ -823,7 +825,9 @@ impl Handler<InspectImage> for NodeActor {
             let body = body.clone();
             return Box::pin(async move { Ok(body) }.into_actor(self));
         }
-        let call = self.engine.get(&format!("/images/{}/json", msg.name));
+        let call = self
+            .engine
+            .get(&format!("/images/{}/json", escape_param(&msg.name)));
         Box::pin(call.into_actor(self).map(move |result, act, _| {
             if let Ok(body) = &result {
                 act.image_cache.insert(msg.name, body.clone());

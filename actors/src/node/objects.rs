@@ -11,7 +11,7 @@
 
 use super::actor::NodeActor;
 use super::messages::RefreshNode;
-use crate::engine::{EngineError, PostRequest};
+use crate::engine::{escape_param, EngineError, PostRequest};
 use crate::metrics;
 use actix::prelude::*;
 use bytes::Bytes;
@@ -51,29 +51,6 @@ enum Call {
     Get(String),
     Post(PostRequest),
     Delete(String),
-}
-
-/// Escapes a name for a path segment the way the engine's own client sends it: `/` and `:`
-/// stay (`localhost:5000/busybox`), anything that could end the path does not.
-fn path_escape(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        match b {
-            b'a'..=b'z'
-            | b'A'..=b'Z'
-            | b'0'..=b'9'
-            | b'-'
-            | b'_'
-            | b'.'
-            | b'~'
-            | b':'
-            | b'/'
-            | b'@'
-            | b'+' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 fn with_query(path: String, query: &str) -> String {
@@ -120,7 +97,7 @@ impl ObjectOp {
     }
 
     fn call(self) -> Call {
-        let e = path_escape;
+        let e = escape_param;
         let post = |path: String, body: Option<Bytes>| {
             Call::Post(PostRequest {
                 path,

@@ -4,7 +4,7 @@
 //! Read from the published snapshots, like `/info`: no message to any actor, so the page
 //! costs the cluster nothing however often it polls.
 
-use super::ApiState;
+use crate::api::state::ApiState;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use shoal_actors::cluster::NodeRead;

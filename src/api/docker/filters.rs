@@ -1,8 +1,33 @@
-//! Docker's `filters` query parameter: a JSON object of key → values, in either of the two
-//! forms clients send (`{"name":["web"]}` or the older `{"name":{"web":true}}`).
+//! The query of the list routes: `ListQuery`, and Docker's `filters` parameter in it, a
+//! JSON object of key → values, in either of the two forms clients send
+//! (`{"name":["web"]}` or the older `{"name":{"web":true}}`).
 
-use super::ApiError;
+use crate::api::error::ApiError;
+use serde::Deserialize;
 use std::collections::BTreeMap;
+
+/// The query of every list route (`/containers/json`, `/images/json`, `/networks`,
+/// `/volumes`): each reads the parameters it has; unknown ones are ignored, as the engine
+/// ignores them.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    pub all: Option<String>,
+    #[serde(default)]
+    pub limit: Option<String>,
+    #[serde(default)]
+    pub size: Option<String>,
+    #[serde(default)]
+    pub filters: Option<String>,
+}
+
+/// Docker reads booleans in queries as `1`/`true` (any case); anything else is false.
+pub fn truthy(v: Option<&str>) -> bool {
+    matches!(
+        v.map(str::to_ascii_lowercase).as_deref(),
+        Some("1") | Some("true")
+    )
+}
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Filters(pub BTreeMap<String, Vec<String>>);
@@ -103,6 +128,15 @@ impl Labels for std::collections::BTreeMap<String, String> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn truthy_like_docker() {
+        assert!(truthy(Some("1")));
+        assert!(truthy(Some("True")));
+        assert!(!truthy(Some("0")));
+        assert!(!truthy(Some("yes")));
+        assert!(!truthy(None));
+    }
 
     #[test]
     fn both_wire_forms_parse() {

@@ -1,14 +1,22 @@
 //! `/_ping`, `/version`, `/info`: Shoal's own answers, aggregated from the node snapshots
 //! like classic Swarm did (sums of containers, images, CPUs and memory; one block of
-//! `SystemStatus` lines per node, which `docker info` prints).
+//! `SystemStatus` lines per node, which `docker info` prints); and `POST /auth`.
 
-use super::{ApiState, FALLBACK_API_VERSION, MIN_API_VERSION};
+use crate::api::error::ApiError;
+use crate::api::forward::fanout::{call, healthy, no_node, pass};
+use crate::api::state::ApiState;
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
 use serde_json::json;
 use shoal_actors::node::Health;
 use shoal_actors::node::NodeSnapshot;
+use shoal_actors::node::ObjectOp;
 use std::time::SystemTime;
+
+/// Lowest API version Shoal accepts from a client (what current Docker engines accept).
+pub const MIN_API_VERSION: &str = "1.24";
+/// Answered before any engine is healthy, so a client has something to negotiate with.
+pub const FALLBACK_API_VERSION: &str = "1.41";
 
 pub const VERSION: &str = concat!("shoal/", env!("CARGO_PKG_VERSION"));
 
@@ -38,12 +46,6 @@ fn arch() -> &'static str {
     }
 }
 
-fn kernel_version() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
 fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_nanos(t).to_string()
 }
@@ -63,7 +65,7 @@ pub async fn version(state: web::Data<ApiState>) -> HttpResponse {
                 "GoVersion": "none (Rust)",
                 "Os": std::env::consts::OS,
                 "Arch": arch(),
-                "KernelVersion": kernel_version(),
+                "KernelVersion": state.info.kernel,
                 "BuildTime": built,
                 "Experimental": "false",
             }
@@ -75,7 +77,7 @@ pub async fn version(state: web::Data<ApiState>) -> HttpResponse {
         "GoVersion": "none (Rust)",
         "Os": std::env::consts::OS,
         "Arch": arch(),
-        "KernelVersion": kernel_version(),
+        "KernelVersion": state.info.kernel,
         "BuildTime": built,
     }))
 }
@@ -237,7 +239,7 @@ pub async fn info(state: web::Data<ApiState>) -> HttpResponse {
         "CgroupDriver": "",
         "CgroupVersion": "",
         "NEventsListener": 0,
-        "KernelVersion": kernel_version(),
+        "KernelVersion": state.info.kernel,
         "OperatingSystem": std::env::consts::OS,
         "OSVersion": "",
         "OSType": "linux",
@@ -284,6 +286,16 @@ pub async fn info(state: web::Data<ApiState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(body)
+}
+
+/// `POST /auth`: checks credentials on one healthy node (every engine asks the same
+/// registry).
+pub async fn auth(state: web::Data<ApiState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    crate::api::docker::networks::json_object(&body)?;
+    let read = state.read();
+    let (_, node) = healthy(&read).next().ok_or_else(no_node)?;
+    let (s, answer) = call(node, ObjectOp::Auth { body }).await?;
+    pass(s, answer)
 }
 
 #[cfg(test)]

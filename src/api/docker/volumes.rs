@@ -9,10 +9,11 @@
 //! Create goes to one node chosen by the SchedulerActor; a name already used anywhere
 //! answers that volume, as one engine answers a create of an existing volume.
 
-use super::fanout::{self, call, healthy, pass, with_node};
-use super::filters::Filters;
-use super::networks::{json_object, labels_of, place};
-use super::{ApiError, ApiState};
+use crate::api::docker::filters::{Filters, ListQuery};
+use crate::api::docker::networks::{json_object, labels_of, place};
+use crate::api::error::ApiError;
+use crate::api::forward::fanout::{self, call, healthy, pass, with_node};
+use crate::api::state::ApiState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
@@ -20,12 +21,6 @@ use shoal_actors::cluster::ClusterRead;
 use shoal_actors::node::{Health, ObjectOp};
 
 const LIST_FILTERS: &[&str] = &["driver", "label", "name"];
-
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    #[serde(default)]
-    filters: Option<String>,
-}
 
 #[derive(Debug, Deserialize)]
 pub struct VolumePath {
@@ -117,7 +112,9 @@ async fn inspect_on(read: &ClusterRead, i: usize, name: &str) -> Result<HttpResp
     Ok(
         HttpResponse::build(actix_web::http::StatusCode::from_u16(s).unwrap_or_default())
             .content_type("application/json")
-            .body(super::containers::with_node_field(&body, node)),
+            .body(crate::api::docker::containers::list::with_node_field(
+                &body, node,
+            )),
     )
 }
 
@@ -165,7 +162,9 @@ pub async fn create(
     .await;
     Ok(HttpResponse::Created()
         .content_type("application/json")
-        .body(super::containers::with_node_field(&answer, node)))
+        .body(crate::api::docker::containers::list::with_node_field(
+            &answer, node,
+        )))
 }
 
 /// `DELETE /volumes/{name}`: on every node that has it.

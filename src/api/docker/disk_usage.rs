@@ -1,13 +1,13 @@
-//! `GET /system/df` and `POST /auth`.
+//! `GET /system/df`.
 //!
 //! `df` asks every healthy node and sums: `LayersSize` adds up, and the images, containers,
 //! volumes and build cache of all nodes are listed together. An image present on three
 //! nodes is listed three times, because it takes disk space three times; container names
-//! show their node (`/node-1/web`) as `docker ps` does. `auth` checks credentials on one
-//! healthy node (every engine asks the same registry).
+//! show their node (`/node-1/web`) as `docker ps` does.
 
-use super::fanout::{call, engine_error, healthy, merge_reports, no_node, pass, worst};
-use super::{ApiError, ApiState};
+use crate::api::error::ApiError;
+use crate::api::forward::fanout::{ask_all, call, healthy, merge_reports, no_node};
+use crate::api::state::ApiState;
 use actix_web::{web, HttpResponse};
 use serde_json::Value;
 use shoal_actors::node::ObjectOp;
@@ -31,33 +31,15 @@ fn qualify_names(report: &mut Value, node: &str) {
 pub async fn df(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let read = state.read();
     let nodes: Vec<_> = healthy(&read).map(|(_, n)| n).collect();
-    let answers =
-        futures_util::future::join_all(nodes.iter().map(|n| call(n, ObjectOp::SystemDf))).await;
-    let mut reports = Vec::new();
-    let mut errors = Vec::new();
-    for (node, a) in nodes.iter().zip(answers) {
-        match a {
-            Ok((200, body)) => {
-                let mut v: Value = serde_json::from_slice(&body).unwrap_or_default();
-                qualify_names(&mut v, &node.name);
-                reports.push(v);
-            }
-            Ok((s, body)) => errors.push(engine_error(s, &body)),
-            Err(e) => errors.push(e),
-        }
-    }
-    if reports.is_empty() {
-        return Err(worst(errors, no_node));
-    }
+    let answers = ask_all(&nodes, "system df", |n| call(n, ObjectOp::SystemDf))
+        .await
+        .or_worst(no_node)?;
+    let reports = answers.into_iter().map(|(node, _, body)| {
+        let mut v: Value = serde_json::from_slice(&body).unwrap_or_default();
+        qualify_names(&mut v, &node.name);
+        v
+    });
     Ok(HttpResponse::Ok().json(merge_reports(reports)))
-}
-
-pub async fn auth(state: web::Data<ApiState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    super::networks::json_object(&body)?;
-    let read = state.read();
-    let (_, node) = healthy(&read).next().ok_or_else(no_node)?;
-    let (s, answer) = call(node, ObjectOp::Auth { body }).await?;
-    pass(s, answer)
 }
 
 #[cfg(test)]

@@ -14,11 +14,13 @@
 //! (`PUT .../archive`) is not bounded past connecting, since its upload counts as sending.
 //!
 //! awc clients are `!Send` and bound to their thread, so each actix-web worker keeps its
-//! own client per engine in a thread-local cache.
+//! own client per engine in a thread-local cache (`local_engine`), made with the engine
+//! deadlines of `ApiState`.
 //!
 //! Nothing here logs header values: `X-Registry-Auth` carries credentials.
 
-use super::{ApiError, ApiState};
+use crate::api::error::ApiError;
+use crate::api::state::ApiState;
 use actix::Addr;
 use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderMap, HeaderName};
@@ -34,20 +36,11 @@ use std::time::Duration;
 
 /// Largest answer read whole (exec create, prune): these are small JSON documents.
 const WHOLE_LIMIT: usize = 16 * 1024 * 1024;
-thread_local! {
-    /// The engine call limits of this worker's clients, set when the server builds it.
-    static TIMEOUTS: std::cell::Cell<Timeouts> = std::cell::Cell::new(Timeouts::default());
-}
 
-/// Sets the limits of the engine clients this worker thread makes from now on.
-pub fn set_worker_timeouts(t: Timeouts) {
-    TIMEOUTS.with(|c| c.set(t));
-}
-
-/// This thread's client for `addr` (shared with the streamed calls: `local_engine`) and the
-/// base URL of the engine.
-fn client(addr: &EngineAddr) -> (awc::Client, String) {
-    let engine = local_engine(addr, TIMEOUTS.with(|c| c.get()));
+/// This thread's client for `addr` (shared with the streamed calls: `local_engine`; made
+/// with `timeouts` on first use) and the base URL of the engine.
+fn client(addr: &EngineAddr, timeouts: Timeouts) -> (awc::Client, String) {
+    let engine = local_engine(addr, timeouts);
     let (client, base) = engine.client();
     (client.clone(), base.to_string())
 }
@@ -153,7 +146,7 @@ async fn send(
     body: web::Payload,
     head_limit: HeadLimit,
 ) -> Result<EngineAnswer, ApiError> {
-    let (client, base) = client(node);
+    let (client, base) = client(node, timeouts(req));
     let mut out = client
         .request(req.method().clone(), format!("{base}{path}"))
         .no_decompress();
@@ -196,11 +189,16 @@ pub async fn forward(f: Forward<'_>) -> Result<HttpResponse, ApiError> {
     forward_with(f, limit).await
 }
 
+/// The engine deadlines, from the state the route table gives every handler.
+fn timeouts(req: &HttpRequest) -> Timeouts {
+    req.app_data::<web::Data<ApiState>>()
+        .map(|s| s.timeouts)
+        .unwrap_or_default()
+}
+
 /// The default head deadline: the engine call timeout.
 fn head_timeout(req: &HttpRequest) -> Duration {
-    req.app_data::<web::Data<ApiState>>()
-        .map(|s| s.timeouts.call)
-        .unwrap_or(Duration::from_secs(10))
+    timeouts(req).call
 }
 
 /// [`forward`] with an explicit head deadline.
@@ -360,10 +358,11 @@ pub fn whole_answer(status: StatusCode, headers: &HeaderMap, body: Bytes) -> Htt
     answer_head(status, headers).body(body)
 }
 
-/// `GET path` on an engine: answers whether it said 2xx (used to find an unknown exec).
-pub async fn probe(node: &EngineAddr, path: &str) -> Result<bool, ApiError> {
-    let (client, base) = client(node);
-    let limit = Duration::from_secs(10);
+/// `GET path` on an engine, within the call timeout: answers whether it said 2xx (used to
+/// find an unknown exec).
+pub async fn probe(node: &EngineAddr, path: &str, timeouts: Timeouts) -> Result<bool, ApiError> {
+    let (client, base) = client(node, timeouts);
+    let limit = timeouts.call;
     let mut answer = actix_rt::time::timeout(limit, client.get(format!("{base}{path}")).send())
         .await
         .map_err(|_| engine_down(node, "timed out"))?
@@ -373,9 +372,15 @@ pub async fn probe(node: &EngineAddr, path: &str) -> Result<bool, ApiError> {
     Ok(answer.status().is_success())
 }
 
-/// `POST path` with no body on one engine, whole JSON answer (prune on every node).
-pub async fn post_whole(node: &EngineAddr, path: &str, limit: Duration) -> Result<Bytes, ApiError> {
-    let (client, base) = client(node);
+/// `POST path` with no body on one engine, whole JSON answer within `limit` (prune on
+/// every node).
+pub async fn post_whole(
+    node: &EngineAddr,
+    path: &str,
+    timeouts: Timeouts,
+    limit: Duration,
+) -> Result<Bytes, ApiError> {
+    let (client, base) = client(node, timeouts);
     let call = async {
         let mut answer = client
             .post(format!("{base}{path}"))

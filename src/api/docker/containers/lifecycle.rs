@@ -1,7 +1,6 @@
 //! Container routes that belong to one container, forwarded to the node that owns it:
 //! start, stop, kill, restart, pause, unpause, rename, update, wait, resize, logs, stats,
-//! top, changes, export, archive (GET, HEAD, PUT) and `DELETE /containers/{id}`; plus
-//! `POST /containers/prune`, which runs on every healthy node and sums the answers.
+//! top, changes, export, archive (GET, HEAD, PUT) and `DELETE /containers/{id}`.
 //!
 //! `{id}` is resolved with the cluster view (full ID, name, `/node/name`, ID prefix) and
 //! replaced by the full ID before the engine sees it, so the engine never has to guess and
@@ -11,10 +10,12 @@
 //!
 //! `POST /containers/{id}/attach` is not here: it is a hijacked connection (`hijack`).
 
-use super::proxy::{self, param, Forward, HeadLimit};
-use super::{ApiError, ApiState};
+use crate::api::error::ApiError;
+use crate::api::forward::proxy::{self, param, Forward, HeadLimit};
+use crate::api::state::ApiState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use shoal_actors::engine::escape_param;
 use std::time::Duration;
 
 /// Actions of `POST /containers/{id}/<action>` forwarded as they are.
@@ -39,8 +40,6 @@ fn changes_state(action: &str) -> bool {
 const UNSAID_STOP_WAIT: Duration = Duration::from_secs(60);
 /// Removal of a container with a large filesystem takes a while.
 const REMOVE_WAIT: Duration = Duration::from_secs(120);
-/// Prune removes many containers on every node.
-const PRUNE_WAIT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Deserialize)]
 struct StopQuery {
@@ -80,7 +79,10 @@ pub async fn action(
 ) -> Result<HttpResponse, ApiError> {
     let action = action_of(&req).to_string();
     let owner = proxy::resolve(&state, param(&req, "id"))?;
-    let target = proxy::engine_path(&req, &format!("/containers/{}/{action}", owner.id));
+    let target = proxy::engine_path(
+        &req,
+        &format!("/containers/{}/{action}", escape_param(&owner.id)),
+    );
     let limit = head_limit(&action, req.query_string(), state.timeouts.call);
     let refresh = changes_state(&action).then(|| (owner.actor.clone(), owner.id.clone()));
     proxy::forward_with(
@@ -103,7 +105,7 @@ pub async fn remove(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let owner = proxy::resolve(&state, param(&req, "id"))?;
-    let target = proxy::engine_path(&req, &format!("/containers/{}", owner.id));
+    let target = proxy::engine_path(&req, &format!("/containers/{}", escape_param(&owner.id)));
     proxy::forward_with(
         Forward {
             node: &owner.addr,
@@ -115,77 +117,6 @@ pub async fn remove(
         Some(state.timeouts.call + REMOVE_WAIT),
     )
     .await
-}
-
-/// One engine's prune answer.
-#[derive(Debug, Default, Deserialize, serde::Serialize, PartialEq)]
-pub struct Pruned {
-    #[serde(rename = "ContainersDeleted", default)]
-    pub containers_deleted: Option<Vec<String>>,
-    #[serde(rename = "SpaceReclaimed", default)]
-    pub space_reclaimed: u64,
-}
-
-/// Sums the prune answers of several engines, as one engine would have answered.
-pub fn sum_pruned(answers: impl IntoIterator<Item = Pruned>) -> Pruned {
-    let mut total = Pruned::default();
-    for a in answers {
-        if let Some(ids) = a.containers_deleted {
-            total
-                .containers_deleted
-                .get_or_insert_with(Vec::new)
-                .extend(ids);
-        }
-        total.space_reclaimed += a.space_reclaimed;
-    }
-    total
-}
-
-/// `POST /containers/prune`: on every healthy node at once, answers summed. A node that
-/// fails is logged and left out; only when every node fails is the answer an error.
-pub async fn prune(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    let read = state.read();
-    let nodes: Vec<_> = read
-        .nodes
-        .iter()
-        .filter(|n| n.snapshot.health == shoal_actors::node::Health::Healthy)
-        .map(|n| {
-            (
-                n.handle.addr.clone(),
-                n.handle.actor.clone(),
-                n.name.clone(),
-            )
-        })
-        .collect();
-    if nodes.is_empty() {
-        return Err(ApiError::NoNode("nothing to prune on".to_string()));
-    }
-    let target = proxy::engine_path(&req, "/containers/prune");
-    let limit = state.timeouts.call + PRUNE_WAIT;
-    let calls = nodes.iter().map(|(addr, _, _)| {
-        let target = target.clone();
-        async move { proxy::post_whole(addr, &target, limit).await }
-    });
-    let answers = futures_util::future::join_all(calls).await;
-    let mut summed = Vec::new();
-    let mut first_error = None;
-    for ((addr, actor, name), answer) in nodes.iter().zip(answers) {
-        proxy::refresh(actor);
-        match answer.and_then(|b| {
-            serde_json::from_slice::<Pruned>(&b)
-                .map_err(|e| ApiError::Internal(format!("prune answer of {addr}: {e}")))
-        }) {
-            Ok(p) => summed.push(p),
-            Err(e) => {
-                tracing::warn!(node = %name, error = %e, "prune failed on a node");
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    match (summed.is_empty(), first_error) {
-        (true, Some(e)) => Err(e),
-        _ => Ok(HttpResponse::Ok().json(sum_pruned(summed))),
-    }
 }
 
 #[cfg(test)]
@@ -202,33 +133,5 @@ mod tests {
         assert_eq!(head_limit("restart", "t=-1", call), None);
         assert_eq!(head_limit("stop", "", call), Some(call + UNSAID_STOP_WAIT));
         assert_eq!(head_limit("start", "t=99", call), Some(call));
-    }
-
-    #[test]
-    fn prune_answers_add_up() {
-        let total = sum_pruned([
-            Pruned {
-                containers_deleted: Some(vec!["a".into()]),
-                space_reclaimed: 5,
-            },
-            Pruned {
-                containers_deleted: None,
-                space_reclaimed: 0,
-            },
-            Pruned {
-                containers_deleted: Some(vec!["b".into(), "c".into()]),
-                space_reclaimed: 7,
-            },
-        ]);
-        assert_eq!(
-            total.containers_deleted,
-            Some(vec!["a".into(), "b".into(), "c".into()])
-        );
-        assert_eq!(total.space_reclaimed, 12);
-        let json = serde_json::to_value(sum_pruned([])).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"ContainersDeleted": null, "SpaceReclaimed": 0})
-        );
     }
 }

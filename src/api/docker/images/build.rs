@@ -4,9 +4,10 @@
 //! arrives and the build output streams back; neither is buffered whole. The legacy
 //! builder only: BuildKit (`version=2`) needs the `/session` hijack, which is not routed.
 
-use super::fanout::{header, registry_auth, stream_engine};
-use super::networks::place;
-use super::{ApiError, ApiState};
+use crate::api::docker::networks::place;
+use crate::api::error::ApiError;
+use crate::api::forward::progress::{self, header, registry_auth, stream_engine};
+use crate::api::state::ApiState;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -50,8 +51,10 @@ pub async fn build(
         // The build ended: the node lists the new image before the client's next call.
         match tag {
             Some(tag) => {
-                super::fanout::await_published(&handle, |s| super::images_write::has_image(s, &tag))
-                    .await
+                crate::api::forward::fanout::await_published(&handle, |s| {
+                    crate::api::docker::images::has_image(s, &tag)
+                })
+                .await
             }
             None => {
                 let _ = handle.actor.try_send(RefreshNode);
@@ -59,7 +62,7 @@ pub async fn build(
         }
         None
     };
-    let out = super::fanout::body_stream(resp.body)
+    let out = progress::body_stream(resp.body)
         .chain(futures_util::stream::once(settle).filter_map(futures_util::future::ready));
     Ok(HttpResponse::Ok()
         .content_type(

@@ -1,8 +1,9 @@
 //! `GET /containers/json` and `GET /containers/{id}/json`, answered from the node snapshots
 //! (the list) and the node's inspect cache (one container).
 
-use super::filters::Filters;
-use super::{ApiError, ApiState};
+use crate::api::docker::filters::{truthy, Filters, ListQuery};
+use crate::api::error::ApiError;
+use crate::api::state::ApiState;
 use actix_web::{web, HttpResponse};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -26,26 +27,6 @@ const STATES: &[&str] = &[
     "exited",
     "dead",
 ];
-
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    #[serde(default)]
-    all: Option<String>,
-    #[serde(default)]
-    limit: Option<String>,
-    #[serde(default)]
-    size: Option<String>,
-    #[serde(default)]
-    filters: Option<String>,
-}
-
-/// Docker reads booleans in queries as `1`/`true` (any case); anything else is false.
-pub fn truthy(v: Option<&str>) -> bool {
-    matches!(
-        v.map(str::to_ascii_lowercase).as_deref(),
-        Some("1") | Some("true")
-    )
-}
 
 /// Exit code from the engine's status text (`Exited (137) 2 hours ago`).
 fn exit_code(e: &ContainerEntry) -> Option<String> {
@@ -314,18 +295,4 @@ pub fn with_node_field(body: &[u8], node: &NodeRead) -> bytes::Bytes {
     }
     out.put_slice(rest);
     out.freeze()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truthy_like_docker() {
-        assert!(truthy(Some("1")));
-        assert!(truthy(Some("True")));
-        assert!(!truthy(Some("0")));
-        assert!(!truthy(Some("yes")));
-        assert!(!truthy(None));
-    }
 }

@@ -1,27 +1,25 @@
-//! `GET /images/json` and `GET /images/{name}/json`.
+//! Image routes that read: `GET /images/json`, `GET /images/{name}/json`, `.../history`
+//! and `GET /images/search`.
 //!
 //! The list merges the nodes' images by ID: an image present on several nodes is listed
 //! once, with the union of its tags and the sum of its containers, so `docker images` reads
-//! like one engine's. Inspect asks a node that has the image (its NodeActor caches it).
+//! like one engine's. Inspect asks a node that has the image (its NodeActor caches it);
+//! history asks one node that has it; search, one healthy node (they all ask the same
+//! registry).
 
-use super::containers::truthy;
-use super::filters::Filters;
-use super::{ApiError, ApiState};
-use actix_web::{web, HttpResponse};
+use super::{image_nodes, no_such_image, ImagePath};
+use crate::api::docker::filters::{truthy, Filters, ListQuery};
+use crate::api::docker::reference;
+use crate::api::error::ApiError;
+use crate::api::forward::fanout::{self, call, healthy, no_node, pass, worst};
+use crate::api::state::ApiState;
+use actix_web::{web, HttpRequest, HttpResponse};
 use bollard_stubs::models::ImageSummary;
-use serde::Deserialize;
+use shoal_actors::node::ObjectOp;
 use shoal_actors::node::{Health, InspectImage};
 use std::collections::HashMap;
 
 const IMAGE_FILTERS: &[&str] = &["dangling", "label", "reference", "before", "since"];
-
-#[derive(Debug, Deserialize)]
-pub struct ImageQuery {
-    #[serde(default)]
-    all: Option<String>,
-    #[serde(default)]
-    filters: Option<String>,
-}
 
 fn reference_matches(image: &ImageSummary, pattern: &str) -> bool {
     image.repo_tags.iter().any(|t| {
@@ -38,7 +36,7 @@ fn glob_match(pattern: &str, text: &str) -> bool {
 
 pub async fn list(
     state: web::Data<ApiState>,
-    q: web::Query<ImageQuery>,
+    q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let filters = Filters::parse(q.filters.as_deref(), IMAGE_FILTERS)?;
     let _all = truthy(q.all.as_deref());
@@ -91,17 +89,15 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(out))
 }
 
-/// The `{name}` of an image route (it may hold slashes: `localhost:5000/busybox`).
-#[derive(Debug, Deserialize)]
-pub struct ImagePath {
-    pub name: String,
-}
-
 pub async fn inspect(
     state: web::Data<ApiState>,
     path: web::Path<ImagePath>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner().name;
+    // The engine's inspect names the image before the reason.
+    if let Err(e) = reference::check(&name) {
+        return Err(ApiError::BadRequest(format!("no such image: {name}: {e}")));
+    }
     let read = state.read();
     let wanted = name.trim_start_matches("sha256:");
     let with_tag = if name.rsplit('/').next().is_some_and(|l| l.contains(':')) {
@@ -144,6 +140,41 @@ pub async fn inspect(
         }
     }
     Err(last)
+}
+
+/// `GET /images/{name}/history`: from one node that has it.
+pub async fn history(
+    state: web::Data<ApiState>,
+    path: web::Path<ImagePath>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner().reference()?;
+    let read = state.read();
+    let mut errors = Vec::new();
+    for n in image_nodes(&read, &name).into_iter().take(3) {
+        match call(n, ObjectOp::ImageHistory { name: name.clone() }).await {
+            Ok((200, body)) => return pass(200, body),
+            Ok((s, body)) => errors.push(fanout::engine_error(s, &body)),
+            Err(e) => errors.push(e),
+        }
+    }
+    Err(worst(errors, no_such_image(&name)))
+}
+
+/// `GET /images/search`: one healthy node asks the registry.
+pub async fn search(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let read = state.read();
+    let (_, node) = healthy(&read).next().ok_or_else(no_node)?;
+    let (s, body) = call(
+        node,
+        ObjectOp::SearchImages {
+            query: req.query_string().to_string(),
+        },
+    )
+    .await?;
+    pass(s, body)
 }
 
 #[cfg(test)]

@@ -2,13 +2,13 @@
 //! cluster page `GET /shoal/` and its JSON `GET /shoal/api/cluster`, and, with `--debug`
 //! on a loopback or unix listener only, `GET /shoal/debug/nodes`.
 
-use super::{cluster_json, page, ApiState};
-use crate::server::Listener;
+use super::{cluster_json, page};
+use crate::api::state::ApiState;
 use crate::telemetry::ObserveConfig;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::json;
 use shoal_actors::metrics;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::UNIX_EPOCH;
 
 /// The Prometheus text exposition format's content type.
@@ -44,17 +44,10 @@ pub fn debug_allowed(debug: bool, listener_ip: Option<std::net::IpAddr>) -> bool
 /// `--metrics-addr` listener when asked, and answers whether the debug routes are mounted.
 pub fn start_observing(
     observe: &ObserveConfig,
-    listener: &Listener,
+    listener_ip: Option<IpAddr>,
     state: &ApiState,
 ) -> std::io::Result<bool> {
-    let ip = match listener {
-        // A listener whose address cannot be read is treated as public.
-        Listener::Tcp(l) => Some(
-            l.local_addr()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip()),
-        ),
-        Listener::Unix(_) => None,
-    };
+    let ip = listener_ip;
     let debug = debug_allowed(observe.debug, ip);
     if observe.debug && !debug {
         tracing::warn!(

@@ -6,14 +6,15 @@
 //! error and not a half-open socket, then answers the client's upgrade and copies frames
 //! both ways until either side closes.
 
-use super::proxy;
-use super::{ApiError, ApiState};
+use crate::api::error::ApiError;
+use crate::api::forward::proxy;
+use crate::api::state::ApiState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::Message;
 use awc::ws::{Frame, Message as EngineMessage};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use shoal_actors::engine::{local_engine, EngineError};
+use shoal_actors::engine::{escape_param, local_engine, EngineError};
 
 #[derive(Debug, Deserialize)]
 pub struct AttachPath {
@@ -27,7 +28,10 @@ pub async fn attach_ws(
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let owner = proxy::resolve(&state, &path.id)?;
-    let engine_path = proxy::engine_path(&req, &format!("/containers/{}/attach/ws", owner.id));
+    let engine_path = proxy::engine_path(
+        &req,
+        &format!("/containers/{}/attach/ws", escape_param(&owner.id)),
+    );
     let engine = local_engine(&owner.addr, state.timeouts);
     let (client, base) = engine.client();
     let url = format!("{}{}", base.replacen("http://", "ws://", 1), engine_path);

@@ -7,8 +7,9 @@
 //! the hub cut this client off for reading too slowly. A client that hangs up drops the
 //! stream, which unsubscribes.
 
-use super::filters::Filters;
-use super::{ApiError, ApiState};
+use crate::api::docker::filters::Filters;
+use crate::api::error::ApiError;
+use crate::api::state::ApiState;
 use actix::Addr;
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;

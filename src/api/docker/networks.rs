@@ -11,9 +11,10 @@
 //! anywhere in the cluster is a 409, as one engine answers a duplicate. Connect and
 //! disconnect go to the container's node.
 
-use super::fanout::{self, call, healthy, no_node, pass, with_node};
-use super::filters::Filters;
-use super::{ApiError, ApiState};
+use crate::api::docker::filters::{Filters, ListQuery};
+use crate::api::error::ApiError;
+use crate::api::forward::fanout::{self, call, healthy, no_node, pass, with_node};
+use crate::api::state::ApiState;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
@@ -24,12 +25,6 @@ use std::collections::{HashMap, HashSet};
 
 const LIST_FILTERS: &[&str] = &["driver", "id", "label", "name", "scope", "type"];
 const BUILTIN: &[&str] = &["bridge", "host", "none"];
-
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    #[serde(default)]
-    filters: Option<String>,
-}
 
 #[derive(Debug, Deserialize)]
 pub struct NetworkPath {
@@ -169,9 +164,9 @@ pub async fn inspect(
     if !(200..300).contains(&s) {
         return Err(fanout::engine_error(s, &body));
     }
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(super::containers::with_node_field(&body, node)))
+    Ok(HttpResponse::Ok().content_type("application/json").body(
+        crate::api::docker::containers::list::with_node_field(&body, node),
+    ))
 }
 
 /// Reads a JSON object body, or answers 400 as the engine does.
