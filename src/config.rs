@@ -38,6 +38,10 @@ pub enum ConfigError {
     TlsFlags(&'static str),
     #[error("{0}")]
     Tls(#[from] crate::tls::TlsConfigError),
+    #[error("--authz-policy needs --tlsverify: the policy names clients by their certificates")]
+    AuthzWithoutTls,
+    #[error("{0}")]
+    Authz(#[from] crate::authz::PolicyError),
 }
 
 /// Placement settings: the scheduler's own, and the front's retry count.
@@ -209,6 +213,14 @@ impl ManageConfig {
             engine_tls.as_ref(),
             args.tls.insecure_listen,
         )?;
+        let authz = match &args.authz_policy {
+            None => None,
+            Some(_) if !tls.verifies_clients() => return Err(ConfigError::AuthzWithoutTls),
+            Some(path) => Some(crate::authz::AuthzConfig {
+                policy: crate::authz::Policy::load(path)?,
+                path: path.clone(),
+            }),
+        };
         Ok(ManageConfig {
             tls,
             placement: PlacementConfig::from_args(
@@ -240,6 +252,7 @@ impl ManageConfig {
                     .api_cors_header
                     .clone()
                     .filter(|c| !c.trim().is_empty()),
+                authz,
             },
         })
     }

@@ -17,6 +17,7 @@ mod routes;
 mod state;
 
 pub use docker::containers::exec;
+pub use docker::networks::resolve as network_resolve;
 pub use docker::system::{FALLBACK_API_VERSION, MIN_API_VERSION};
 pub use error::ApiError;
 pub use exec_registry::ExecRegistry;

@@ -78,6 +78,7 @@ pub struct Metrics {
     pub api_hijacked: IntGauge,
     pub api_event_subscribers: IntGauge,
     pub api_streamed_bytes: IntCounterVec,
+    pub authz_denied: IntCounterVec,
     // Process.
     pub build_info: IntGaugeVec,
     pub start_time: IntGauge,
@@ -251,6 +252,12 @@ impl Metrics {
                 "shoal_api_streamed_bytes_total",
                 "Bytes streamed between clients and engines (logs, attach, exec, export, pulls, build), by direction.",
                 &["direction"],
+            ),
+            authz_denied: counter(
+                &r,
+                "shoal_authz_denied_total",
+                "Requests refused by the --authz-policy guard, by client certificate CN and rule.",
+                &["client", "rule"],
             ),
             build_info: gauge_vec(
                 &r,
@@ -581,6 +588,23 @@ pub fn streamed_to_engine(bytes: usize) {
         .api_streamed_bytes
         .with_label_values(&["to_engine"])
         .inc_by(bytes as u64);
+}
+
+/// One request refused by the authorization guard: the client's CN (empty without a
+/// certificate) and the policy rule's name.
+pub fn authz_denied(client: &str, rule: &'static str) {
+    METRICS
+        .authz_denied
+        .with_label_values(&[client, rule])
+        .inc();
+}
+
+/// How many requests of `client` were refused under `rule` so far (tests).
+pub fn authz_denials(client: &str, rule: &str) -> u64 {
+    METRICS
+        .authz_denied
+        .get_metric_with_label_values(&[client, rule])
+        .map_or(0, |c| c.get())
 }
 
 /// The API latency of Docker API routes (Shoal's own `/shoal/...` and `/metrics` left

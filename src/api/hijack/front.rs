@@ -41,6 +41,7 @@ type Slot<T> = Rc<RefCell<Option<Handoff<T>>>>;
 pub async fn serve_connection<T, S>(
     io: T,
     peer: Option<SocketAddr>,
+    identity: Option<crate::tls::ClientIdentity>,
     http: &S,
     state: &ApiState,
 ) -> Result<(), FrontError>
@@ -68,6 +69,7 @@ where
                 h.found.head_len,
                 &h.found.target,
                 h.found.hijack,
+                identity.as_ref(),
                 state,
             )
             .await

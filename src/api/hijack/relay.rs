@@ -97,11 +97,16 @@ pub async fn serve<T>(
     head_len: usize,
     original_target: &str,
     hijack: Hijack,
+    identity: Option<&crate::tls::ClientIdentity>,
     state: &ApiState,
 ) -> Result<(), FrontError>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
+    // The authorization guard, as for the routes: before any engine is asked.
+    if let Err(e) = crate::authz::guard::check_hijack(state, identity, &hijack) {
+        return refuse(&mut client, e).await;
+    }
     let (node, path) = match target(&hijack, original_target, state).await {
         Ok(t) => t,
         Err(e) => return refuse(&mut client, e).await,

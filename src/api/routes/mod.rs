@@ -1,5 +1,6 @@
 //! The route table of the Docker API: which handler answers which method and path, and
-//! what every request passes first (the cross-site guard, the API version check).
+//! what every request passes first (the cross-site guard, the API version check, then the
+//! authorization guard of `--authz-policy`, `crate::authz::guard`).
 //!
 //! Each route is registered twice, unversioned and under `/v{version}`, as the engine does.
 //! A versioned request above what every healthy engine speaks is refused like the engine
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(JSON_BODY_LIMIT));
     cfg.service(
         web::scope("/v{api_version:[0-9]+\\.[0-9]+}")
+            .wrap(from_fn(crate::authz::guard::guard))
             .wrap(from_fn(check_version))
             .wrap(from_fn(cross_site::guard))
             .configure(routes)
@@ -43,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::scope("")
+            .wrap(from_fn(crate::authz::guard::guard))
             .wrap(from_fn(cross_site::guard))
             .configure(routes)
             .default_service(web::to(fallback::unrouted)),
