@@ -180,8 +180,8 @@ pub struct ManageConfig {
     pub cluster: ClusterConfig,
     pub placement: PlacementConfig,
     pub observe: crate::telemetry::ObserveConfig,
-    pub tls: TlsConfig,
     pub api: crate::api::ApiConfig,
+    pub tls: TlsConfig,
 }
 
 impl ManageConfig {

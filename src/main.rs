@@ -56,9 +56,14 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            // With `-H 127.0.0.1:0` the OS picks the port: say which (tests read this line).
+            let bound = match &listener {
+                Listener::Tcp(l) => l.local_addr().map_or(args.host.clone(), |a| a.to_string()),
+                Listener::Unix(_) => args.host.clone(),
+            };
             let result = actix_rt::System::new().block_on(async move {
                 let running = server::start(config, listener).await?;
-                tracing::info!(host = %args.host, "shoal is serving the Docker API");
+                tracing::info!(target: "shoal::listen", host = %args.host, addr = %bound, "shoal is serving the Docker API");
                 running.server.await?;
                 if let Some(sim) = running.sim {
                     sim.stop().await;

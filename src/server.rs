@@ -62,7 +62,7 @@ pub struct Running {
 }
 
 fn daemon_facts(placement: &PlacementConfig, warnings: Vec<String>) -> DaemonFacts {
-    let facts = DaemonFacts::at_start(
+    let mut facts = DaemonFacts::at_start(
         placement.scheduler.strategy.to_string(),
         placement
             .scheduler
@@ -71,7 +71,8 @@ fn daemon_facts(placement: &PlacementConfig, warnings: Vec<String>) -> DaemonFac
             .map(|f| f.name().to_string())
             .collect(),
     );
-    DaemonFacts { warnings, ..facts }
+    facts.warnings = warnings;
+    facts
 }
 
 /// The actix-web application: every route of the Docker API but the hijacks.

@@ -5,7 +5,7 @@ mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{docker_cli, free_port, DockerOutput, ShoalDaemon};
+use support::{docker_cli, served_addr, DockerOutput, ShoalDaemon};
 
 const SHOAL: &str = env!("CARGO_BIN_EXE_shoal");
 
@@ -162,8 +162,10 @@ fn bad_input_is_a_one_line_error_not_a_crash() {
 
 #[test]
 fn unreachable_engines_are_unhealthy_nodes_not_a_crash() {
-    let dead = free_port();
-    let discovery = format!("nodes://127.0.0.1:{dead}");
+    // A socket path in a directory of our own: nothing can listen there, whereas a
+    // "free" TCP port may be taken by another process meanwhile.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let discovery = format!("unix://{}", dir.path().join("no-engine.sock").display());
     let d = ShoalDaemon::start(&[
         &discovery,
         "--engine-refresh-min-interval",
@@ -186,4 +188,18 @@ fn unreachable_engines_are_unhealthy_nodes_not_a_crash() {
         std::thread::sleep(Duration::from_millis(100));
     }
     docker(&d, &["ps", "-a"]).expect_success();
+}
+
+#[test]
+fn the_served_address_is_read_from_text_and_json_lines() {
+    let text = "2026-12-01T15:00:00Z  INFO shoal::listen: shoal is serving the Docker API \
+                host=127.0.0.1:0 addr=127.0.0.1:41234\n";
+    assert_eq!(served_addr(text).as_deref(), Some("127.0.0.1:41234"));
+    let coloured = "\u{1b}[32m INFO\u{1b}[0m \u{1b}[2mshoal::listen\u{1b}[0m: shoal is serving \
+                    the Docker API \u{1b}[3mhost\u{1b}[0m\u{1b}[2m=\u{1b}[0m127.0.0.1:0 \
+                    \u{1b}[3maddr\u{1b}[0m\u{1b}[2m=\u{1b}[0m127.0.0.1:5\n";
+    assert_eq!(served_addr(coloured).as_deref(), Some("127.0.0.1:5"));
+    let json = r#"{"level":"INFO","fields":{"message":"shoal is serving the Docker API","host":"127.0.0.1:0","addr":"127.0.0.1:7"}}"#;
+    assert_eq!(served_addr(json).as_deref(), Some("127.0.0.1:7"));
+    assert_eq!(served_addr("INFO something else addr=1.2.3.4:5"), None);
 }

@@ -44,13 +44,14 @@ fn the_docker_cli_sees_three_real_engines_as_one() {
 
     let o = docker(&["info"]).expect_success();
     assert!(o.stderr.is_empty(), "the CLI warned or failed: {o}");
+    let addr_of = |node: &str| format!("  {node}: {}", cluster.engine(node).tcp_addr());
     for needle in [
         " Nodes: 3",
         " Containers: 3",
         "  Running: 2",
-        "  node-1: 127.0.0.1:",
-        "  node-2: 127.0.0.1:",
-        "  node-3: 127.0.0.1:",
+        &addr_of("node-1"),
+        &addr_of("node-2"),
+        &addr_of("node-3"),
         "storage=ssd",
         "zone=b",
         "storagedriver=fuse-overlayfs",

@@ -1,5 +1,6 @@
 //! Smoke test of the real-engine harness itself: three labelled engines start, each
-//! is its own node, and dropping the cluster leaves no dockerd and no container behind.
+//! is its own node, and dropping the cluster leaves no dockerd and no container behind;
+//! each engine has an address and network namespace of its own, outside the host's.
 
 mod support;
 
@@ -132,5 +133,60 @@ fn a_killed_engine_restarts_on_its_address() -> Result<(), Box<dyn Error>> {
     engine
         .docker(&["image", "inspect", "busybox:latest"])
         .expect_success();
+    Ok(())
+}
+
+/// The network namespace of process `pid` (`net:[inode]`).
+fn netns_of(pid: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/net"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// Engines run outside the test's (the host's) network namespace, where their
+/// `--bridge=none` would delete the host's `docker0` and their ports collide; each
+/// has its own address and namespace, removed on drop. (That `docker0` is still there
+/// after the whole suite is checked by `.ci/run`: a check here would also see other runs
+/// on the machine.)
+#[test]
+fn engines_run_in_network_namespaces_of_their_own() -> Result<(), Box<dyn Error>> {
+    let cluster = RealCluster::new().engines(2).start()?;
+    let (a, b) = (&cluster.engines()[0], &cluster.engines()[1]);
+    assert_ne!(a.tcp_addr(), b.tcp_addr());
+    assert_ne!(a.netns(), b.netns());
+    let host = netns_of("self");
+    let mut seen = Vec::new();
+    for engine in cluster.engines() {
+        let addr = engine.tcp_addr();
+        assert!(addr.ends_with(":2375"), "{addr}");
+        assert!(!addr.starts_with("127."), "{addr}");
+        let pid = engine.pid().expect("a running engine").to_string();
+        let ns = netns_of(&pid);
+        assert!(!ns.is_empty(), "namespace of {}", engine.name());
+        assert_ne!(
+            ns,
+            host,
+            "{} runs in the host's network namespace",
+            engine.name()
+        );
+        seen.push(ns);
+        engine
+            .docker(&["run", "-d", "--name", "web", "busybox", "sleep", "1000"])
+            .expect_success();
+    }
+    assert_ne!(seen[0], seen[1], "the engines share a network namespace");
+    let namespaces = [a.netns(), b.netns()];
+    drop(cluster);
+
+    let left = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    for ns in namespaces {
+        assert!(!left.contains(&ns), "network namespace {ns} remains");
+    }
     Ok(())
 }

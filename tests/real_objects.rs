@@ -9,25 +9,28 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{docker_cli, docker_cli_timeout, free_port, DockerOutput, RealCluster, ShoalDaemon};
+use support::{docker_cli, docker_cli_timeout, DockerOutput, RealCluster, ShoalDaemon};
 
-/// A `docker-registry` on 127.0.0.1 with its own storage, killed on drop.
+/// A `docker-registry` with its own storage, killed on drop, on the cluster's host
+/// address (which no other test has, so a fixed port cannot collide), where every engine
+/// reaches it and takes it as an insecure registry.
 struct Registry {
     child: Child,
-    port: u16,
+    /// `ADDRESS:PORT`, the registry part of an image reference.
+    addr: String,
     _dir: tempfile::TempDir,
 }
 
 impl Registry {
-    fn start() -> Registry {
+    fn start(cluster: &RealCluster) -> Registry {
         let bin = support_find("docker-registry");
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
+        let addr = format!("{}:5000", cluster.host_ip());
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
                 dir.path().join("data").display()
             ),
         )
@@ -42,11 +45,11 @@ impl Registry {
             .expect("docker-registry starts");
         let r = Registry {
             child,
-            port,
+            addr,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(&r.addr).is_err() {
             assert!(Instant::now() < deadline, "the registry never listened");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -351,8 +354,8 @@ fn images_networks_and_volumes_through_shoal() {
     assert!(o.stdout.contains("Total reclaimed space"), "{o}");
 
     // --- push from one node, pull on all -----------------------------------------
-    let registry = Registry::start();
-    let remote = format!("localhost:{}/busybox", registry.port);
+    let registry = Registry::start(&cluster);
+    let remote = format!("{}/busybox", registry.addr);
     let tagged = format!("{remote}:latest");
     docker(&["tag", "busybox", &remote]).expect_success();
     let o = docker_cli_timeout(shoal.host(), &["push", &remote], Duration::from_secs(120))
@@ -373,7 +376,7 @@ fn images_networks_and_volumes_through_shoal() {
         3,
         "pulled on every node"
     );
-    let o = docker(&["pull", &format!("localhost:{}/nothing-here", registry.port)]);
+    let o = docker(&["pull", &format!("{}/nothing-here", registry.addr)]);
     assert!(!o.success(), "{o}");
 
     // --- bad input ----------------------------------------------------------------

@@ -9,34 +9,9 @@ use shoal_sim::{EngineConfig, Fault};
 use sim_fixture::{tcp, SimCluster};
 use std::collections::HashSet;
 
-fn three() -> SimCluster {
-    SimCluster::new()
-        .engine(
-            EngineConfig::new("n1")
-                .label("storage", "ssd")
-                .ncpu(2)
-                .memory(1 << 30)
-                .containers(3),
-        )
-        .engine(
-            EngineConfig::new("n2")
-                .label("storage", "disk")
-                .ncpu(4)
-                .memory(2 << 30)
-                .containers(3),
-        )
-        .engine(
-            EngineConfig::new("n3")
-                .label("zone", "b")
-                .ncpu(8)
-                .memory(4 << 30)
-                .containers(3),
-        )
-}
-
 #[actix_rt::test]
 async fn ping_version_and_info_aggregate_the_nodes() {
-    let c = three().start().await;
+    let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     let ping = c.get("/_ping").await;
     assert_eq!(ping.status, 200);
@@ -90,7 +65,7 @@ async fn ping_version_and_info_aggregate_the_nodes() {
 
 #[actix_rt::test]
 async fn container_list_is_every_container_once_with_node_names() {
-    let c = three().start().await;
+    let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     let all = c.get("/v1.41/containers/json?all=1").await.json();
     let all = all.as_array().unwrap();
@@ -124,7 +99,7 @@ async fn container_list_is_every_container_once_with_node_names() {
 
 #[actix_rt::test]
 async fn container_list_filters() {
-    let c = three().start().await;
+    let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     let eng = c.fleet.engine(1);
     let id = eng.create_container("web", "busybox:latest", &[("tier", "front")]);
@@ -186,7 +161,7 @@ fn urlencode(s: &str) -> String {
 
 #[actix_rt::test]
 async fn inspect_by_name_id_prefix_and_node_name() {
-    let c = three().start().await;
+    let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     let id = c
         .fleet
@@ -296,7 +271,7 @@ async fn images_merge_across_nodes_and_inspect() {
 
 #[actix_rt::test]
 async fn unknown_routes_404_later_routes_501_and_versions_checked() {
-    let c = three().start().await;
+    let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     let a = c.get("/v1.41/nothing/here").await;
     assert_eq!((a.status, a.message().as_str()), (404, "page not found"));
@@ -455,7 +430,7 @@ async fn a_discovery_file_that_changes_adds_and_removes_nodes() {
 
 #[actix_rt::test]
 async fn a_node_actor_that_stops_is_restarted_by_its_supervisor() {
-    let c = three().start().await;
+    let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     let (addr, old) = {
         let view = c.view.borrow().clone();

@@ -14,29 +14,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-fn three() -> SimCluster {
-    SimCluster::new()
-        .engine(
-            EngineConfig::new("n1")
-                .label("storage", "ssd")
-                .ncpu(2)
-                .memory(1 << 30)
-                .containers(3),
-        )
-        .engine(
-            EngineConfig::new("n2")
-                .ncpu(4)
-                .memory(2 << 30)
-                .containers(3),
-        )
-        .engine(
-            EngineConfig::new("n3")
-                .ncpu(8)
-                .memory(4 << 30)
-                .containers(3),
-        )
-}
-
 /// Every log line of this test process, at trace level, from the first call on.
 fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
     static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
@@ -78,7 +55,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 #[actix_rt::test]
 async fn metrics_show_actors_nodes_engines_and_api_and_pass_promtool() {
-    let c = three().start().await;
+    let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     let list = c.get("/containers/json?all=1").await.json();
     let ids: Vec<String> = list
@@ -238,7 +215,7 @@ async fn metrics_show_actors_nodes_engines_and_api_and_pass_promtool() {
 #[actix_rt::test]
 async fn every_answer_has_a_request_id_and_credentials_never_reach_the_logs() {
     let logs = captured_logs();
-    let c = three().start().await;
+    let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     let secret_auth = "Basic c2VjcmV0LXVzZXI6aHVudGVyMg==";
     let secret_registry = "eyJwYXNzd29yZCI6Imh1bnRlcjIifQ==";
@@ -313,7 +290,7 @@ async fn every_answer_has_a_request_id_and_credentials_never_reach_the_logs() {
 
 #[actix_rt::test]
 async fn the_cluster_json_shows_every_node_as_the_page_needs_it() {
-    let c = three().start().await;
+    let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     let r = c.get("/shoal/api/cluster").await;
     assert_eq!(r.status, 200);
@@ -354,6 +331,40 @@ async fn start_with(
     bind: &str,
     observe: ObserveConfig,
 ) -> (SimFleet, actix_web::dev::ServerHandle, String) {
+    try_start_with(bind, observe).await.unwrap()
+}
+
+/// A Shoal serving `/metrics` on a port of 127.0.0.1 of its own: Shoal binds
+/// `--metrics-addr` itself, so the port is one found free, and tried again with another if
+/// some other process took it before Shoal could bind it. Answers the metrics port too.
+async fn start_with_metrics_port(
+    bind: &str,
+) -> (SimFleet, actix_web::dev::ServerHandle, String, u16) {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let observe = ObserveConfig {
+            debug: false,
+            metrics_addr: Some(format!("127.0.0.1:{port}")),
+        };
+        match try_start_with(bind, observe).await {
+            Ok((fleet, handle, base)) => return (fleet, handle, base, port),
+            Err(server::StartError::Io(e))
+                if e.kind() == std::io::ErrorKind::AddrInUse && attempts < 5 => {}
+            Err(e) => panic!("shoal with --metrics-addr 127.0.0.1:{port}: {e}"),
+        }
+    }
+}
+
+async fn try_start_with(
+    bind: &str,
+    observe: ObserveConfig,
+) -> Result<(SimFleet, actix_web::dev::ServerHandle, String), server::StartError> {
     let fleet = SimFleet::start(vec![EngineConfig::new("d1")], FleetOptions::default())
         .await
         .unwrap();
@@ -374,12 +385,10 @@ async fn start_with(
         },
         api: Default::default(),
     };
-    let running = server::start(config, Listener::Tcp(listener))
-        .await
-        .unwrap();
+    let running = server::start(config, Listener::Tcp(listener)).await?;
     let handle = running.server.handle();
     actix_rt::spawn(running.server);
-    (fleet, handle, format!("http://127.0.0.1:{port}"))
+    Ok((fleet, handle, format!("http://127.0.0.1:{port}")))
 }
 
 async fn status(url: &str) -> u16 {
@@ -406,16 +415,7 @@ async fn debug_routes_exist_on_loopback_only_and_metrics_addr_serves_metrics() {
     let (_f3, h3, plain) = start_with("127.0.0.1:0", ObserveConfig::default()).await;
     assert_eq!(status(&format!("{plain}/shoal/debug/nodes")).await, 404);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let with_metrics = ObserveConfig {
-        debug: false,
-        metrics_addr: Some(format!("127.0.0.1:{port}")),
-    };
-    let (_f4, h4, _) = start_with("127.0.0.1:0", with_metrics).await;
+    let (_f4, h4, _, port) = start_with_metrics_port("127.0.0.1:0").await;
     let mut r = awc::Client::new()
         .get(format!("http://127.0.0.1:{port}/metrics"))
         .send()

@@ -5,20 +5,12 @@
 mod sim_fixture;
 
 use awc::http::Method;
-use shoal_sim::EngineConfig;
 use sim_fixture::SimCluster;
 use std::collections::HashSet;
 
-fn three() -> SimCluster {
-    SimCluster::new()
-        .engine(EngineConfig::new("n1"))
-        .engine(EngineConfig::new("n2"))
-        .engine(EngineConfig::new("n3"))
-}
-
 #[actix_rt::test]
 async fn networks_and_volumes_are_listed_per_node() {
-    let c = three().start().await;
+    let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     let a = c.get("/networks").await;
     assert_eq!(a.status, 200);
@@ -52,7 +44,7 @@ async fn networks_and_volumes_are_listed_per_node() {
 
 #[actix_rt::test]
 async fn unknown_objects_and_broken_bodies_answer_like_docker() {
-    let c = three().start().await;
+    let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     let a = c.get("/v1.41/networks/nope").await;
     assert_eq!(
@@ -96,7 +88,7 @@ async fn unknown_objects_and_broken_bodies_answer_like_docker() {
 
 #[actix_rt::test]
 async fn a_pull_runs_on_every_node_with_its_progress_marked() {
-    let c = three().start().await;
+    let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     let a = c
         .request(Method::POST, "/images/create?fromImage=redis&tag=7", None)

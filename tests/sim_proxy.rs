@@ -4,15 +4,7 @@
 mod sim_fixture;
 
 use awc::http::Method;
-use shoal_sim::EngineConfig;
 use sim_fixture::SimCluster;
-
-fn three() -> SimCluster {
-    SimCluster::new()
-        .engine(EngineConfig::new("n1").containers(3))
-        .engine(EngineConfig::new("n2").containers(3))
-        .engine(EngineConfig::new("n3").containers(3))
-}
 
 /// The state Shoal lists for the container called `name` (any node).
 async fn listed_state(c: &sim_fixture::Started, name: &str) -> Option<String> {
@@ -30,7 +22,7 @@ async fn listed_state(c: &sim_fixture::Started, name: &str) -> Option<String> {
 
 #[actix_rt::test]
 async fn lifecycle_calls_go_to_the_owning_node() {
-    let c = three().start().await;
+    let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     // `n2-c2` is stopped on n2 (every third container of a sim engine is).
     assert_eq!(listed_state(&c, "n2-c2").await.as_deref(), Some("exited"));
@@ -64,7 +56,7 @@ async fn lifecycle_calls_go_to_the_owning_node() {
 
 #[actix_rt::test]
 async fn unknown_containers_and_execs_are_docker_shaped_404s() {
-    let c = three().start().await;
+    let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     let a = c
         .request(Method::POST, "/v1.41/containers/nosuch/start", None)

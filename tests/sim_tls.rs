@@ -73,6 +73,7 @@ async fn start(server: &Certs, auth: ClientAuth) -> (SimFleet, actix_web::dev::S
         cluster: fast_cluster_config(),
         observe: Default::default(),
         placement: Default::default(),
+        api: Default::default(),
         tls: TlsConfig::load(Some(&files), None, false).unwrap(),
         api: Default::default(),
     };

@@ -104,23 +104,25 @@ pub struct ShoalProc {
 }
 
 impl ShoalProc {
-    /// `shoal manage file://DISCOVERY -H 127.0.0.1:<free port> EXTRA...`; answers once it
-    /// listens. `started` is taken just before the spawn.
+    /// `shoal manage file://DISCOVERY -H 127.0.0.1:0 EXTRA...`; answers once it listens
+    /// on the port it says it got (a port picked here and freed could be taken by another
+    /// process before Shoal binds it). `started` is taken just before the spawn.
     pub async fn start(
         exe: &Path,
         log: PathBuf,
         discovery: &str,
         extra: &[String],
     ) -> Result<ShoalProc, String> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
-        let host = format!("127.0.0.1:{port}");
         let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let started = Instant::now();
         let child = Command::new(exe)
-            .args(["manage", discovery, "-H", &host, "--log-level", "warn"])
+            .args(["manage", discovery, "-H", "127.0.0.1:0"])
+            .args([
+                "--log-level",
+                "warn,shoal::listen=info",
+                "--log-format",
+                "json",
+            ])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -129,11 +131,28 @@ impl ShoalProc {
             .map_err(|e| format!("cannot run {} manage: {e}", exe.display()))?;
         let mut p = ShoalProc {
             child,
-            host,
+            host: String::new(),
             log,
             started,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
+        while p.host.is_empty() {
+            let text = std::fs::read_to_string(&p.log).unwrap_or_default();
+            if let Some(addr) = text.lines().find_map(served_addr) {
+                p.host = addr;
+                break;
+            }
+            if let Ok(Some(st)) = p.child.try_wait() {
+                return Err(format!("shoal exited ({st}); see {}", p.log.display()));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "shoal never said where it listens; see {}",
+                    p.log.display()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         while std::net::TcpStream::connect(&p.host).is_err() {
             if let Ok(Some(st)) = p.child.try_wait() {
                 return Err(format!("shoal exited ({st}); see {}", p.log.display()));
@@ -161,6 +180,15 @@ impl Drop for ShoalProc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The bound address in Shoal's JSON "serving" log line (`fields.addr`).
+fn served_addr(line: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let fields = &v["fields"];
+    (fields["message"] == "shoal is serving the Docker API")
+        .then(|| fields["addr"].as_str().map(str::to_string))
+        .flatten()
 }
 
 /// `VmHWM` in MiB and utime + stime in seconds of process `pid`, from `/proc`.

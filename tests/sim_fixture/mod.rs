@@ -1,7 +1,12 @@
 //! A Shoal in front of simulated engines, in this test process: the real server, real
 //! HTTP, real actors; only the engines are simulated.
 //!
-//! `SimCluster::new().engine(EngineConfig::new("a")).start().await`
+//! `SimCluster::new().engine(EngineConfig::new("a")).start().await`, or
+//! `SimCluster::three().start().await` for the three-node cluster most tests use.
+//!
+//! Shoal and the simulated engines listen on `127.0.0.1:0` and keep the listener the OS
+//! gave them, so no port is ever picked and released (which would race with every other
+//! test and process).
 
 #![allow(dead_code)]
 
@@ -89,6 +94,33 @@ impl SimCluster {
     pub fn api(mut self, a: ApiConfig) -> Self {
         self.api = a;
         self
+    }
+
+    /// Three engines, each with 3 containers: `n1` (storage=ssd, 2 CPUs, 1 GiB), `n2`
+    /// (storage=disk, 4 CPUs, 2 GiB), `n3` (zone=b, 8 CPUs, 4 GiB).
+    pub fn three() -> Self {
+        SimCluster::new()
+            .engine(
+                EngineConfig::new("n1")
+                    .label("storage", "ssd")
+                    .ncpu(2)
+                    .memory(1 << 30)
+                    .containers(3),
+            )
+            .engine(
+                EngineConfig::new("n2")
+                    .label("storage", "disk")
+                    .ncpu(4)
+                    .memory(2 << 30)
+                    .containers(3),
+            )
+            .engine(
+                EngineConfig::new("n3")
+                    .label("zone", "b")
+                    .ncpu(8)
+                    .memory(4 << 30)
+                    .containers(3),
+            )
     }
 
     pub fn engine(mut self, e: EngineConfig) -> Self {

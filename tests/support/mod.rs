@@ -2,10 +2,11 @@
 //! `mod support;`.
 //!
 //! - [`RealCluster`]: a builder that starts real `dockerd` engines (one per node, each
-//!   with its own hostname, labels, data-root, containerd namespace and TCP port),
+//!   with its own hostname, labels, data-root, containerd namespace, and network
+//!   namespace with an address of its own),
 //!   loads a `busybox:latest` image into each, and stops and removes all of it on drop,
 //!   even when the test panics.
-//! - [`ShoalDaemon`]: the real `shoal` binary on a free port, killed on drop.
+//! - [`ShoalDaemon`]: the real `shoal` binary on a port the OS picks, killed on drop.
 //! - [`docker_cli`]: runs the real `docker` CLI against any host (an engine or Shoal)
 //!   with a timeout.
 //!
@@ -18,14 +19,18 @@
 
 mod busybox;
 mod docker_cli;
+mod docker_tls;
+mod netns;
+pub mod pki;
 mod proc;
 mod real_cluster;
 mod shoal;
 mod sweep;
 
-pub use docker_cli::{docker_cli, docker_cli_timeout, DockerOutput, DEFAULT_TIMEOUT};
+pub use docker_cli::{docker_cli, docker_cli_timeout, find_program, DockerOutput, DEFAULT_TIMEOUT};
+pub use docker_tls::DockerTls;
 pub use real_cluster::{HarnessError, RealCluster, RealClusterBuilder, RealEngine};
-pub use shoal::{free_port, wait_healthy, ShoalDaemon};
+pub use shoal::{served_addr, wait_healthy, ShoalDaemon};
 
 /// Checks `check` every 100 ms until it holds; panics with `what` and the last reason after
 /// `secs` seconds.

@@ -25,8 +25,11 @@ impl CertFiles {
             .unwrap_or_default();
         let dir = self.cert.with_file_name(format!("{stem}.d"));
         std::fs::create_dir_all(&dir).expect("cert path dir");
-        for (from, to) in [(&self.ca, "ca.pem"), (&self.cert, "cert.pem"), (&self.key, "key.pem")]
-        {
+        for (from, to) in [
+            (&self.ca, "ca.pem"),
+            (&self.cert, "cert.pem"),
+            (&self.key, "key.pem"),
+        ] {
             std::fs::copy(from, dir.join(to)).expect("copy into the cert path");
         }
         dir
@@ -34,6 +37,7 @@ impl CertFiles {
 }
 
 /// A CA in a directory of its own.
+#[derive(Debug, Clone)]
 pub struct Pki {
     dir: PathBuf,
     ca: PathBuf,

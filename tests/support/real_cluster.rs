@@ -9,33 +9,40 @@
 //! ```
 //!
 //! Each engine is a `dockerd` child of the test process in its own UTS namespace (so
-//! `docker info` reports the node's name), with its own data-root, exec-root, unix
-//! socket, free TCP port on 127.0.0.1 and containerd namespace on the machine's shared
-//! containerd. Engines start in parallel; `start` returns once each answers `/_ping`
-//! and has `busybox:latest`. Dropping the cluster stops all of it, also when the test
-//! panics; a run killed before its `Drop` is cleaned up by the next run's sweep.
+//! `docker info` reports the node's name) and its own network namespace (see
+//! [`super::netns`]: an address of its own, `tcp://<address>:2375`, so no port is ever
+//! picked and the host's `docker0` is never touched), with its own data-root, exec-root,
+//! unix socket and containerd namespace on the machine's shared containerd. Engines start
+//! in parallel; `start` returns once each answers `/_ping` and has `busybox:latest`.
+//! Dropping the cluster stops all of it, also when the test panics; a run killed before
+//! its `Drop` is cleaned up by the next run's sweep.
 //!
 //! Environment: `SHOAL_IT_KEEP=1` copies the engines' logs to
 //! `test-artifacts/real-cluster/` before removing the rest; `SHOAL_IT_DOCKERD`,
 //! `SHOAL_IT_DOCKER`, `SHOAL_IT_BUSYBOX`, `SHOAL_IT_CONTAINERD` point at other binaries
-//! or socket; `SHOAL_IT_STORAGE_DRIVER` replaces `fuse-overlayfs`.
+//! or socket; `SHOAL_IT_STORAGE_DRIVER` replaces `fuse-overlayfs`; `SHOAL_IT_NET` (say
+//! `10.99`) replaces the engines' /16, `10.213`.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::busybox;
 use super::docker_cli::{docker_cli_timeout, dockerd_bin, wait_timeout, DockerOutput};
+use super::netns::{self, EngineNet, NetError, ENGINE_PORT};
+use super::pki::{CertFiles, Pki};
 use super::proc::signal;
 use super::sweep::{self, BASE_PREFIX, LOCK_FILE};
 
+/// The TCP port of an engine that serves `--tlsverify` (dockerd's conventional one).
+const TLS_PORT: u16 = 2376;
 /// How long an engine may take to answer `/_ping` after it is spawned.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a stopping engine gets after SIGTERM before SIGKILL.
@@ -54,6 +61,8 @@ pub enum HarnessError {
     },
     #[error("{0}")]
     Setup(String),
+    #[error("network namespace: {0}")]
+    Net(#[from] NetError),
     #[error("engine {engine}: {reason}\n--- last lines of {} ---\n{tail}", log.display())]
     Engine {
         engine: String,
@@ -80,6 +89,8 @@ struct EngineSpec {
 pub struct RealClusterBuilder {
     engines: Vec<EngineSpec>,
     dockerd_args: Vec<String>,
+    /// Engines serve `--tlsverify` on TCP with certificates of this CA.
+    tls: Option<Pki>,
 }
 
 impl RealClusterBuilder {
@@ -99,6 +110,14 @@ impl RealClusterBuilder {
             let name = format!("node-{}", self.engines.len() + 1);
             self = self.engine(&name, &[]);
         }
+        self
+    }
+
+    /// Engines listen with `dockerd --tlsverify` on `tcp://ADDRESS:2376`, each with a
+    /// certificate `pki` signs for its address; they take only clients with a certificate of
+    /// the same CA. The harness's own calls go through each engine's unix socket.
+    pub fn tls(mut self, pki: &Pki) -> Self {
+        self.tls = Some(pki.clone());
         self
     }
 
@@ -165,10 +184,18 @@ impl RealClusterBuilder {
                 dir: engine_dir,
                 containerd: containerd.clone(),
                 extra_args: self.dockerd_args.clone(),
-                port: AtomicU16::new(0),
+                net: EngineNet::create()?,
+                tls: None,
                 log_mark: AtomicU64::new(0),
                 child: Mutex::new(None),
             });
+        }
+
+        if let Some(pki) = &self.tls {
+            for engine in &mut cluster.engines {
+                let ip = engine.net.engine_ip().to_string();
+                engine.tls = Some(pki.engine(&engine.namespace, &ip));
+            }
         }
 
         let results: Vec<Result<(), HarnessError>> = thread::scope(|s| {
@@ -204,6 +231,7 @@ impl RealCluster {
         RealClusterBuilder {
             engines: Vec::new(),
             dockerd_args: Vec::new(),
+            tls: None,
         }
     }
 
@@ -227,6 +255,15 @@ impl RealCluster {
             .iter()
             .find(|e| e.name == name)
             .unwrap_or_else(|| panic!("no engine named {name}"))
+    }
+
+    /// An address of this host that every engine of the cluster reaches and that no other
+    /// cluster has: bind a server the engines must reach (a registry, say) here, on any
+    /// port. The engines take it as an insecure registry.
+    pub fn host_ip(&self) -> Ipv4Addr {
+        self.engines
+            .first()
+            .map_or(Ipv4Addr::LOCALHOST, |e| e.net.host_ip())
     }
 
     /// The engines' TCP addresses joined by commas, as in `nodes://a,b,c` discovery.
@@ -296,10 +333,13 @@ pub struct RealEngine {
     dir: PathBuf,
     containerd: PathBuf,
     extra_args: Vec<String>,
-    port: AtomicU16,
+    /// Its network namespace; dropped (removed) after the engine has stopped.
+    net: EngineNet,
     /// Length of the log when the current process was spawned.
     log_mark: AtomicU64,
     child: Mutex<Option<Child>>,
+    /// Its certificate when it serves `--tlsverify` on TCP.
+    tls: Option<CertFiles>,
 }
 
 impl RealEngine {
@@ -312,14 +352,39 @@ impl RealEngine {
         &self.labels
     }
 
-    /// `127.0.0.1:PORT`, plain HTTP.
+    /// `ADDRESS:2375`, plain HTTP, the engine's own address in its namespace.
     pub fn tcp_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port.load(Ordering::Relaxed))
+        let port = if self.tls.is_some() {
+            TLS_PORT
+        } else {
+            ENGINE_PORT
+        };
+        format!("{}:{port}", self.net.engine_ip())
     }
 
-    /// `tcp://127.0.0.1:PORT`.
+    /// The engine's network namespace (`ip netns exec NAME ...`).
+    pub fn netns(&self) -> String {
+        self.net.namespace()
+    }
+
+    /// `tcp://ADDRESS:2375`.
     pub fn url(&self) -> String {
         format!("tcp://{}", self.tcp_addr())
+    }
+
+    /// Where the harness's own CLI calls go: the TCP address, or the unix socket of an
+    /// engine that takes only TLS clients on TCP.
+    fn cli_host(&self) -> String {
+        if self.tls.is_some() {
+            format!("unix://{}", self.unix_socket().display())
+        } else {
+            self.url()
+        }
+    }
+
+    /// The engine's certificate, when it serves TLS.
+    pub fn tls(&self) -> Option<&CertFiles> {
+        self.tls.as_ref()
     }
 
     /// The engine's unix socket.
@@ -345,12 +410,12 @@ impl RealEngine {
 
     /// Runs the `docker` CLI against this engine (60 s timeout).
     pub fn docker(&self, args: &[&str]) -> DockerOutput {
-        docker_cli_timeout(&self.url(), args, super::DEFAULT_TIMEOUT)
+        docker_cli_timeout(&self.cli_host(), args, super::DEFAULT_TIMEOUT)
     }
 
     /// Runs the `docker` CLI against this engine with a chosen timeout.
     pub fn docker_timeout(&self, args: &[&str], timeout: Duration) -> DockerOutput {
-        docker_cli_timeout(&self.url(), args, timeout)
+        docker_cli_timeout(&self.cli_host(), args, timeout)
     }
 
     /// SIGSTOP: the engine still accepts connections but answers nothing (a hung engine).
@@ -387,12 +452,12 @@ impl RealEngine {
         signal(child.id(), "CONT");
         if let Ok(None) = child.try_wait() {
             let short = Duration::from_secs(10);
-            let ps = docker_cli_timeout(&self.url(), &["ps", "-q"], short);
+            let ps = docker_cli_timeout(&self.cli_host(), &["ps", "-q"], short);
             let ids: Vec<&str> = ps.stdout.split_whitespace().collect();
             if ps.success() && !ids.is_empty() {
                 let mut args = vec!["kill"];
                 args.extend(&ids);
-                docker_cli_timeout(&self.url(), &args, short);
+                docker_cli_timeout(&self.cli_host(), &args, short);
             }
         }
         signal(child.id(), "TERM");
@@ -407,7 +472,7 @@ impl RealEngine {
         sweep::clean_namespace(&self.namespace);
     }
 
-    /// Starts the engine again on the same port and data (after `stop` or `kill`), as
+    /// Starts the engine again on the same address and data (after `stop` or `kill`), as
     /// after a reboot: containers left running by a `kill` are killed first (through
     /// containerd), so the engine comes back at once with them exited, instead of
     /// giving each its 10 s stop timeout while it loads them.
@@ -418,24 +483,10 @@ impl RealEngine {
         self.wait_ready()
     }
 
-    /// First start: picks a free port (again, if another process took it meanwhile),
-    /// waits for `/_ping`, imports busybox.
+    /// First start: waits for `/_ping`, imports busybox.
     fn first_start(&self, busybox_tar: &Path) -> Result<(), HarnessError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.port.store(free_port()?, Ordering::Relaxed);
-            self.spawn()?;
-            match self.wait_ready() {
-                Ok(()) => break,
-                Err(_)
-                    if attempt < 3 && self.log_since_spawn().contains("address already in use") =>
-                {
-                    self.kill();
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.spawn()?;
+        self.wait_ready()?;
         let tar = busybox_tar.to_string_lossy();
         let out = self.docker(&["import", "--change", "CMD [\"sh\"]", &tar, "busybox:latest"]);
         if !out.success() {
@@ -465,7 +516,11 @@ impl RealEngine {
         let d = |sub: &str| self.dir.join(sub).display().to_string();
         let driver =
             std::env::var("SHOAL_IT_STORAGE_DRIVER").unwrap_or_else(|_| "fuse-overlayfs".into());
-        let mut cmd = Command::new("unshare");
+        let mut cmd = Command::new("nsenter");
+        // Its own network namespace (only that: its mounts must stay visible to the
+        // shared containerd, which `ip netns exec` would hide in a mount namespace).
+        cmd.arg(format!("--net={}", self.net.namespace_path().display()))
+            .arg("unshare");
         // Own UTS namespace, so the engine's hostname (its `Name`) is the node's name.
         cmd.args([
             "--uts",
@@ -481,7 +536,10 @@ impl RealEngine {
         .args(["--pidfile", &d("pid")])
         .args(["-H", &format!("unix://{}", d("sock"))])
         .args(["-H", &self.url()])
+        .args(self.tls_args())
+        // In the engine's own namespace: `--bridge=none` removes no one else's bridge.
         .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+        .arg(format!("--insecure-registry={}", self.net.subnet()))
         .arg("--containerd")
         .arg(&self.containerd)
         .args(["--containerd-namespace", &self.namespace])
@@ -497,9 +555,24 @@ impl RealEngine {
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(io("clone the log"))?)
             .stderr(log);
-        let child = cmd.spawn().map_err(io("spawn unshare + dockerd"))?;
+        let child = cmd
+            .spawn()
+            .map_err(io("spawn nsenter + unshare + dockerd"))?;
         *self.child.lock().unwrap() = Some(child);
         Ok(())
+    }
+
+    /// `--tlsverify` and the engine's files, when it serves TLS.
+    fn tls_args(&self) -> Vec<String> {
+        match &self.tls {
+            None => Vec::new(),
+            Some(c) => vec![
+                "--tlsverify".into(),
+                format!("--tlscacert={}", c.ca.display()),
+                format!("--tlscert={}", c.cert.display()),
+                format!("--tlskey={}", c.key.display()),
+            ],
+        }
     }
 
     fn wait_ready(&self) -> Result<(), HarnessError> {
@@ -513,7 +586,13 @@ impl RealEngine {
                 }
                 Some(_) => {}
             }
-            if ping(addr) {
+            let answered = if self.tls.is_some() {
+                // TCP takes only TLS clients: ask the unix socket, then check TCP accepts.
+                ping_unix(&self.unix_socket()) && TcpStream::connect(addr).is_ok()
+            } else {
+                ping(addr)
+            };
+            if answered {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -560,16 +639,21 @@ fn ping(addr: SocketAddr) -> bool {
     reply.starts_with("HTTP/1.") && reply.lines().next().is_some_and(|l| l.contains(" 200 "))
 }
 
-/// A port nobody listens on right now (another process may take it before dockerd
-/// does; `first_start` retries then).
-fn free_port() -> Result<u16, HarnessError> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|source| HarnessError::Io {
-            what: "find a free port".into(),
-            source,
-        })
+/// One `GET /_ping` over a unix socket; true on `200 OK`.
+fn ping_unix(path: &Path) -> bool {
+    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(path) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    if stream
+        .write_all(b"GET /_ping HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply.lines().next().is_some_and(|l| l.contains(" 200 "))
 }
 
 /// Root, `dockerd`, `docker`: without them the test fails and says what is missing.

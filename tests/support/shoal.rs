@@ -1,7 +1,11 @@
 //! The real `shoal` binary as a child process, killed when dropped (even when the test
-//! panics), serving on a free port of 127.0.0.1.
+//! panics), serving on a port of 127.0.0.1 that the OS picks.
+//!
+//! Shoal is started with `-H 127.0.0.1:0` and the test reads the address it got from its
+//! start-up log line, so no two Shoals (of this test binary, of another one, of another
+//! engineer's run) can be handed the same port: picking a "free" port by binding `:0` and
+//! closing it again races with every other process until the daemon binds it.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,35 +14,88 @@ pub struct ShoalDaemon {
     child: Child,
     host: String,
     log: std::path::PathBuf,
+    /// Holds the log file's directory for the daemon's life.
+    _dir: tempfile::TempDir,
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
+/// The message of the line Shoal logs once it serves; its `addr` field is the bound one.
+const SERVING: &str = "shoal is serving the Docker API";
+
+/// The `addr` of Shoal's "serving" line in `log` (text or JSON format, colours or not).
+pub fn served_addr(log: &str) -> Option<String> {
+    let line = log.lines().find(|l| l.contains(SERVING))?;
+    let plain = strip_ansi(line);
+    let value = if let Some((_, rest)) = plain.split_once("\"addr\":\"") {
+        rest.split('"').next()?
+    } else {
+        let (_, rest) = plain.split_once(" addr=")?;
+        rest.split_whitespace().next()?
+    };
+    Some(value.to_string()).filter(|v| !v.is_empty())
+}
+
+/// `line` without ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl ShoalDaemon {
-    /// `shoal manage -H 127.0.0.1:<free port> ARGS...`; answers once `/_ping` does.
+    /// `shoal manage -H 127.0.0.1:0 ARGS...`; answers once Shoal has said which port it
+    /// got and `/_ping` is answered there.
     pub fn start(args: &[&str]) -> ShoalDaemon {
-        let host = format!("127.0.0.1:{}", free_port());
-        let log = std::env::temp_dir().join(format!("shoal-test-{}.log", host.replace(':', "-")));
+        let dir = tempfile::Builder::new()
+            .prefix("shoal-test-")
+            .tempdir()
+            .expect("a temp dir for the log");
+        let log = dir.path().join("shoal.log");
         let out = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
-            .args(["manage", "-H", &host])
+            .args(["manage", "-H", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::null())
             .stderr(out)
             .spawn()
             .expect("shoal starts");
-        let d = ShoalDaemon { child, host, log };
+        let mut d = ShoalDaemon {
+            child,
+            host: String::new(),
+            log,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(addr) = served_addr(&std::fs::read_to_string(&d.log).unwrap_or_default()) {
+                d.host = addr;
+                break;
+            }
+            if let Ok(Some(status)) = d.child.try_wait() {
+                panic!("shoal exited ({status}) before serving: {}", d.log_tail());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "shoal never said where it listens: {}",
+                d.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         while std::net::TcpStream::connect(&d.host).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "shoal never listened: {}",
+                "shoal never listened on {}: {}",
+                d.host,
                 d.log_tail()
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -56,6 +113,11 @@ impl ShoalDaemon {
         &self.host
     }
 
+    /// Everything Shoal logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -70,7 +132,6 @@ impl Drop for ShoalDaemon {
         if std::thread::panicking() {
             eprintln!("shoal log tail:\n{}", self.log_tail());
         }
-        let _ = std::fs::remove_file(&self.log);
     }
 }
 

@@ -66,6 +66,9 @@ fn sweep_stale() {
         .collect();
     terminate(&orphans, Duration::from_secs(10));
 
+    // Network namespaces and veths of slots nobody holds any more.
+    super::netns::sweep_stale();
+
     // Namespaces whose directory is gone: their containers keep running in the shared
     // containerd after a SIGKILLed dockerd.
     for ns in namespaces() {
