@@ -75,7 +75,6 @@ async fn start(server: &Certs, auth: ClientAuth) -> (SimFleet, actix_web::dev::S
         placement: Default::default(),
         api: Default::default(),
         tls: TlsConfig::load(Some(&files), None, false).unwrap(),
-        api: Default::default(),
     };
     let running = server::start(config, Listener::Tcp(listener))
         .await
