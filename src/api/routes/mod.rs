@@ -1,6 +1,6 @@
 //! The route table of the Docker API: which handler answers which method and path, and
-//! what every request passes first (the cross-site guard, the API version check, then the
-//! authorization guard of `--authz-policy`, `crate::authz::guard`).
+//! what every request passes first (the cross-site guard, the authorization guard of
+//! `--authz-policy` (`crate::authz::guard`), the API version check).
 //!
 //! Each route is registered twice, unversioned and under `/v{version}`, as the engine does.
 //! A versioned request above what every healthy engine speaks is refused like the engine
@@ -37,8 +37,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(JSON_BODY_LIMIT));
     cfg.service(
         web::scope("/v{api_version:[0-9]+\\.[0-9]+}")
-            .wrap(from_fn(crate::authz::guard::guard))
             .wrap(from_fn(check_version))
+            // Before the version check: a client the policy refuses hears only that.
+            .wrap(from_fn(crate::authz::guard::guard))
             .wrap(from_fn(cross_site::guard))
             .configure(routes)
             .default_service(web::to(fallback::unrouted)),
