@@ -339,6 +339,64 @@ mod tests {
     }
 
     #[test]
+    fn an_authz_policy_needs_tlsverify_and_a_good_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let [ca, cert, key] = pki(dir.path());
+        let good = dir.path().join("policy.toml");
+        std::fs::write(
+            &good,
+            "default = \"deny\"\n[clients.ci]\nread_only = true\n",
+        )
+        .unwrap();
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(
+            &bad,
+            "default = \"deny\"\n[clients.ci]\nallow_exec = \"yes\"\n",
+        )
+        .unwrap();
+        let none = Path::new("/nonexistent");
+        let with = |policy: &Path, verify: bool| {
+            let policy = policy.display().to_string();
+            let mut line = vec!["--authz-policy", policy.as_str()];
+            if verify {
+                line.extend([
+                    "--tlsverify",
+                    "--tlscacert",
+                    &ca,
+                    "--tlscert",
+                    &cert,
+                    "--tlskey",
+                    &key,
+                ]);
+            }
+            line.push("nodes://10.0.0.1:2376");
+            ManageConfig::from_args_with_local(&args(&line), none)
+        };
+        let config = with(&good, true).unwrap();
+        let authz = config.api.authz.unwrap();
+        assert_eq!(authz.path, good);
+        assert!(authz.policy.client("ci").unwrap().read_only);
+        let e = with(&good, false).unwrap_err();
+        assert!(matches!(e, ConfigError::AuthzWithoutTls), "{e}");
+        let e = with(&bad, true).unwrap_err().to_string();
+        assert!(
+            e.contains("clients.ci.allow_exec") && !e.contains('\n'),
+            "{e}"
+        );
+        assert!(with(&dir.path().join("missing.toml"), true).is_err());
+        assert!(with_tls_none_is_plain(none));
+    }
+
+    /// Without the flag there is no policy.
+    fn with_tls_none_is_plain(none: &Path) -> bool {
+        ManageConfig::from_args_with_local(&args(&["nodes://h:1"]), none)
+            .unwrap()
+            .api
+            .authz
+            .is_none()
+    }
+
+    #[test]
     fn tls_flags_serve_clients_and_engines() {
         let dir = tempfile::tempdir().unwrap();
         let [ca, cert, key] = pki(dir.path());

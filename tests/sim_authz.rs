@@ -193,6 +193,11 @@ async fn tenants_read_only_clients_and_create_rules() {
     assert_eq!(listed, json!([]));
     let (_, listed) = call(&a, "GET", &format!("{base}/containers/json?all=1"), None).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    // `/info` counts a tenant's own containers only.
+    for (c, n) in [(&a, 1), (&b, 0), (&auditor, 1)] {
+        let (_, info) = call(c, "GET", &format!("{base}/info"), None).await;
+        assert_eq!(info["Containers"], n, "{info}");
+    }
     let missing = json!({"message": "No such container: web-a"});
     for (m, p) in [
         ("GET", "/containers/web-a/json"),
@@ -200,6 +205,7 @@ async fn tenants_read_only_clients_and_create_rules() {
         ("POST", "/containers/web-a/stop"),
         ("POST", "/containers/web-a/exec"),
         ("DELETE", "/containers/web-a?force=1"),
+        ("GET", "/containers/web-a/attach/ws?stream=1"),
     ] {
         let body = (p.ends_with("/exec")).then(|| json!({"Cmd": ["true"]}));
         let (s, v) = call(&b, m, &format!("{base}{p}"), body).await;
@@ -255,13 +261,14 @@ async fn tenants_read_only_clients_and_create_rules() {
             Some(json!({"Cmd": ["true"]})),
         ),
         ("POST", "/containers/web-a/attach?stream=1", None),
+        ("GET", "/containers/web-a/attach/ws?stream=1", None),
     ] {
         let (s, v) = call(&auditor, m, &format!("{base}{p}"), body).await;
         assert_eq!((s, v), (403, denied("read_only")), "{m} {p}");
     }
     assert_eq!(
         shoal_actors::metrics::authz_denials("auditor", "read_only"),
-        before_denials + 5
+        before_denials + 6
     );
     assert_eq!(engines(), before);
 
