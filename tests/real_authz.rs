@@ -128,6 +128,13 @@ fn tenants_read_only_clients_and_create_rules_with_the_docker_cli() -> Result<()
     );
     let o = a.run(&["exec", "web-a", "echo", "inside"]);
     assert_eq!(o.expect_success().out(), "inside");
+    let o = a.run(&["exec", "--privileged", "web-a", "true"]);
+    assert!(
+        !o.success()
+            && o.stderr
+                .contains("authorization denied by shoal policy: allow_privileged"),
+        "{o}"
+    );
 
     // Tenant b: a's container does not exist for it.
     let o = b.run(&["ps", "-a", "--format", "{{.Names}}"]);
@@ -174,6 +181,24 @@ fn tenants_read_only_clients_and_create_rules_with_the_docker_cli() -> Result<()
         o.expect_success().stdout.contains("web-a"),
         "a sees its own"
     );
+
+    // A tenant's prune removes its own stopped containers only.
+    a.run(&["create", "--name", "stopped-a", "busybox", "true"])
+        .expect_success();
+    b.run(&["create", "--name", "stopped-b", "busybox", "true"])
+        .expect_success();
+    b.run(&["container", "prune", "-f"]).expect_success();
+    let o = a.run(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(
+        o.expect_success().stdout.contains("stopped-a"),
+        "b pruned a's"
+    );
+    let o = b.run(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(
+        !o.expect_success().stdout.contains("stopped-b"),
+        "b's own is pruned"
+    );
+    a.run(&["rm", "stopped-a"]).expect_success();
 
     // The auditor reads, and changes nothing.
     let o = auditor.run(&["ps", "--format", "{{.Names}}"]);

@@ -225,6 +225,32 @@ async fn tenants_read_only_clients_and_create_rules() {
     )
     .await;
     assert_eq!((s, v), (404, missing.clone()));
+    // Containers named outside the path: a commit's query, a network connect's body.
+    let (s, v) = call(
+        &b,
+        "POST",
+        &format!("{base}/commit?container=web-a&repo=x"),
+        None,
+    )
+    .await;
+    assert_eq!((s, v), (404, missing.clone()));
+    let (s, v) = call(
+        &b,
+        "POST",
+        &format!("{base}/networks/bridge/connect"),
+        Some(json!({"Container": "web-a"})),
+    )
+    .await;
+    assert_eq!((s, v), (404, missing.clone()));
+    // A privileged exec needs allow_privileged, even in one's own container.
+    let (s, v) = call(
+        &a,
+        "POST",
+        &format!("{base}/containers/web-a/exec"),
+        Some(json!({"Cmd": ["true"], "Privileged": true})),
+    )
+    .await;
+    assert_eq!((s, v), (403, denied("allow_privileged")));
     // b cannot borrow a's volumes either.
     let before = engines();
     let (s, v) = call(

@@ -73,6 +73,38 @@ pub fn label_body(
     obj
 }
 
+/// A query with `label=com.shoal.tenant=<tenant>` added to its `filters` (ANDed with the
+/// client's own label filters by the engine): a tenant's prune removes only its objects.
+pub fn scoped_query(query: &str, tenant: &str) -> Result<String, ApiError> {
+    let bad = |e: &dyn std::fmt::Display| ApiError::BadRequest(format!("invalid filter: {e}"));
+    let mut pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query).map_err(|e| bad(&e))?;
+    let label = format!("{TENANT_LABEL}={tenant}");
+    let existing = pairs.iter().position(|(k, _)| k == "filters");
+    let mut filters: serde_json::Map<String, serde_json::Value> = match existing {
+        Some(i) if !pairs[i].1.trim().is_empty() => {
+            serde_json::from_str(&pairs[i].1).map_err(|e| bad(&e))?
+        }
+        _ => serde_json::Map::new(),
+    };
+    match filters.get_mut("label") {
+        // `{"label": {"k=v": true}}`, as the CLI sends it.
+        Some(serde_json::Value::Object(m)) => {
+            m.insert(label, true.into());
+        }
+        Some(serde_json::Value::Array(a)) => a.push(label.into()),
+        _ => {
+            filters.insert("label".into(), serde_json::json!({ label: true }));
+        }
+    }
+    let encoded = serde_json::Value::Object(filters).to_string();
+    match existing {
+        Some(i) => pairs[i].1 = encoded,
+        None => pairs.push(("filters".into(), encoded)),
+    }
+    serde_urlencoded::to_string(&pairs).map_err(|e| bad(&e))
+}
+
 /// The client's certificate CN: from the connection (TLS), or set on the request by a test.
 fn client_name(req: &HttpRequest) -> Option<String> {
     req.conn_data::<ClientIdentity>()
@@ -241,6 +273,41 @@ async fn check(
     if let (Some(t), Some(target)) = (tenant, target(&method, &path)) {
         hide(state, t, &target)?;
     }
+    // `docker exec --privileged` is a privileged process in the container.
+    if kind == RequestKind::Exec && method == "POST" && path.ends_with("/exec") {
+        let body = body_of(req).await?;
+        let privileged = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("Privileged")?.as_bool())
+            .unwrap_or(false);
+        if privileged && !rules.allow_privileged {
+            return Err(deny(client.as_deref(), Rule::AllowPrivileged, &what));
+        }
+    }
+    // Containers named outside the path: a network (dis)connect's body, a commit's query.
+    if let Some(t) = tenant {
+        let named = if path.starts_with("/networks/")
+            && (path.ends_with("/connect") || path.ends_with("/disconnect"))
+        {
+            let body = body_of(req).await?;
+            serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| Some(v.get("Container")?.as_str()?.to_string()))
+        } else if path == "/commit" {
+            serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+                .ok()
+                .and_then(|q| {
+                    q.into_iter()
+                        .find(|(k, _)| k == "container")
+                        .map(|(_, v)| v)
+                })
+        } else {
+            None
+        };
+        if let Some(name) = named {
+            hide(state, t, &Target::Container(&name))?;
+        }
+    }
     if kind == RequestKind::CreateContainer {
         let body = body_of(req).await?;
         // A body that does not parse is the handler's to refuse (400), as without a policy.
@@ -303,6 +370,32 @@ pub fn check_hijack(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_prune_is_filtered_on_its_label() {
+        let filters = |q: &str| -> serde_json::Value {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).unwrap();
+            let f = &pairs.iter().find(|(k, _)| k == "filters").unwrap().1;
+            serde_json::from_str(f).unwrap()
+        };
+        let q = scoped_query("", "a").unwrap();
+        assert_eq!(
+            filters(&q),
+            serde_json::json!({"label": {"com.shoal.tenant=a": true}})
+        );
+        let q = scoped_query("filters=%7B%22until%22%3A%7B%2224h%22%3Atrue%7D%7D", "a").unwrap();
+        assert_eq!(
+            filters(&q),
+            serde_json::json!({"until": {"24h": true}, "label": {"com.shoal.tenant=a": true}})
+        );
+        let q = scoped_query("filters=%7B%22label%22%3A%5B%22x%3D1%22%5D%7D&all=1", "b").unwrap();
+        assert_eq!(
+            filters(&q),
+            serde_json::json!({"label": ["x=1", "com.shoal.tenant=b"]})
+        );
+        assert!(q.contains("all=1"));
+        assert!(scoped_query("filters=%7Bnot", "a").is_err());
+    }
 
     #[test]
     fn paths_name_their_object() {
