@@ -1,5 +1,6 @@
-//! The command line: `shoal manage [OPTIONS] [DISCOVERY]`, `shoal list DISCOVERY`, and the
-//! measuring tools `shoal sim` and `shoal bench`.
+//! The command line: `shoal manage [OPTIONS] [DISCOVERY]`, `shoal list DISCOVERY`, and
+//! `shoal sim`, the simulated fleet (the benchmark harness is `shoal-bench`, a binary of
+//! its own: `bench/`).
 
 use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
@@ -24,8 +25,6 @@ pub enum Command {
     List(ListArgs),
     /// Serve simulated Docker engines on 127.0.0.1 until killed (a fleet to measure against).
     Sim(crate::sim_cmd::SimArgs),
-    /// Measure Shoal in front of simulated engines through its HTTP API (see BENCHMARKS.md).
-    Bench(Box<crate::bench::BenchArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -202,6 +202,10 @@ impl ManageConfig {
             (Some(0), _) => return Err(ConfigError::NoSimEngines),
             (Some(n), _) => EngineSource::Simulated(*n),
             (None, Some(d)) => EngineSource::Discovery(Discovery::parse(d)?),
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "start-up: `main` checks the configuration before the runtime starts"
+            )]
             (None, None) if local.exists() => {
                 EngineSource::Discovery(Discovery::Unix(local.to_path_buf()))
             }
@@ -259,6 +263,10 @@ impl ManageConfig {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: their own thread, no runtime to stall"
+)]
 mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
@@ -457,6 +465,17 @@ mod tests {
         ])
         .unwrap();
         assert!(sim.tls.engines.is_none() && sim.tls.verifies_clients());
+        // A unix-socket engine needs no CA to be checked against.
+        let local = load(&[
+            "--tls",
+            "--tlscert",
+            &cert,
+            "--tlskey",
+            &key,
+            "unix:///var/run/docker.sock",
+        ])
+        .unwrap();
+        assert!(local.tls.api.is_some() && local.tls.engines.is_none());
         for bad in [
             vec![
                 "--tlsverify",

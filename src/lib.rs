@@ -5,7 +5,6 @@
 
 pub mod api;
 pub mod authz;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod discovery;

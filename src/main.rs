@@ -10,6 +10,10 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+#[allow(
+    clippy::disallowed_methods,
+    reason = "start-up: binds before the runtime starts"
+)]
 fn bind(addr: &ListenAddr) -> std::io::Result<Listener> {
     Ok(match addr {
         ListenAddr::Tcp(hp) => Listener::Tcp(std::net::TcpListener::bind(hp)?),
@@ -27,7 +31,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sim(args) => shoal::sim_cmd::run(args),
-        Command::Bench(args) => shoal::bench::run(*args),
         Command::List(args) => match shoal::list_cmd::run(&args) {
             Ok(lines) => {
                 for l in lines {

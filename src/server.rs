@@ -14,8 +14,29 @@ use shoal_actors::events::{EventsHub, HubConfig};
 use shoal_actors::scheduler::SchedulerActor;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::watch;
+
+// Connection limits, in one place. A client that holds connections without sending requests
+// (a slowloris, thousands of idle sockets) must cost a bounded amount for a bounded time;
+// tests/sim_hostile.rs measures each of these.
+
+/// How long a new connection may take to send its first request head before it is
+/// answered 408 and closed. Docker clients write a head at once; 10 s bounds a slowloris
+/// while leaving a slow or loaded link room (actix-http's default of 5 s closed
+/// connections a loaded machine had not yet served). The gate holds an unfinished head
+/// back from actix-http, so this clock runs until the whole head is in.
+pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle keep-alive connection waits for its next request. Docker clients keep
+/// a pool and reconnect when a pooled connection was closed; 5 s frees idle sockets soon
+/// without making a busy client reconnect between calls.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// Connections each worker serves at once (hijacks included); past it the worker stops
+/// accepting and new connections wait in the kernel's backlog. 8,192 per worker keeps a
+/// few workers below a 20,000 open-file limit with a second socket to an engine for each
+/// hijack, and each idle connection costs little memory (see the 5,000-connection test).
+pub const MAX_CONNECTIONS_PER_WORKER: usize = 8_192;
 
 /// A bound socket the API will serve on.
 pub enum Listener {
@@ -126,6 +147,8 @@ where
                 }
             },
         )
+        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
         .h1(map_config(app(state.clone(), debug), |_| {
             actix_web::dev::AppConfig::default()
         }));
@@ -286,6 +309,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let builder = actix_server::Server::build()
         .workers(workers)
+        .max_concurrent_connections(MAX_CONNECTIONS_PER_WORKER)
         .shutdown_timeout(5);
     let server = match (listener, config.tls.api) {
         (Listener::Tcp(l), None) => {
@@ -329,6 +353,10 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "test set-up writes certificate files on the test's own runtime, before anything is served"
+)]
 mod tests {
     use super::*;
     use crate::tls::{ApiTls, ApiTlsFiles, ClientAuth};

@@ -16,7 +16,7 @@
 //! parent knows when to start. A closed stdin (a shell's `&`) changes nothing.
 
 use clap::Args;
-use shoal_sim::{EngineConfig, FleetOptions, SimEngine, SimFleet};
+use shoal_sim::{EngineConfig, FleetOptions, SimEngine, SimError, SimFleet};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +63,23 @@ pub fn engine_config(i: usize, containers: usize) -> EngineConfig {
         .containers(containers)
 }
 
+/// Why `shoal sim` could not serve its fleet.
+#[derive(Debug, thiserror::Error)]
+pub enum SimCmdError {
+    #[error("--engines must be at least 1")]
+    NoEngines,
+    #[error("--port-base + --engines goes past port 65535")]
+    PortRange,
+    #[error("cannot start the engines: {0}")]
+    Start(#[from] SimError),
+    #[error("{path}: {source}")]
+    AddrsFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 pub fn run(args: SimArgs) -> ExitCode {
     let result = actix_rt::System::new().block_on(serve(args));
     match result {
@@ -74,12 +91,12 @@ pub fn run(args: SimArgs) -> ExitCode {
     }
 }
 
-async fn serve(args: SimArgs) -> Result<(), String> {
+async fn serve(args: SimArgs) -> Result<(), SimCmdError> {
     if args.engines == 0 {
-        return Err("--engines must be at least 1".into());
+        return Err(SimCmdError::NoEngines);
     }
     if args.port_base != 0 && args.port_base as usize + args.engines > 65536 {
-        return Err("--port-base + --engines goes past port 65535".into());
+        return Err(SimCmdError::PortRange);
     }
     let configs = (0..args.engines)
         .map(|i| engine_config(args.first_index + i, args.containers_per_engine))
@@ -89,12 +106,15 @@ async fn serve(args: SimArgs) -> Result<(), String> {
         ..FleetOptions::default()
     }
     .workers(args.workers);
-    let fleet = SimFleet::start(configs, opts)
-        .await
-        .map_err(|e| format!("cannot start the engines: {e}"))?;
+    let fleet = SimFleet::start(configs, opts).await?;
     if let Some(path) = &args.addrs_file {
         let list: String = fleet.engines().iter().map(|e| e.url() + "\n").collect();
-        std::fs::write(path, list).map_err(|e| format!("{}: {e}", path.display()))?;
+        tokio::fs::write(path, list)
+            .await
+            .map_err(|source| SimCmdError::AddrsFile {
+                path: path.clone(),
+                source,
+            })?;
     }
     let engines = fleet.engines().to_vec();
     println!("ready {}", engines.len());
@@ -107,7 +127,12 @@ async fn serve(args: SimArgs) -> Result<(), String> {
     // Commands arrive from a plain thread: stdin reads block.
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a thread of its own, off the runtime, so its blocking reads stall nothing"
+        )]
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
             let Ok(line) = line else { return };
             if tx.send(line).is_err() {
                 return;

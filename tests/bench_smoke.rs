@@ -1,33 +1,46 @@
-//! The benchmark harness in its smoke mode (`shoal bench --smoke`: 20 simulated engines × 5
+//! The benchmark harness in its smoke mode (`shoal-bench --smoke`: 20 simulated engines × 5
 //! containers, in their own `shoal sim` process, in front of a real `shoal manage`):
 //! every scenario answers, every figure is there, and Shoal's container list is exactly
-//! what the engines hold (each container once, under its own node).
+//! what the engines hold (each container once, under its own node). The harness runs in
+//! this test's process (`shoal_bench::measure`) and drives the `shoal` binary built with
+//! the tests.
 
+use clap::Parser;
 use serde_json::Value;
-use std::process::Command;
+use shoal_bench::BenchArgs;
 use std::time::{Duration, Instant};
 
 #[test]
 fn bench_smoke_produces_every_figure_and_an_exact_view() {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_shoal"))
-        .args(["bench", "--smoke"])
-        .output()
-        .expect("shoal bench runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
-    assert!(out.status.success(), "{report}");
+    let args = BenchArgs::try_parse_from([
+        "shoal-bench",
+        "--smoke",
+        "--shoal",
+        env!("CARGO_BIN_EXE_shoal"),
+    ])
+    .expect("the smoke command line parses");
+    let outcome = shoal_bench::measure(args).expect("shoal-bench starts");
+    let records: Vec<Value> = outcome.records;
+    let report = format!(
+        "--- records\n{}",
+        records
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(outcome.ok, "a scenario failed: {report}");
+    assert!(
+        outcome.skipped.is_empty(),
+        "skipped {:?}: {report}",
+        outcome.skipped
+    );
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "too slow: {report}"
     );
 
-    let records: Vec<Value> = stdout
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
     let find = |scenario: &str| -> Vec<&Value> {
         records
             .iter()

@@ -1,5 +1,9 @@
 //! The `shoal` binary itself, driven by the real `docker` CLI: `shoal manage --sim 3`, then
 //! `docker version/info/ps/images/inspect` against it; and the one-line errors of bad input.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
+)]
 
 mod support;
 

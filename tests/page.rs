@@ -18,6 +18,10 @@ fn chromium() -> String {
 async fn run_chromium(url: String, extra: Vec<String>) -> String {
     actix_rt::task::spawn_blocking(move || {
         let profile = tempfile::tempdir().expect("profile dir");
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "in spawn_blocking: waits for chromium off the runtime"
+        )]
         let out = Command::new(chromium())
             .args([
                 "--headless",
@@ -134,16 +138,20 @@ async fn the_page_shows_every_node_of_a_three_engine_cluster() {
     );
 
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
+    tokio::fs::create_dir_all(&dir).await.unwrap();
     let shot = dir.join("cluster-page.png");
-    let _ = std::fs::remove_file(&shot);
+    let _ = tokio::fs::remove_file(&shot).await;
     run_chromium(url, vec![format!("--screenshot={}", shot.display())]).await;
-    assert!(is_png(&shot), "no screenshot at {}", shot.display());
-    std::fs::write(dir.join("cluster-page.html"), dom).unwrap();
+    assert!(is_png(&shot).await, "no screenshot at {}", shot.display());
+    tokio::fs::write(dir.join("cluster-page.html"), dom)
+        .await
+        .unwrap();
     traffic.abort();
     c.server.stop(false).await;
 }
 
-fn is_png(p: &Path) -> bool {
-    std::fs::read(p).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG"))
+async fn is_png(p: &Path) -> bool {
+    tokio::fs::read(p)
+        .await
+        .is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG"))
 }

@@ -3,6 +3,11 @@
 //! `pool=batch`), clients `team-a` and `team-b` (tenants `a` and `b`), a read-only
 //! `auditor`, and a `stranger` the policy does not list (`default = "deny"`).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "test set-up (certificates, the policy file) blocks only the test's own thread; Shoal and the engines under test are served apart"
+)]
+
 mod support;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -2,6 +2,10 @@
 //! run (attached, interactive, with stdin), logs, exec, stats, top, port, the lifecycle
 //! verbs, cp, export, diff, rm, prune, events. Each step asserts on output, exit code, and
 //! where the container ended up.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
+)]
 
 mod support;
 

@@ -1,6 +1,10 @@
 //! The real `docker-compose` of this machine through Shoal in front of three real engines:
 //! `up -d`, `ps`, `logs`, `exec`, `down`, with a network and a named volume the services
 //! share, which pull both services onto one node.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
+)]
 
 mod support;
 

@@ -3,6 +3,10 @@
 //! once it thaws and reads them, nothing they made is left behind (checked on the engines
 //! directly). An unnamed create is tried on the other node; a named one is not, and its
 //! name stays booked until its fate is known.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
+)]
 
 mod support;
 

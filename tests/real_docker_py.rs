@@ -1,5 +1,9 @@
 //! docker-py (Debian's `python3-docker`, the PyPI `docker` package) through Shoal in front of
 //! two real engines: `tests/py/docker_py_smoke.py` runs, logs, execs and follows events.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
+)]
 
 mod support;
 

@@ -1,6 +1,10 @@
 //! Smoke test of the real-engine harness itself: three labelled engines start, each
 //! is its own node, and dropping the cluster leaves no dockerd and no container behind;
 //! each engine has an address and network namespace of its own, outside the host's.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
+)]
 
 mod support;
 

@@ -2,6 +2,10 @@
 //! with the real `docker` CLI, and a local registry (Debian's `docker-registry`) for push
 //! and pull. Every change is checked on the engines themselves: where it landed, or that
 //! it happened everywhere.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
+)]
 
 mod support;
 

@@ -5,6 +5,10 @@
 //! Containers are created directly on the first engine (creation through Shoal is
 //! placement, tested elsewhere); everything after is done through Shoal, which must route
 //! each call to that engine.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
+)]
 
 mod support;
 

@@ -6,6 +6,10 @@
 //! the handshake and no engine sees its request; credentials never reach Shoal's log, even at `trace`. And the
 //! safe default: a non-loopback `-H` without `--tlsverify` is refused, `--insecure-listen`
 //! serves with a warning in `docker info`.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "test set-up and plain #[test]s block only the test's own thread; Shoal and the engines under test are served apart"
+)]
 
 mod support;
 

@@ -167,8 +167,13 @@ async fn inspect_by_name_id_prefix_and_node_name() {
         .fleet
         .engine(2)
         .create_container("db", "busybox:latest", &[]);
-    c.wait_for("db listed", 5, |r| r.resolve_container("db").is_ok())
-        .await;
+    // Wait for "db" itself: a container listed earlier whose ID starts with "db" would
+    // resolve by prefix before the name is known.
+    c.wait_for("db listed", 5, |r| {
+        r.resolve_container("db")
+            .is_ok_and(|(_, e)| e.id() == id.as_str())
+    })
+    .await;
     for reference in ["db", id.as_str(), &id[..10], "/n3/db", "n3/db"] {
         let a = c.get(&format!("/v1.41/containers/{reference}/json")).await;
         assert_eq!(
@@ -404,18 +409,22 @@ async fn a_discovery_file_that_changes_adds_and_removes_nodes() {
         .engine(EngineConfig::new("f1"))
         .engine(EngineConfig::new("f2"));
     // Start with a file that lists only the first engine; the fixture starts both engines.
-    std::fs::write(&file, "# none yet\n").unwrap();
+    tokio::fs::write(&file, "# none yet\n").await.unwrap();
     let c = fleet_probe
         .discovery(Discovery::File(file.clone()))
         .start()
         .await;
     let a1 = tcp(c.fleet.addr(0));
     let a2 = tcp(c.fleet.addr(1));
-    std::fs::write(&file, format!("{a1}  # first\n")).unwrap();
+    tokio::fs::write(&file, format!("{a1}  # first\n"))
+        .await
+        .unwrap();
     c.wait_healthy(1).await;
-    std::fs::write(&file, format!("{a1}\n{a2}\n")).unwrap();
+    tokio::fs::write(&file, format!("{a1}\n{a2}\n"))
+        .await
+        .unwrap();
     c.wait_healthy(2).await;
-    std::fs::write(&file, format!("{a2}\n")).unwrap();
+    tokio::fs::write(&file, format!("{a2}\n")).await.unwrap();
     c.wait_for("f1 gone", 10, |r| {
         r.nodes.len() == 1 && &*r.nodes[0].name == "f2"
     })

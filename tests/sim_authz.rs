@@ -6,6 +6,11 @@
 //! reload applies from the next request. (The simulated engine keeps no networks or
 //! volumes: their labels and hiding are in tests/real_authz.rs.)
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "test set-up (certificates, the policy file) blocks only the test's own thread; Shoal and the engines under test are served apart"
+)]
+
 mod sim_fixture;
 
 use serde_json::{json, Value};

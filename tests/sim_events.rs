@@ -446,7 +446,7 @@ async fn a_node_going_down_and_back_is_an_event() {
 async fn nodes_joining_and_leaving_are_events() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("engines");
-    std::fs::write(&file, "# none yet\n").unwrap();
+    tokio::fs::write(&file, "# none yet\n").await.unwrap();
     let c = SimCluster::new()
         .engine(EngineConfig::new("f1"))
         .discovery(Discovery::File(file.clone()))
@@ -454,7 +454,7 @@ async fn nodes_joining_and_leaving_are_events() {
         .await;
     let mut node_events = open(&c, &format!("/events?{}", query(r#"{"type":["node"]}"#))).await;
     let a1 = tcp(c.fleet.addr(0));
-    std::fs::write(&file, format!("{a1}\n")).unwrap();
+    tokio::fs::write(&file, format!("{a1}\n")).await.unwrap();
     let joined = node_events
         .until(15, "engine_join", |e| e["Action"] == "engine_join")
         .await;
@@ -465,7 +465,7 @@ async fn nodes_joining_and_leaving_are_events() {
     assert_eq!(connected["node"]["Name"], "f1");
     assert!(!s(&connected["node"]["Id"]).is_empty());
     assert_eq!(connected["Actor"]["Attributes"]["previous"], "pending");
-    std::fs::write(&file, "\n").unwrap();
+    tokio::fs::write(&file, "\n").await.unwrap();
     let left = node_events
         .until(15, "engine_leave", |e| e["Action"] == "engine_leave")
         .await;
@@ -499,9 +499,10 @@ async fn a_client_that_hangs_up_is_unsubscribed() {
 /// The real `docker events` reads the stream, when the CLI is installed.
 #[actix_rt::test]
 async fn the_docker_cli_reads_the_stream() {
-    if std::process::Command::new("docker")
+    if tokio::process::Command::new("docker")
         .arg("--version")
         .output()
+        .await
         .is_err()
     {
         eprintln!("no docker CLI, skipped");

@@ -13,6 +13,7 @@ use sim_fixture::{fast_cluster_config, tcp, SimCluster};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 
 /// Every log line of this test process, at trace level, from the first call on.
 fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
@@ -187,9 +188,11 @@ async fn metrics_show_actors_nodes_engines_and_api_and_pass_promtool() {
     assert!(text.contains(r#"shoal_scheduler_decisions_total{outcome="placed"}"#));
 
     // A test artifact to look at, and promtool's verdict on the real scrape.
-    std::fs::create_dir_all("test-artifacts").unwrap();
-    std::fs::write("test-artifacts/metrics.txt", &text).unwrap();
-    let mut child = std::process::Command::new("promtool")
+    tokio::fs::create_dir_all("test-artifacts").await.unwrap();
+    tokio::fs::write("test-artifacts/metrics.txt", &text)
+        .await
+        .unwrap();
+    let mut child = tokio::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -201,8 +204,9 @@ async fn metrics_show_actors_nodes_engines_and_api_and_pass_promtool() {
         .take()
         .unwrap()
         .write_all(text.as_bytes())
+        .await
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output().await.unwrap();
     assert!(
         out.status.success(),
         "promtool check metrics:\n{}{}",

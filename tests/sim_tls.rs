@@ -3,6 +3,10 @@
 //! or with one from another CA, fails at the handshake and nothing reaches an engine.
 //! `--tls` alone serves clients without certificates. (The real docker CLI, hijacks and
 //! TLS engines: tests/real_tls.rs.)
+#![allow(
+    clippy::disallowed_methods,
+    reason = "test set-up and plain #[test]s block only the test's own thread; Shoal and the engines under test are served apart"
+)]
 
 mod sim_fixture;
 

@@ -72,8 +72,8 @@ impl Publisher {
 
     /// Reads the file again: a good one is in force from the next request; a bad one is
     /// refused, the old policy kept, and the error returned.
-    pub fn reload(&self) -> Result<(), PolicyError> {
-        let policy = Policy::load(&self.path)?;
+    pub async fn reload(&self) -> Result<(), PolicyError> {
+        let policy = Policy::load_async(&self.path).await?;
         self.tx.send_replace(Arc::new(policy));
         Ok(())
     }
@@ -84,7 +84,7 @@ pub fn reload_on_hangup(publisher: Publisher) -> std::io::Result<()> {
     let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     actix_rt::spawn(async move {
         while hangups.recv().await.is_some() {
-            match publisher.reload() {
+            match publisher.reload().await {
                 Ok(()) => tracing::info!(path = %publisher.path.display(), "authz policy reloaded"),
                 Err(e) => {
                     tracing::error!(error = %e, "authz policy not reloaded; the previous one stays in force")

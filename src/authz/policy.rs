@@ -80,10 +80,24 @@ pub enum PolicyError {
 }
 
 impl Policy {
-    /// Reads and checks the file at `path`.
+    /// Reads and checks the file at `path`, at start (a reload reads it with `tokio::fs`:
+    /// [`Policy::load_async`]).
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "start-up: `main` checks the configuration before the runtime starts"
+    )]
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        Policy::checked(path, std::fs::read_to_string(path))
+    }
+
+    /// [`Policy::load`] on a worker (a SIGHUP reload).
+    pub async fn load_async(path: &Path) -> Result<Policy, PolicyError> {
+        Policy::checked(path, tokio::fs::read_to_string(path).await)
+    }
+
+    fn checked(path: &Path, text: std::io::Result<String>) -> Result<Policy, PolicyError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Read {
+        let text = text.map_err(|e| PolicyError::Read {
             path: shown.clone(),
             reason: e.to_string(),
         })?;
@@ -183,6 +197,10 @@ fn key_at(text: &str, at: usize) -> String {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: their own thread, no runtime to stall"
+)]
 mod tests {
     use super::*;
 

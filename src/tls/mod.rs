@@ -175,6 +175,10 @@ pub fn check_exposure(ip: Option<IpAddr>, tls: &TlsConfig) -> Result<Option<Stri
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: their own thread, no runtime to stall"
+)]
 mod tests {
     use super::*;
 

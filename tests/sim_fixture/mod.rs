@@ -8,7 +8,10 @@
 //! gave them, so no port is ever picked and released (which would race with every other
 //! test and process).
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the fixture"
+)]
 
 use shoal::api::ApiConfig;
 use shoal::config::{EngineSource, ListenAddr, ManageConfig, PlacementConfig};

@@ -14,8 +14,15 @@
 //! Docker daemon provides one) and `busybox` (static). When one is missing the test
 //! fails with a message saying what to install; `.ci/run` installs them.
 
-// Each test binary uses a different part of the support module.
-#![allow(dead_code, unused_imports)]
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses a different part of the support module"
+)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the fixtures of plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
+)]
 
 mod busybox;
 mod docker_cli;

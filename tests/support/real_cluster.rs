@@ -226,7 +226,10 @@ pub struct RealCluster {
 }
 
 impl RealCluster {
-    #[allow(clippy::new_ret_no_self)]
+    #[allow(
+        clippy::new_ret_no_self,
+        reason = "`RealCluster::new()` starts the builder, as a builder's entry point reads"
+    )]
     pub fn new() -> RealClusterBuilder {
         RealClusterBuilder {
             engines: Vec::new(),

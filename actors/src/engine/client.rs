@@ -6,8 +6,7 @@
 //! included, because a slow engine must cost its own node a timeout and nobody else anything.
 
 use super::{Engine, EngineAddr, EngineError, PostRequest};
-use actix_tls::connect::{ConnectError, ConnectInfo, Connection};
-use awc::http::{Method, Uri};
+use awc::http::Method;
 use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
 use futures_util::stream::{LocalBoxStream, StreamExt};
@@ -215,20 +214,10 @@ fn http_client(
             )
         }
         EngineAddr::Unix(path) => {
-            let path = path.clone();
-            let unix = actix_service::fn_service(move |req: ConnectInfo<Uri>| {
-                let path = path.clone();
-                async move {
-                    let io = actix_rt::net::UnixStream::connect(&path)
-                        .await
-                        .map_err(ConnectError::Io)?;
-                    Ok::<_, ConnectError>(Connection::new(req.request().clone(), io))
-                }
-            });
             let connector = awc::Connector::new()
                 .timeout(connect)
                 .limit(max_connections)
-                .connector(unix);
+                .connector(super::unix_connector(path.clone()));
             (
                 builder.connector(connector).finish(),
                 "http://localhost".to_string(),

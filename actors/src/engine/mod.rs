@@ -3,8 +3,9 @@
 //! `addr` says where an engine is; `client` is the HTTP client (TCP or unix socket) with a
 //! timeout on every call; `Engine` is the small trait the NodeActor holds, so actor tests can
 //! swap in a fake engine that fails on demand; `stream` opens calls whose bodies are streamed
-//! both ways (pull progress, save, load, build) from the HTTP front's own thread; `tls` dials
-//! TCP engines with TLS when the process was started with it.
+//! both ways (pull progress, save, load, build) from the HTTP front's own thread; `unix` is
+//! the awc connector for engines behind a unix socket; `tls` dials TCP engines with TLS when
+//! the process was started with it.
 
 mod addr;
 mod client;
@@ -12,12 +13,14 @@ mod error;
 mod path;
 mod stream;
 pub mod tls;
+mod unix;
 
 pub use addr::{AddrError, EngineAddr};
 pub use client::{error_message, EngineStream, HttpEngine, Timeouts, NODE_CONNECTIONS};
 pub use error::EngineError;
 pub use path::{escape_param, split_api_version};
 pub use stream::{local_engine, StreamBody, StreamRequest, StreamResponse};
+pub use unix::unix_connector;
 
 use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;

@@ -46,6 +46,10 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+#[allow(
+    clippy::disallowed_methods,
+    reason = "TLS files are read once, from the command line, before the runtime starts"
+)]
 fn read(path: &Path) -> Result<Vec<u8>, TlsFileError> {
     std::fs::read(path).map_err(|e| TlsFileError::Read {
         path: path.to_path_buf(),
@@ -189,6 +193,10 @@ pub async fn dial_with(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "test set-up writes certificate files on the test's own runtime, before anything is served"
+)]
 pub(crate) mod tests {
     use super::*;
     use std::sync::Arc;

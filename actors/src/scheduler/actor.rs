@@ -1,7 +1,7 @@
 //! The SchedulerActor: one actor, one decision at a time. That is the correctness
 //! argument: a decision and its reservation happen in one handler, so two concurrent
 //! creates can never book the same CPU, memory, host port or name. Each decision is a
-//! few microseconds of pure work (see `examples/placement_bench.rs`), never an await.
+//! few microseconds of pure work (see `bench/examples/placement_bench.rs`), never an await.
 //!
 //! Takes: [`UpdateOffer`] and [`RemoveNode`] from NodeActors / the ClusterActor;
 //! [`Place`], [`ConfirmPlacement`], [`CancelPlacement`] from the create flow and

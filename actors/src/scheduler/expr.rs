@@ -280,4 +280,84 @@ mod tests {
         let m = Matcher::parse("n1|N2", true).unwrap();
         assert_eq!(m.exact_values().unwrap(), vec!["n1", "n2"]);
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn kind() -> impl Strategy<Value = ExprKind> {
+            prop_oneof![
+                Just(ExprKind::Constraint),
+                Just(ExprKind::Affinity),
+                Just(ExprKind::Whitelist),
+            ]
+        }
+
+        fn op() -> impl Strategy<Value = (&'static str, Op, bool)> {
+            prop_oneof![
+                Just(("==", Op::Eq, false)),
+                Just(("!=", Op::Ne, false)),
+                Just(("==~", Op::Eq, true)),
+                Just(("!=~", Op::Ne, true)),
+            ]
+        }
+
+        proptest! {
+            /// Any text, of any kind: an expression or an error, never a panic.
+            #[test]
+            fn any_text_parses_or_is_refused(kind in kind(), raw in "\\PC{0,40}") {
+                let _ = Expr::parse(kind, &raw);
+            }
+
+            /// Text shaped like an expression, with odd operators and values.
+            #[test]
+            fn near_expressions_parse_or_are_refused(
+                kind in kind(),
+                raw in "[ a-z_.0-9/-]{0,6}[=!<>~]{0,4}[ a-zA-Z0-9*/|()\\[\\]{}+?^$.\\\\-]{0,12}",
+            ) {
+                let _ = Expr::parse(kind, &raw);
+            }
+
+            /// What parses reads the same when parsed again from what it records (the
+            /// `raw` kept in labels) and from how it is shown.
+            #[test]
+            fn parsed_expressions_round_trip(kind in kind(), raw in "[ a-z_.0-9/-]{0,6}[=!~]{0,3}[ a-zA-Z0-9*/|.]{0,8}") {
+                if let Ok(e) = Expr::parse(kind, &raw) {
+                    let again = Expr::parse(kind, &e.raw).expect("its own raw parses");
+                    prop_assert_eq!((&again.key, again.op, again.soft), (&e.key, e.op, e.soft));
+                    prop_assert_eq!(&again, &e);
+                    let shown = e.to_string();
+                    let raw_back = shown.strip_prefix(&format!("{}:", kind.prefix()));
+                    prop_assert_eq!(raw_back, Some(e.raw.as_str()));
+                }
+            }
+
+            /// A well-formed exact or glob expression parses to its key, operator and
+            /// softness, and its value matches itself in any ASCII case; a glob matches
+            /// whatever its `*` stands for.
+            #[test]
+            fn well_formed_expressions_match_their_value(
+                key in "[a-zA-Z_][a-zA-Z0-9_.-]{0,8}",
+                (op_str, op, soft) in op(),
+                value in "[a-zA-Z0-9][a-zA-Z0-9._ -]{0,8}[a-zA-Z0-9]",
+                glob_at in proptest::option::of(0usize..10),
+                filler in "[a-zA-Z0-9]{0,5}",
+            ) {
+                let value = match glob_at {
+                    Some(i) => {
+                        let i = i.min(value.len());
+                        format!("{}*{}", &value[..i], &value[i..])
+                    }
+                    None => value,
+                };
+                let raw = format!("{key}{op_str}{value}");
+                let e = Expr::parse(ExprKind::Constraint, &raw).expect("well formed");
+                prop_assert_eq!((&e.key[..], e.op, e.soft), (&key[..], op, soft));
+                let plain = value.replace('*', &filler);
+                prop_assert!(e.matcher.matches(&plain), "{} vs {}", raw, plain);
+                prop_assert!(e.matcher.matches(&plain.to_uppercase()));
+                prop_assert!(e.matcher.matches(&plain.to_lowercase()));
+            }
+        }
+    }
 }

@@ -33,38 +33,51 @@ pub fn truthy(v: Option<&str>) -> bool {
 pub struct Filters(pub BTreeMap<String, Vec<String>>);
 
 impl Filters {
-    /// Parses the parameter and checks every key against `accepted`.
+    /// Parses the parameter and checks every key against `accepted`. Read as dockerd reads
+    /// it: `null` is no filter and a `null` value no values; in the map form every value
+    /// must be a boolean and every key counts whatever its boolean (dockerd's `Get` ignores
+    /// it); one request uses one form.
     pub fn parse(raw: Option<&str>, accepted: &[&str]) -> Result<Self, ApiError> {
         let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
             return Ok(Filters::default());
         };
         let value: serde_json::Value = serde_json::from_str(raw)
             .map_err(|e| ApiError::BadRequest(format!("invalid filter: {e}")))?;
+        if value.is_null() {
+            return Ok(Filters::default());
+        }
         let obj = value
             .as_object()
             .ok_or_else(|| ApiError::BadRequest("invalid filter: not a JSON object".into()))?;
         let mut out = BTreeMap::new();
+        let mut map_form = None;
         for (key, v) in obj {
             if !accepted.contains(&key.as_str()) {
                 return Err(ApiError::BadRequest(format!("invalid filter '{key}'")));
             }
-            let values: Vec<String> = match v {
-                serde_json::Value::Array(a) => a
-                    .iter()
-                    .map(|x| x.as_str().map(str::to_string))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| {
-                        ApiError::BadRequest(format!(
-                            "invalid filter '{key}': values must be strings"
-                        ))
-                    })?,
-                serde_json::Value::Object(m) => m
-                    .iter()
-                    .filter(|(_, on)| on.as_bool().unwrap_or(false))
-                    .map(|(k, _)| k.clone())
-                    .collect(),
-                _ => return Err(ApiError::BadRequest(format!("invalid filter '{key}'"))),
+            let bad = |why: &str| ApiError::BadRequest(format!("invalid filter '{key}': {why}"));
+            let (values, is_map): (Vec<String>, _) = match v {
+                serde_json::Value::Null => (Vec::new(), None),
+                serde_json::Value::Array(a) => (
+                    a.iter()
+                        .map(|x| x.as_str().map(str::to_string))
+                        .collect::<Option<_>>()
+                        .ok_or_else(|| bad("values must be strings"))?,
+                    Some(false),
+                ),
+                serde_json::Value::Object(m) => {
+                    if !m.values().all(serde_json::Value::is_boolean) {
+                        return Err(bad("values must be booleans"));
+                    }
+                    (m.keys().cloned().collect(), Some(true))
+                }
+                _ => return Err(bad("not a list of values")),
             };
+            if let Some(is_map) = is_map {
+                if *map_form.get_or_insert(is_map) != is_map {
+                    return Err(bad("lists and maps of values mixed"));
+                }
+            }
             out.insert(key.clone(), values);
         }
         Ok(Filters(out))
@@ -153,6 +166,68 @@ mod tests {
         assert!(Filters::parse(Some("{"), &["name"]).is_err());
         assert!(Filters::parse(Some(r#"{"name":[1]}"#), &["name"]).is_err());
         assert!(Filters::parse(Some("[]"), &["name"]).is_err());
+    }
+
+    #[test]
+    fn read_as_dockerd_reads_it() {
+        let name = |raw: &str| Filters::parse(Some(raw), &["name", "status"]);
+        // dockerd's `Get` takes every key of the map form, whatever its boolean.
+        assert_eq!(
+            name(r#"{"name":{"web":false}}"#).unwrap().get("name"),
+            Some(&["web".to_string()][..])
+        );
+        assert!(name("null").unwrap().0.is_empty());
+        assert_eq!(name(r#"{"name":null}"#).unwrap().get("name"), None);
+        for bad in [
+            r#"{"name":{"web":"yes"}}"#,
+            r#"{"name":["web"],"status":{"running":true}}"#,
+            r#"{"name":"web"}"#,
+        ] {
+            assert!(name(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text: an answer, never a panic.
+        #[test]
+        fn any_text_parses_or_is_refused(raw in ".{0,200}") {
+            let _ = Filters::parse(Some(&raw), &["name", "label"]);
+        }
+
+        /// Both wire forms of the same filters read the same, and what was written is what
+        /// is read (as a set: the map form cannot repeat a value).
+        #[test]
+        fn both_forms_round_trip(
+            filters in proptest::collection::btree_map(
+                proptest::sample::select(vec!["name", "label", "status"]),
+                proptest::collection::btree_set(".{0,12}", 0..4),
+                0..3,
+            )
+        ) {
+            let keys = ["name", "label", "status"];
+            let lists: serde_json::Map<String, serde_json::Value> = filters
+                .iter()
+                .map(|(k, vs)| (k.to_string(), serde_json::json!(vs)))
+                .collect();
+            let maps: serde_json::Map<String, serde_json::Value> = filters
+                .iter()
+                .map(|(k, vs)| {
+                    let m: serde_json::Map<String, serde_json::Value> =
+                        vs.iter().map(|v| (v.clone(), serde_json::json!(true))).collect();
+                    (k.to_string(), serde_json::Value::Object(m))
+                })
+                .collect();
+            let a = Filters::parse(Some(&serde_json::Value::Object(lists).to_string()), &keys)
+                .expect("list form");
+            let b = Filters::parse(Some(&serde_json::Value::Object(maps).to_string()), &keys)
+                .expect("map form");
+            proptest::prop_assert_eq!(&a, &b);
+            for (k, vs) in &filters {
+                let got: std::collections::BTreeSet<String> =
+                    a.0.get(*k).into_iter().flatten().cloned().collect();
+                proptest::prop_assert_eq!(&got, vs);
+            }
+        }
     }
 
     #[test]

@@ -37,8 +37,10 @@ static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
     let name = format!(r"(?:{domain}/)?{path_component}(?:/{path_component})*");
     let tag = r"[\w][\w.-]{0,127}";
     let digest = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
-    // The grammar is fixed text: it compiles, as the tests show.
-    #[allow(clippy::unwrap_used)]
+    #[allow(
+        clippy::unwrap_used,
+        reason = "the grammar is fixed text: it compiles, as the tests show"
+    )]
     Regex::new(&format!(r"^({name})(?::{tag})?(?:@{digest})?$")).unwrap()
 });
 

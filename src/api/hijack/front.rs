@@ -1,8 +1,10 @@
 //! The per-connection front: actix-web's HTTP/1 service reads the connection through a
 //! `Gate` that stops it at the head of a hijack (found by the `framer`), whichever request
-//! of the connection that is; the relay then serves the hijack on the same connection.
+//! of the connection that is; the relay then serves the hijack on the same connection. At a
+//! request the framing refuses it stops the same way, and the client is answered the
+//! refusal here once actix-http has answered the requests before it.
 
-use super::framer::{Cleared, FoundHijack, RequestFramer};
+use super::framer::{Cleared, RequestFramer, Stop};
 use super::relay;
 use crate::api::ApiState;
 use actix_service::Service;
@@ -24,12 +26,12 @@ pub enum FrontError {
     Http(String),
 }
 
-/// What a `Gate` leaves behind when it finds a hijack: the connection, and the bytes read
-/// from it that actix-http did not get (the hijack's head and whatever followed).
+/// What a `Gate` leaves behind when it stops at a hijack or a refused head: the connection,
+/// and the bytes read from it that actix-http did not get (that head and whatever followed).
 struct Handoff<T> {
     io: T,
     buf: BytesMut,
-    found: FoundHijack,
+    stop: Stop,
 }
 
 type Slot<T> = Rc<RefCell<Option<Handoff<T>>>>;
@@ -53,34 +55,47 @@ where
     let slot: Slot<T> = Rc::new(RefCell::new(None));
     let gate = Gate {
         io: Some(io),
-        buf: BytesMut::with_capacity(4096),
+        // Grown when bytes come: an idle connection holds no buffer of its own.
+        buf: BytesMut::new(),
         ready: 0,
         framer: RequestFramer::default(),
-        found: None,
+        stop: None,
         slot: slot.clone(),
     };
     let served = http.call((gate, peer)).await;
     let handoff = slot.borrow_mut().take();
     match handoff {
-        Some(h) => {
+        Some(Handoff {
+            io,
+            buf,
+            stop: Stop::Hijack(found),
+        }) => {
             relay::serve(
-                h.io,
-                h.buf,
-                h.found.head_len,
-                &h.found.target,
-                h.found.hijack,
+                io,
+                buf,
+                found.head_len,
+                &found.target,
+                found.hijack,
                 identity.as_ref(),
                 state,
             )
             .await
         }
-        None => served.map_err(|e| FrontError::Http(e.to_string())),
+        Some(Handoff {
+            mut io,
+            stop: Stop::Refused(refusal),
+            ..
+        }) => {
+            tracing::debug!(%refusal, "request refused by the gate");
+            relay::answer_and_close(&mut io, refusal.status(), &refusal.to_string()).await
+        }
+        Some(_) | None => served.map_err(|e| FrontError::Http(e.to_string())),
     }
 }
 
 /// The connection as actix-http reads it: the client's bytes, request by request, up to
-/// the head of a hijack, where it reads an end of stream (and a shutdown does nothing, so
-/// the connection stays whole for the relay).
+/// the head of a hijack or of a refused request, where it reads an end of stream (and a
+/// shutdown does nothing, so the connection stays whole for the relay or the refusal).
 pub struct Gate<T> {
     io: Option<T>,
     /// Read from the client, not yet given to actix-http.
@@ -88,7 +103,8 @@ pub struct Gate<T> {
     /// How many bytes at the front of `buf` belong to ordinary requests.
     ready: usize,
     framer: RequestFramer,
-    found: Option<FoundHijack>,
+    /// Where the requests stopped; actix-http reads an end of stream from there.
+    stop: Option<Stop>,
     slot: Slot<T>,
 }
 
@@ -98,13 +114,21 @@ impl<T> Gate<T> {
     pub fn inner(&self) -> Option<&T> {
         self.io.as_ref()
     }
+
+    /// Whether the connection goes on after actix-http (to the relay or a refusal).
+    fn handed_on(&self) -> bool {
+        matches!(self.stop, Some(Stop::Hijack(_) | Stop::Refused(_)))
+    }
 }
 
 impl<T> Drop for Gate<T> {
     fn drop(&mut self) {
-        if let (Some(found), Some(io)) = (self.found.take(), self.io.take()) {
+        if !self.handed_on() {
+            return;
+        }
+        if let (Some(stop), Some(io)) = (self.stop.take(), self.io.take()) {
             let buf = std::mem::take(&mut self.buf);
-            *self.slot.borrow_mut() = Some(Handoff { io, buf, found });
+            *self.slot.borrow_mut() = Some(Handoff { io, buf, stop });
         }
     }
 }
@@ -124,7 +148,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Gate<T> {
                 this.ready -= n;
                 return Poll::Ready(Ok(()));
             }
-            if this.found.is_some() {
+            if this.stop.is_some() {
                 return Poll::Ready(Ok(()));
             }
             if !this.buf.is_empty() {
@@ -134,9 +158,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for Gate<T> {
                         this.ready = n;
                         continue;
                     }
-                    Cleared::ThenHijack(n, found) => {
+                    Cleared::Then(n, stop) => {
                         this.ready = n;
-                        this.found = Some(found);
+                        this.stop = Some(stop);
                         continue;
                     }
                 }
@@ -144,19 +168,15 @@ impl<T: AsyncRead + Unpin> AsyncRead for Gate<T> {
             let Some(io) = this.io.as_mut() else {
                 return Poll::Ready(Ok(()));
             };
-            this.buf.reserve(8192);
             let mut chunk = [0u8; 8192];
             let mut rb = ReadBuf::new(&mut chunk);
             match Pin::new(io).poll_read(cx, &mut rb) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(())) if rb.filled().is_empty() => {
-                    // The client closed: what is left (an unfinished head) goes to
-                    // actix-http, which answers it or drops it.
-                    if this.buf.is_empty() {
-                        return Poll::Ready(Ok(()));
-                    }
-                    this.ready = this.buf.len();
+                    // The client closed: what is left is an unfinished head or chunk line,
+                    // which no one will finish; actix-http never sees it.
+                    return Poll::Ready(Ok(()));
                 }
                 Poll::Ready(Ok(())) => this.buf.extend_from_slice(rb.filled()),
             }
@@ -184,8 +204,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Gate<T> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.found.is_some() {
-            // The relay still needs this connection: flush, but do not close it.
+        if self.handed_on() {
+            // The relay or the refusal still needs this connection: flush, do not close it.
             return self.poll_flush(cx);
         }
         match self.io.as_mut() {
@@ -224,11 +244,12 @@ mod tests {
             buf: BytesMut::new(),
             ready: 0,
             framer: RequestFramer::default(),
-            found: None,
+            stop: None,
             slot: slot.clone(),
         };
         let ping = b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n";
-        let exec = b"POST /exec/e1/start HTTP/1.1\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n";
+        let exec =
+            b"POST /exec/e1/start HTTP/1.1\r\nHost: x\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n";
         client.write_all(ping).await.unwrap();
         client.write_all(exec).await.unwrap();
         client.write_all(b"stdin").await.unwrap();
@@ -238,11 +259,14 @@ mod tests {
         gate.shutdown().await.unwrap();
         drop(gate);
         let h = slot.borrow_mut().take().expect("handed back");
+        let Stop::Hijack(found) = h.stop else {
+            panic!("{:?}", h.stop)
+        };
         assert_eq!(
-            h.found.hijack,
+            found.hijack,
             super::super::Hijack::ExecStart { id: "e1".into() }
         );
-        assert_eq!(&h.buf[h.found.head_len..], b"stdin");
+        assert_eq!(&h.buf[found.head_len..], b"stdin");
         // The connection is still whole: the client hears what is written to it.
         let mut io = h.io;
         io.write_all(b"out").await.unwrap();

@@ -12,9 +12,11 @@
 //! next request: a plain actix-web handler can never see the stdin, and its upgrade hook is
 //! never called for `tcp`. So Shoal reads each connection before actix-http does: an
 //! `actix_server` service per connection (`front`) gives actix-web's HTTP/1 service the
-//! connection through a `Gate`, which follows the client's requests one by one (`framer`:
-//! each head parsed with `httparse`, each body framed by its `Content-Length` or its
-//! chunks). Ordinary requests flow through, keep-alive included. At the head of a hijack,
+//! connection through a `Gate`, which follows the client's requests one by one (`framer`,
+//! with `framing`: each head parsed with `httparse`, each body framed by its
+//! `Content-Length` or its chunks, exactly as actix-http frames it, and any request whose
+//! framing is ambiguous refused with 400 before either side acts on it; `framing` says why
+//! that matters). Ordinary requests flow through, keep-alive included. At the head of a hijack,
 //! whichever request of the connection it is, the gate reads as an end of stream to
 //! actix-http, which finishes what it was answering and lets go of the connection; the
 //! relay (`relay`) then serves the hijack on it: resolve the container (cluster view) or
@@ -36,7 +38,10 @@
 //! When the engine closes first, the relay stops reading the client: nobody would read it.
 
 mod framer;
+mod framing;
 mod front;
+#[cfg(test)]
+mod props;
 mod relay;
 
 pub use front::{serve_connection, FrontError, Gate};
@@ -81,18 +86,6 @@ pub fn classify(method: &str, target: &str, upgrade: bool) -> Option<Hijack> {
     None
 }
 
-/// Whether headers ask to upgrade the connection (`Connection: Upgrade` or an `Upgrade`
-/// header).
-pub fn asks_upgrade(headers: &[httparse::Header<'_>]) -> bool {
-    headers.iter().any(|h| {
-        (h.name.eq_ignore_ascii_case("connection")
-            && String::from_utf8_lossy(h.value)
-                .split(',')
-                .any(|o| o.trim().eq_ignore_ascii_case("upgrade")))
-            || h.name.eq_ignore_ascii_case("upgrade")
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,14 +123,5 @@ mod tests {
         assert_eq!(classify("POST", "/containers//attach", true), None);
         assert_eq!(classify("POST", "/exec/a/b/start", true), None);
         assert_eq!(classify("POST", "/v1.41/exec/abc/resize", true), None);
-    }
-
-    #[test]
-    fn upgrade_is_read_from_either_header() {
-        let h = |n: &'static str, v: &'static [u8]| httparse::Header { name: n, value: v };
-        assert!(asks_upgrade(&[h("Connection", b"Upgrade")]));
-        assert!(asks_upgrade(&[h("connection", b"keep-alive, upgrade")]));
-        assert!(asks_upgrade(&[h("Upgrade", b"tcp")]));
-        assert!(!asks_upgrade(&[h("Connection", b"keep-alive")]));
     }
 }

@@ -45,12 +45,22 @@ async fn connect(addr: &EngineAddr, limit: Duration) -> io::Result<Box<dyn tls::
 
 /// Writes a Docker-shaped error answer and closes.
 async fn refuse<T: AsyncWrite + Unpin>(client: &mut T, e: ApiError) -> Result<(), FrontError> {
-    let status = e.status_code();
-    let body = serde_json::json!({ "message": e.to_string() }).to_string();
+    answer_and_close(client, e.status_code().as_u16(), &e.to_string()).await
+}
+
+/// Writes a Docker-shaped answer (`status`, `{"message": ...}`) and closes the connection.
+pub(super) async fn answer_and_close<T: AsyncWrite + Unpin>(
+    client: &mut T,
+    status: u16,
+    message: &str,
+) -> Result<(), FrontError> {
+    let reason = actix_web::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let body = serde_json::json!({ "message": message }).to_string();
     let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or(""),
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     client.write_all(head.as_bytes()).await?;

@@ -4,8 +4,7 @@
 //! Everything runs on the harness's one thread (awc clients are bound to their thread), so
 //! the client costs at most one core and never more than the requests it makes.
 
-use actix_tls::connect::{ConnectError, ConnectInfo, Connection};
-use awc::http::{Method, Uri};
+use awc::http::Method;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
@@ -35,17 +34,9 @@ impl Http {
         let builder = awc::Client::builder().timeout(timeout);
         match target.strip_prefix("unix://") {
             Some(path) => {
-                let path = path.to_string();
-                let unix = actix_service::fn_service(move |req: ConnectInfo<Uri>| {
-                    let path = path.clone();
-                    async move {
-                        let io = actix_rt::net::UnixStream::connect(&path)
-                            .await
-                            .map_err(ConnectError::Io)?;
-                        Ok::<_, ConnectError>(Connection::new(req.request().clone(), io))
-                    }
-                });
-                let connector = awc::Connector::new().limit(conns).connector(unix);
+                let connector = awc::Connector::new()
+                    .limit(conns)
+                    .connector(shoal_actors::engine::unix_connector(path));
                 Http {
                     client: builder.connector(connector).finish(),
                     base: "http://localhost".into(),

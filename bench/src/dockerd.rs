@@ -48,7 +48,7 @@ impl Fixture {
     /// Imports the image, creates and starts the container. On an error, whatever was made
     /// already is removed (the half-made fixture is dropped).
     pub async fn make(http: &Http, target: &str, busybox: &Path) -> Result<Fixture, FixtureError> {
-        let binary = read_static_busybox(busybox)?;
+        let binary = read_static_busybox(busybox).await?;
         let pid = std::process::id();
         let mut fx = Fixture {
             target: target.to_string(),
@@ -193,18 +193,22 @@ async fn remove(target: String, container: String, image: Option<String>) -> Vec
 
 /// The contents of `path` if it is a static ELF executable (no program interpreter): only
 /// such a busybox runs in an image that holds nothing else.
-fn read_static_busybox(path: &Path) -> Result<Vec<u8>, FixtureError> {
+async fn read_static_busybox(path: &Path) -> Result<Vec<u8>, FixtureError> {
     let missing = |why: String| {
         FixtureError::NoBusybox(format!(
             "{}: {why}; install Debian's busybox-static, or give --busybox",
             path.display()
         ))
     };
-    let meta = std::fs::metadata(path).map_err(|e| missing(e.to_string()))?;
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| missing(e.to_string()))?;
     if meta.len() > BUSYBOX_LIMIT {
         return Err(missing(format!("larger than {BUSYBOX_LIMIT} bytes")));
     }
-    let bytes = std::fs::read(path).map_err(|e| missing(e.to_string()))?;
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| missing(e.to_string()))?;
     if !is_static_elf(&bytes) {
         return Err(missing(
             "not a static 64-bit ELF executable (a dynamically linked busybox cannot run alone in an image)".into(),
@@ -275,6 +279,10 @@ fn tar_entry(out: &mut Vec<u8>, name: &str, kind: u8, data: &[u8]) {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: their own thread, no runtime to stall"
+)]
 mod tests {
     use super::*;
 

@@ -16,10 +16,11 @@
 //! `--dockerd`, a real dockerd (`proxy_dockerd`) on which the bench makes the container the
 //! mix needs and removes it afterwards (`dockerd::Fixture`).
 
+use super::cluster::{measure_at, wait_full};
 use super::dockerd::{Fixture, FixtureError};
 use super::load::{drive, expect, round3, Drive, Http, Stats};
 use super::procs::{ShoalProc, SimProc};
-use super::{measure_at, wait_full, Bench};
+use super::Bench;
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::time::Instant;

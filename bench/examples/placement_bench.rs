@@ -5,7 +5,7 @@
 //! decides and reserves (name check, filters, strategy, reservation); the reservation is
 //! then cancelled, untimed, so the cluster stays in the same state for every decision.
 //!
-//!     cargo run --release --example placement_bench
+//!     cargo run --release -p shoal-bench --example placement_bench
 //!
 //! One human line and one JSON line per case.
 

@@ -59,7 +59,9 @@ impl SimProc {
         if !ready.starts_with("ready ") {
             return Err(format!("sim said {ready:?} instead of ready"));
         }
-        let text = std::fs::read_to_string(&addrs_file).map_err(|e| e.to_string())?;
+        let text = tokio::fs::read_to_string(&addrs_file)
+            .await
+            .map_err(|e| e.to_string())?;
         sim.addrs = text.lines().map(str::to_string).collect();
         Ok(sim)
     }
@@ -91,6 +93,10 @@ impl SimProc {
 impl Drop for SimProc {
     fn drop(&mut self) {
         let _ = self.child.kill();
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "after SIGKILL the wait only reaps the child, at once; a drop cannot await"
+        )]
         let _ = self.child.wait();
     }
 }
@@ -113,7 +119,11 @@ impl ShoalProc {
         discovery: &str,
         extra: &[String],
     ) -> Result<ShoalProc, String> {
-        let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let out = tokio::fs::File::create(&log)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_std()
+            .await;
         let started = Instant::now();
         let child = Command::new(exe)
             .args(["manage", discovery, "-H", "127.0.0.1:0"])
@@ -137,7 +147,7 @@ impl ShoalProc {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while p.host.is_empty() {
-            let text = std::fs::read_to_string(&p.log).unwrap_or_default();
+            let text = tokio::fs::read_to_string(&p.log).await.unwrap_or_default();
             if let Some(addr) = text.lines().find_map(served_addr) {
                 p.host = addr;
                 break;
@@ -153,7 +163,7 @@ impl ShoalProc {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        while std::net::TcpStream::connect(&p.host).is_err() {
+        while tokio::net::TcpStream::connect(&p.host).await.is_err() {
             if let Ok(Some(st)) = p.child.try_wait() {
                 return Err(format!("shoal exited ({st}); see {}", p.log.display()));
             }
@@ -170,14 +180,18 @@ impl ShoalProc {
     }
 
     /// Peak resident memory (`VmHWM`) in MiB and CPU seconds (user + system) so far.
-    pub fn usage(&self) -> (f64, f64) {
-        usage_of(self.pid())
+    pub async fn usage(&self) -> (f64, f64) {
+        usage_of(self.pid()).await
     }
 }
 
 impl Drop for ShoalProc {
     fn drop(&mut self) {
         let _ = self.child.kill();
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "after SIGKILL the wait only reaps the child, at once; a drop cannot await"
+        )]
         let _ = self.child.wait();
     }
 }
@@ -192,15 +206,19 @@ fn served_addr(line: &str) -> Option<String> {
 }
 
 /// `VmHWM` in MiB and utime + stime in seconds of process `pid`, from `/proc`.
-pub fn usage_of(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+pub async fn usage_of(pid: u32) -> (f64, f64) {
+    let status = tokio::fs::read_to_string(format!("/proc/{pid}/status"))
+        .await
+        .unwrap_or_default();
     let hwm_kb: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(f64::NAN);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let stat = tokio::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .await
+        .unwrap_or_default();
     // Fields after the `(comm)`, which may hold spaces: utime and stime are 14th and 15th.
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = after.split_whitespace().collect();
