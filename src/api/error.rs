@@ -61,12 +61,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
-            ApiError::Resolve(ResolveError::NotFound(_)) => StatusCode::NOT_FOUND,
-            // Docker answers an ambiguous prefix with its System error kind.
-            ApiError::Resolve(ResolveError::AmbiguousPrefix(_)) => {
-                StatusCode::INTERNAL_SERVER_ERROR
+            ApiError::Resolve(e) => {
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
-            ApiError::Resolve(ResolveError::AmbiguousName { .. }) => StatusCode::CONFLICT,
             ApiError::EngineAnswer { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
             }

@@ -2,14 +2,20 @@
 //! longer lists, restarts any that stops on its own, and publishes the `ClusterView`.
 //!
 //! NodeActors are spread over a few arbiters (threads) so that thousands of engines use all
-//! cores; each node's engine client is built on the thread that runs it.
+//! cores; each node's engine client is built on the thread that runs it, by the cluster's
+//! `EngineMaker` (HTTP engines; tests give fake ones).
+//!
+//! Messages it takes: `SetEngines` (from discovery), `NodeStopped` (a NodeActor ended) and
+//! `LayoutChanged` (a node's name, health or API version changed: publish a new view).
 
 use super::index::ClusterIndex;
 use super::view::{ClusterView, NodeHandle};
-use crate::engine::{EngineAddr, HttpEngine, Timeouts};
+use crate::engine::{Engine, EngineAddr, HttpEngine, Timeouts};
 use crate::events::{NodeChange, NodeChanged};
 use crate::metrics;
-use crate::node::{NodeActor, NodeConfig, NodeEvent, NodeSnapshot, NodeStopped, StopNode};
+use crate::node::{
+    LayoutChanged, NodeActor, NodeConfig, NodeEvent, NodeSnapshot, NodeStopped, StopNode,
+};
 use crate::scheduler::{NodeId, RemoveNode, SchedulerActor};
 use actix::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,6 +42,15 @@ impl Default for ClusterConfig {
     }
 }
 
+/// Wait after a node's `LayoutChanged` before laying the cluster out, so a burst of
+/// changes costs one new view (readers lay out for themselves meanwhile).
+const LAYOUT_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(10);
+/// How often the view is checked for a layout change no node reported.
+const LAYOUT_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Builds the engine client of a node, on the thread that will run the node.
+pub type EngineMaker = Arc<dyn Fn(EngineAddr, Timeouts) -> Rc<dyn Engine> + Send + Sync>;
+
 /// Sent by discovery each time it reads the list of engines: the whole list, not a diff.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -53,6 +68,9 @@ pub struct ClusterActor {
     scheduler: Option<Addr<SchedulerActor>>,
     changes_out: Option<Recipient<NodeChanged>>,
     restarts: u64,
+    engines: EngineMaker,
+    /// A new layout is to be published (`LayoutChanged`).
+    layout_due: bool,
 }
 
 impl ClusterActor {
@@ -75,9 +93,17 @@ impl ClusterActor {
                 scheduler: None,
                 changes_out: None,
                 restarts: 0,
+                layout_due: false,
+                engines: Arc::new(|addr, timeouts| Rc::new(HttpEngine::for_node(addr, timeouts))),
             },
             rx,
         )
+    }
+
+    /// How node engine clients are made (tests give fake engines).
+    pub fn engines_from(mut self, make: EngineMaker) -> Self {
+        self.engines = make;
+        self
     }
 
     /// Where every node sends its engine's events.
@@ -115,6 +141,8 @@ impl ClusterActor {
         self.next_arbiter += 1;
         let (tx, rx) = watch::channel(Arc::new(NodeSnapshot::pending(addr.clone())));
         let supervisor = ctx.address().recipient();
+        let layout = ctx.address().recipient();
+        let make = self.engines.clone();
         let events = self.events_out.clone();
         let offers = self.scheduler.clone().map(|s| s.recipient());
         let changes = self.changes_out.clone();
@@ -122,9 +150,10 @@ impl ClusterActor {
         let (node_config, timeouts, engine_addr) =
             (self.config.node.clone(), self.config.timeouts, addr.clone());
         let actor = NodeActor::start_in_arbiter(&arbiter, move |_| {
-            let engine = Rc::new(HttpEngine::for_node(engine_addr, timeouts));
+            let engine = make(engine_addr, timeouts);
             let mut node = NodeActor::new(engine, node_config, tx)
                 .supervised_by(supervisor)
+                .layout_to(layout)
                 .indexed_in(index);
             if let Some(out) = events {
                 node = node.events_to(out);
@@ -158,6 +187,13 @@ impl Actor for ClusterActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(4096);
+        // A `LayoutChanged` a node could not deliver (this mailbox full) is made up for
+        // here: readers lay the cluster out themselves meanwhile, which is right but slow.
+        ctx.run_interval(LAYOUT_CHECK, |act, _| {
+            if act.view.borrow().layout_is_stale() {
+                act.publish();
+            }
+        });
     }
 }
 
@@ -208,5 +244,26 @@ impl Handler<NodeStopped> for ClusterActor {
         self.nodes.remove(&msg.addr);
         self.start_node(msg.addr, ctx);
         self.publish();
+    }
+}
+
+impl Handler<LayoutChanged> for ClusterActor {
+    type Result = ();
+
+    /// Publishes a view laid out anew, once for a burst of changes (at start-up a thousand
+    /// nodes turn healthy within a second): the first message sets a short timer, and the
+    /// view then published lays out every change so far.
+    fn handle(&mut self, _: LayoutChanged, ctx: &mut Context<Self>) {
+        let _m = metrics::handling("cluster", "cluster", "LayoutChanged");
+        if self.layout_due {
+            return;
+        }
+        self.layout_due = true;
+        ctx.run_later(LAYOUT_DEBOUNCE, |act, _| {
+            act.layout_due = false;
+            if act.view.borrow().layout_is_stale() {
+                act.publish();
+            }
+        });
     }
 }

@@ -36,8 +36,9 @@ impl ClusterIndex {
         self.layout_epoch.load(Ordering::Acquire)
     }
 
-    /// Follows node `addr` going from snapshot `old` to `new`.
-    pub fn published(&self, addr: &EngineAddr, old: &NodeSnapshot, new: &NodeSnapshot) {
+    /// Follows node `addr` going from snapshot `old` to `new`; answers whether the layout
+    /// (names, health, API versions) changed.
+    pub fn published(&self, addr: &EngineAddr, old: &NodeSnapshot, new: &NodeSnapshot) -> bool {
         let facts_changed = match (&old.facts, &new.facts) {
             (Some(a), Some(b)) => {
                 a.name != b.name || a.api_version != b.api_version || a.id != b.id
@@ -45,12 +46,14 @@ impl ClusterIndex {
             (None, None) => false,
             _ => true,
         };
-        if facts_changed || old.health != new.health {
+        let layout_changed = facts_changed || old.health != new.health;
+        if layout_changed {
             self.layout_epoch.fetch_add(1, Ordering::AcqRel);
         }
         if !std::sync::Arc::ptr_eq(&old.containers, &new.containers) {
             self.containers_changed(addr, &old.containers, &new.containers);
         }
+        layout_changed
     }
 
     fn containers_changed(&self, addr: &EngineAddr, old: &ContainerTable, new: &ContainerTable) {

@@ -1,13 +1,17 @@
 //! The ClusterActor owns the set of nodes and publishes the `ClusterView`.
 //!
 //! Messages it takes: `SetEngines` (from discovery), `NodeStopped` (from a NodeActor that
-//! ended: restarted unless it was removed).
+//! ended: restarted unless it was removed), `LayoutChanged` (a node's name, health or API
+//! version changed).
 
 mod actor;
 mod index;
 mod view;
 
-pub use actor::{ClusterActor, ClusterConfig, SetEngines};
+#[cfg(test)]
+mod tests;
+
+pub use actor::{ClusterActor, ClusterConfig, EngineMaker, SetEngines};
 pub use index::ClusterIndex;
 pub use view::{
     compare_versions, ClusterRead, ClusterView, Found, NodeHandle, NodeRead, ResolveError,

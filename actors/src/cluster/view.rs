@@ -4,15 +4,21 @@
 //! `ClusterView` is published by the ClusterActor when the set of nodes changes; each entry
 //! holds the node's own watch receiver, so reading the whole cluster costs one borrow per
 //! node and no message. What changes rarely (node names, their order, the API version) is
-//! worked out once per change (`Layout`), and a container is found by its ID through the
+//! worked out once per change (`Layout`) and published with the view: a NodeActor whose
+//! name, health or API version changed tells the ClusterActor (`LayoutChanged`), which
+//! publishes a view laid out anew. A container is found by its ID through the
 //! `ClusterIndex`, so a request about one container does not read every node.
+//!
+//! Resolving a container for a call is also where a call to an unhealthy node is refused
+//! (`ResolveError::NodeUnhealthy`): at once, naming the node, instead of after the engine
+//! timeout, for every route that resolves a container.
 
 use super::index::ClusterIndex;
 use crate::engine::EngineAddr;
-use crate::node::{ContainerEntry, NodeActor, NodeSnapshot};
+use crate::node::{ContainerEntry, Health, NodeActor, NodeSnapshot};
 use actix::Addr;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use thiserror::Error;
 use tokio::sync::watch;
 
@@ -30,10 +36,12 @@ pub struct ClusterView {
     /// Position in `nodes` of each address (as written: the scheduler's node IDs).
     by_addr: HashMap<String, usize>,
     index: Arc<ClusterIndex>,
-    layout: Mutex<Option<Arc<Layout>>>,
+    /// The layout when the view was published (see `layout`).
+    layout: Arc<Layout>,
 }
 
 /// The node names and order, and the API version, as of one `layout_epoch`.
+#[derive(Default)]
 struct Layout {
     epoch: u64,
     /// Positions in `nodes`, in the order nodes are shown: by name, then address.
@@ -74,6 +82,45 @@ pub enum ResolveError {
     /// A bare name that several nodes use: the `/node/name` form picks one.
     #[error("container name {name} is used on several nodes ({nodes}); use /<node>/{name}")]
     AmbiguousName { name: String, nodes: String },
+    /// The container's node is unhealthy: a call to it would wait for the engine timeout
+    /// and fail. Classic Swarm's words, with the node's address and last error.
+    #[error("Container {reference} running on unhealthy node {node} ({addr}): {error}")]
+    NodeUnhealthy {
+        reference: String,
+        node: String,
+        addr: String,
+        error: String,
+    },
+}
+
+impl ResolveError {
+    /// The HTTP status Docker (or classic Swarm) answers this with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ResolveError::NotFound(_) => 404,
+            // Docker answers an ambiguous prefix with its System error kind.
+            ResolveError::AmbiguousPrefix(_) => 500,
+            ResolveError::AmbiguousName { .. } => 409,
+            ResolveError::NodeUnhealthy { .. } => 503,
+        }
+    }
+}
+
+/// Refuses a call about container `reference` on `node` when the node is unhealthy.
+fn routable(reference: &str, node: &NodeRead) -> Result<(), ResolveError> {
+    if node.snapshot.health != Health::Unhealthy {
+        return Ok(());
+    }
+    Err(ResolveError::NodeUnhealthy {
+        reference: reference.to_string(),
+        node: node.name.to_string(),
+        addr: node.handle.addr.to_string(),
+        error: node
+            .snapshot
+            .last_error
+            .clone()
+            .unwrap_or_else(|| "no answer".to_string()),
+    })
 }
 
 impl ClusterView {
@@ -84,23 +131,31 @@ impl ClusterView {
             .enumerate()
             .map(|(i, n)| (n.addr.to_string(), i))
             .collect();
-        ClusterView {
+        let mut view = ClusterView {
             nodes,
             by_addr,
+            layout: Arc::default(),
             index,
-            layout: Mutex::new(None),
-        }
+        };
+        view.layout = Arc::new(view.lay_out(view.index.layout_epoch()));
+        view
     }
 
+    /// Whether a node changed its name, health or API version since this view was laid
+    /// out: the ClusterActor then publishes a new view.
+    pub fn layout_is_stale(&self) -> bool {
+        self.layout.epoch != self.index.layout_epoch()
+    }
+
+    /// The layout of the nodes as they are now. Between a node's change and the
+    /// ClusterActor's next view (a message away), a read lays the nodes out itself, for
+    /// itself: names and the API version are never older than the snapshots read with them.
     fn layout(&self) -> Arc<Layout> {
         let epoch = self.index.layout_epoch();
-        let mut cached = self.layout.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(l) = cached.as_ref().filter(|l| l.epoch == epoch) {
-            return l.clone();
+        if self.layout.epoch == epoch {
+            return self.layout.clone();
         }
-        let layout = Arc::new(self.lay_out(epoch));
-        *cached = Some(layout.clone());
-        layout
+        Arc::new(self.lay_out(epoch))
     }
 
     fn lay_out(&self, epoch: u64) -> Layout {
@@ -134,7 +189,7 @@ impl ClusterView {
         });
         let api_version = snaps
             .iter()
-            .filter(|s| s.health == crate::node::Health::Healthy)
+            .filter(|s| s.health == Health::Healthy)
             .filter_map(|s| s.facts.as_ref().map(|f| f.api_version.clone()))
             .min_by(|a, b| compare_versions(a, b));
         Layout {
@@ -176,8 +231,9 @@ impl ClusterView {
         Some(self.node_read(i, &self.layout()))
     }
 
-    /// Finds the container `reference` names, as [`ClusterRead::resolve_container`] does; a
-    /// full ID is found through the index without reading every node.
+    /// Finds the container `reference` names for a call to it, as
+    /// [`ClusterRead::resolve_container`] does; a full ID is found through the index without
+    /// reading every node.
     pub fn find_container(&self, reference: &str) -> Result<Found, ResolveError> {
         let reference = reference.trim();
         if let Some(node) = self
@@ -186,6 +242,7 @@ impl ClusterView {
             .and_then(|addr| self.node(&addr.to_string()))
         {
             if node.snapshot.containers.by_id(reference).is_some() {
+                routable(reference, &node)?;
                 return Ok(Found {
                     node,
                     id: reference.to_string(),
@@ -205,10 +262,22 @@ impl ClusterView {
 }
 
 impl ClusterRead {
+    /// Finds the container `reference` names for a call to it (see `lookup_container`), and
+    /// refuses it at once when its node is unhealthy. Answers the node's index in `nodes`
+    /// and the container.
+    pub fn resolve_container(
+        &self,
+        reference: &str,
+    ) -> Result<(usize, &ContainerEntry), ResolveError> {
+        let (i, e) = self.lookup_container(reference)?;
+        routable(reference.trim(), &self.nodes[i])?;
+        Ok((i, e))
+    }
+
     /// Finds the container `reference` names, as Docker does on one engine (full ID, then
     /// exact name, then unique ID prefix), over all nodes; `/node/name` names a container on
-    /// one node. Answers the node's index in `nodes` and the container.
-    pub fn resolve_container(
+    /// one node. Whatever its node's health: for reading what is known of it.
+    pub fn lookup_container(
         &self,
         reference: &str,
     ) -> Result<(usize, &ContainerEntry), ResolveError> {

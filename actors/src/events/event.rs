@@ -5,13 +5,25 @@
 //! its closing brace, as classic Swarm added the node to each event. So fields Shoal does not
 //! know about (newer engines add some) reach the client unchanged.
 
-use super::messages::NodeChange;
 use crate::engine::EngineAddr;
 use crate::node::{EngineEvent, Health};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// What changed about a node, as Shoal sees it (not the engine).
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeChange {
+    /// Discovery listed the engine; its NodeActor started.
+    Joined,
+    /// Discovery no longer lists the engine; its NodeActor stopped.
+    Left,
+    /// A refresh succeeded after the node was pending or unhealthy.
+    Healthy { previous: Health },
+    /// Refreshes failed `failure_retry` times in a row.
+    Unhealthy { error: String },
+}
 
 /// The node an event came from, as classic Swarm showed it:
 /// `"node": {"Name": ..., "Id": ..., "Addr": ..., "Ip": ...}`.

@@ -1,26 +1,12 @@
 //! Messages the EventsHub takes. `NodeEvent` (an engine's event) is the NodeActor's and is
 //! defined beside it.
 
-use super::event::HubEvent;
+use super::event::{HubEvent, NodeChange};
 use super::filter::EventFilter;
 use crate::engine::EngineAddr;
-use crate::node::Health;
 use actix::Message;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-
-/// What changed about a node, as Shoal sees it (not the engine).
-#[derive(Debug, Clone, PartialEq)]
-pub enum NodeChange {
-    /// Discovery listed the engine; its NodeActor started.
-    Joined,
-    /// Discovery no longer lists the engine; its NodeActor stopped.
-    Left,
-    /// A refresh succeeded after the node was pending or unhealthy.
-    Healthy { previous: Health },
-    /// Refreshes failed `failure_retry` times in a row.
-    Unhealthy { error: String },
-}
 
 /// Sent by the ClusterActor (joined, left) and by a NodeActor (health changed). The hub
 /// turns it into Shoal's own `Type: "node"` event. Answers nothing.

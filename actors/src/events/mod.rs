@@ -18,10 +18,9 @@ mod filter;
 mod hub;
 mod messages;
 
-pub use event::{HubEvent, NodeFields};
+pub use event::{HubEvent, NodeChange, NodeFields};
 pub use filter::{EventFilter, EVENT_FILTERS};
 pub use hub::{EventsHub, HubConfig};
 pub use messages::{
-    HubCounts, HubStats, NodeChange, NodeChanged, Subscribe, SubscriberId, Subscription,
-    Unsubscribe,
+    HubCounts, HubStats, NodeChanged, Subscribe, SubscriberId, Subscription, Unsubscribe,
 };

@@ -160,7 +160,9 @@ impl Families {
             .set(s.reserved.memory);
         if let Some(f) = &s.facts {
             self.cpus.with_label_values(&[n]).set(f.ncpu as f64);
-            self.memory.with_label_values(&[n]).set(f.mem_total);
+            self.memory
+                .with_label_values(&[n])
+                .set(i64::try_from(f.mem_total).unwrap_or(i64::MAX));
             self.info
                 .with_label_values(&[
                     n,

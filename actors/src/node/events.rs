@@ -1,4 +1,5 @@
-//! The engine's own `/events` stream: JSON objects one per line, split and parsed here.
+//! The engine's own `/events` stream: JSON objects one per line, split and parsed here, and
+//! where a broken stream resumes so no event is lost between the old stream and the new.
 
 use bytes::{Buf, Bytes, BytesMut};
 use serde::Deserialize;
@@ -61,6 +62,45 @@ impl EventDecoder {
     }
 }
 
+/// Where a node's event stream stands: whether one is open, and the time of the newest
+/// event seen, so a reconnected stream asks from just past it.
+#[derive(Debug, Default)]
+pub(crate) struct EventCursor {
+    connected: bool,
+    /// `timeNano` of the newest event seen.
+    last_nano: i64,
+}
+
+impl EventCursor {
+    pub fn connected(&self) -> bool {
+        self.connected
+    }
+
+    pub fn set_connected(&mut self, connected: bool) {
+        self.connected = connected;
+    }
+
+    pub fn saw(&mut self, ev: &EngineEvent) {
+        self.last_nano = self.last_nano.max(ev.time_nano);
+    }
+
+    /// The query of the next `/events` call: from just past the last event seen, or empty
+    /// (from now) when none was seen yet.
+    pub fn since_query(&self) -> String {
+        match self.last_nano {
+            0 => String::new(),
+            n => {
+                let next = n + 1;
+                format!(
+                    "?since={}.{:09}",
+                    next / 1_000_000_000,
+                    next % 1_000_000_000
+                )
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +114,15 @@ mod tests {
         assert_eq!(evs[0].action, "start");
         assert_eq!(evs[0].actor.id, "abc");
         assert_eq!(evs[1].kind, "image");
+    }
+
+    #[test]
+    fn a_reconnected_stream_resumes_past_the_last_event() {
+        let mut c = EventCursor::default();
+        assert_eq!(c.since_query(), "");
+        let mut d = EventDecoder::default();
+        let ev = d.push(b"{\"Type\":\"container\",\"timeNano\":1700000000999999999}\n");
+        c.saw(&ev[0]);
+        assert_eq!(c.since_query(), "?since=1700000001.000000000");
     }
 }

@@ -68,3 +68,10 @@ pub struct NodeStopped {
     pub addr: EngineAddr,
     pub removed: bool,
 }
+
+/// Sent by a NodeActor to the ClusterActor when the node's name, health or API version
+/// changed, so the cluster view is laid out anew (names shown, their order, the API
+/// version every healthy engine speaks).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct LayoutChanged;

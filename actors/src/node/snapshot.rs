@@ -5,206 +5,18 @@
 //! picture of every node without a message round trip per node and without locks held
 //! across awaits (STYLE: "read a snapshot it publishes").
 
+use super::facts::{null_as_default, EngineFacts};
+use super::resources::{ContainerResources, Reservation};
 use super::Health;
 use crate::engine::EngineAddr;
-use crate::scheduler::{container_reservation, ContainerInfo, HostPort};
-use bollard_stubs::models::{ContainerSummary, HostConfig, ImageSummary};
+use crate::scheduler::ContainerInfo;
+use bollard_stubs::models::{ContainerSummary, ImageSummary};
 use bytes::{BufMut, Bytes, BytesMut};
 use foldhash::{HashMap, HashMapExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
-
-/// The engine's facts, from `GET /info` and `GET /version`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EngineFacts {
-    pub id: String,
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub ncpu: i64,
-    pub mem_total: i64,
-    pub operating_system: String,
-    pub os_type: String,
-    pub kernel_version: String,
-    pub storage_driver: String,
-    pub architecture: String,
-    pub server_version: String,
-    pub api_version: String,
-    pub min_api_version: String,
-}
-
-/// The fields of `GET /info` Shoal keeps. Unknown fields are ignored, so newer engines parse.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct InfoBody {
-    #[serde(rename = "ID", default)]
-    pub id: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub labels: Vec<String>,
-    #[serde(rename = "NCPU", default)]
-    pub ncpu: i64,
-    #[serde(default)]
-    pub mem_total: i64,
-    #[serde(default)]
-    pub operating_system: String,
-    #[serde(rename = "OSType", default)]
-    pub os_type: String,
-    #[serde(default)]
-    pub kernel_version: String,
-    #[serde(default)]
-    pub driver: String,
-    #[serde(default)]
-    pub architecture: String,
-}
-
-/// The fields of `GET /version` Shoal keeps.
-#[derive(Debug, Deserialize)]
-pub(crate) struct VersionBody {
-    #[serde(rename = "Version", default)]
-    pub version: String,
-    #[serde(rename = "ApiVersion")]
-    pub api_version: String,
-    #[serde(rename = "MinAPIVersion", default)]
-    pub min_api_version: String,
-}
-
-fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-impl EngineFacts {
-    pub(crate) fn from_bodies(info: InfoBody, version: VersionBody) -> Self {
-        let labels = info
-            .labels
-            .iter()
-            .map(|l| match l.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (l.clone(), String::new()),
-            })
-            .collect();
-        EngineFacts {
-            id: info.id,
-            name: info.name,
-            labels,
-            ncpu: info.ncpu,
-            mem_total: info.mem_total,
-            operating_system: info.operating_system,
-            os_type: info.os_type,
-            kernel_version: info.kernel_version,
-            storage_driver: info.driver,
-            architecture: info.architecture,
-            server_version: version.version,
-            api_version: version.api_version,
-            min_api_version: version.min_api_version,
-        }
-    }
-}
-
-/// Resources a container holds on its node, from its inspect (`HostConfig`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Reservation {
-    pub nano_cpus: i64,
-    pub memory: i64,
-}
-
-/// What a container holds on its node, read once from its inspect.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ContainerResources {
-    pub reservation: Reservation,
-    /// Host ports bound in bridge mode, or exposed by a `--net=host` container.
-    pub host_ports: Vec<HostPort>,
-    pub network_mode: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct InspectConfig {
-    #[serde(deserialize_with = "null_as_default")]
-    exposed_ports: HashMap<String, serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct InspectBody {
-    #[serde(default)]
-    host_config: Option<HostConfig>,
-    #[serde(default)]
-    config: Option<InspectConfig>,
-}
-
-/// A create body: the same fields as an inspect's, with `ExposedPorts` at the top.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct CreateBody {
-    #[serde(default)]
-    host_config: Option<HostConfig>,
-    #[serde(flatten)]
-    config: InspectConfig,
-}
-
-impl ContainerResources {
-    /// Reads the resources from a container's inspect JSON; `None` when it is not one.
-    /// Reservations are counted as the scheduler counts them (`container_reservation`).
-    pub fn from_inspect(body: &[u8]) -> Option<Self> {
-        let b: InspectBody = serde_json::from_slice(body).ok()?;
-        Some(Self::from_config(
-            b.host_config.unwrap_or_default(),
-            b.config.unwrap_or_default(),
-        ))
-    }
-
-    /// Reads the resources from the body of a create the engine accepted: the engine
-    /// keeps reservations and port bindings as asked, so no inspect is needed to learn them.
-    pub fn from_create(body: &[u8]) -> Option<Self> {
-        let b: CreateBody = serde_json::from_slice(body).ok()?;
-        Some(Self::from_config(
-            b.host_config.unwrap_or_default(),
-            b.config,
-        ))
-    }
-
-    fn from_config(hc: HostConfig, config: InspectConfig) -> Self {
-        let (nano_cpus, memory) = container_reservation(&hc);
-        let network_mode = hc.network_mode.clone().unwrap_or_default();
-        let mut host_ports = Vec::new();
-        if network_mode == "host" {
-            for spec in config.exposed_ports.keys() {
-                host_ports.extend(HostPort::parse(spec));
-            }
-        } else {
-            for (spec, bindings) in hc.port_bindings.iter().flatten() {
-                let Some(exposed) = HostPort::parse(spec) else {
-                    continue;
-                };
-                for b in bindings.iter().flatten() {
-                    let port = b.host_port.as_deref().and_then(|p| p.parse::<u16>().ok());
-                    if let Some(port) = port.filter(|p| *p != 0) {
-                        host_ports.push(HostPort {
-                            port,
-                            proto: exposed.proto,
-                        });
-                    }
-                }
-            }
-        }
-        ContainerResources {
-            reservation: Reservation {
-                nano_cpus: nano_cpus as i64,
-                memory: memory as i64,
-            },
-            host_ports,
-            network_mode,
-        }
-    }
-}
 
 /// One container as the engine listed it: the fields Shoal reads, and its pre-rendered JSON.
 ///
@@ -218,15 +30,21 @@ pub struct ContainerEntry {
     pub created: i64,
     /// The engine's status text (`Exited (137) 2 hours ago`).
     pub status: String,
-    /// The list JSON of this container without its `Names` field and without the opening
-    /// `{`: a list answer is `{"Names":[...],` followed by this, so the node-qualified names
-    /// are written per answer while the rest is serialized once per change, not per request.
+    /// The list JSON of this container without its `Names` and `Status` fields and without
+    /// the opening `{`: a list answer is `{"Names":[...],"Status":...,` followed by this, so
+    /// the node-qualified names and the status (`Host Down` on an unhealthy node) are written
+    /// per answer while the rest is serialized once per change, not per request.
     rendered_tail: Box<[u8]>,
 }
+
+/// The status a container list shows for the containers of an unhealthy node, as classic
+/// Swarm did: what the engine last said of them may no longer be true.
+pub const HOST_DOWN: &str = "Host Down";
 
 impl ContainerEntry {
     pub fn new(mut summary: ContainerSummary) -> Self {
         let names = summary.names.take().unwrap_or_default();
+        let status = summary.status.take().unwrap_or_default();
         let mut full = serde_json::to_vec(&summary).unwrap_or_else(|_| b"{}".to_vec());
         full.remove(0);
         ContainerEntry {
@@ -239,7 +57,7 @@ impl ContainerEntry {
                 state: summary.state.map(|st| st.to_string()).unwrap_or_default(),
             }),
             created: summary.created.unwrap_or(0),
-            status: summary.status.unwrap_or_default(),
+            status,
             rendered_tail: full.into_boxed_slice(),
         }
     }
@@ -262,8 +80,15 @@ impl ContainerEntry {
     }
 
     /// Writes this container's list JSON, with every name shown as `/node/name`.
-    /// `sizes` (`SizeRw`, `SizeRootFs`) are added when the client asked for them.
-    pub fn render_into(&self, node_name: &str, sizes: Option<(i64, i64)>, out: &mut BytesMut) {
+    /// `sizes` (`SizeRw`, `SizeRootFs`) are added when the client asked for them; a
+    /// container of a node that is `down` shows the status [`HOST_DOWN`].
+    pub fn render_into(
+        &self,
+        node_name: &str,
+        sizes: Option<(i64, i64)>,
+        down: bool,
+        out: &mut BytesMut,
+    ) {
         out.put_slice(b"{\"Names\":[");
         for (i, n) in self.info.names.iter().enumerate() {
             if i > 0 {
@@ -281,6 +106,9 @@ impl ContainerEntry {
         if let Some((rw, root)) = sizes {
             out.put_slice(format!(",\"SizeRw\":{rw},\"SizeRootFs\":{root}").as_bytes());
         }
+        let status = if down { HOST_DOWN } else { &self.status };
+        out.put_slice(b",\"Status\":");
+        out.put_slice(serde_json::to_string(status).unwrap_or_default().as_bytes());
         if self.rendered_tail.len() > 1 {
             out.put_u8(b',');
         }
@@ -563,16 +391,31 @@ mod tests {
 
     #[test]
     fn rendered_entry_is_the_engine_json_with_qualified_names() {
-        let e = ContainerEntry::new(summary("abc", "web"));
+        let e = ContainerEntry::new(ContainerSummary {
+            state: Some(bollard_stubs::models::ContainerSummaryStateEnum::RUNNING),
+            status: Some("Up 3 seconds".into()),
+            ..summary("abc", "web")
+        });
         let mut out = BytesMut::new();
-        e.render_into("node-1", Some((1, 2)), &mut out);
+        e.render_into("node-1", Some((1, 2)), false, &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["Status"], "Up 3 seconds");
         assert_eq!(v["Names"][0], "/node-1/web");
         assert_eq!(v["Id"], "abc");
         assert_eq!(v["Image"], "busybox");
         assert_eq!(v["Created"], 7);
         assert_eq!(v["SizeRootFs"], 2);
         assert_eq!(e.name(), "web");
+        let mut down = BytesMut::new();
+        e.render_into("node-1", None, true, &mut down);
+        let v: serde_json::Value = serde_json::from_slice(&down).unwrap();
+        assert_eq!(v["Status"], HOST_DOWN);
+        assert_eq!(
+            v["State"], "running",
+            "the engine's last word on the state stays"
+        );
+        let text = String::from_utf8(down.to_vec()).unwrap();
+        assert_eq!(text.matches("\"Status\"").count(), 1, "{text}");
     }
 
     #[test]
@@ -615,41 +458,5 @@ mod tests {
         assert_eq!(t.by_id("b2").unwrap().name(), "y");
         assert_eq!(t.by_name("x").unwrap().id(), "a1");
         assert!(t.by_name("z").is_none());
-    }
-
-    #[test]
-    fn resources_come_from_host_config() {
-        let body = br#"{"HostConfig":{"NanoCpus":0,"Memory":1073741824,"CpusetCpus":"0-1,3",
-            "NetworkMode":"default","PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}],
-            "53/udp":[{"HostIp":"","HostPort":"53"}],"81/tcp":null}},"Config":{"ExposedPorts":null}}"#;
-        let r = ContainerResources::from_inspect(body).unwrap();
-        assert_eq!(
-            r.reservation,
-            Reservation {
-                nano_cpus: 3_000_000_000,
-                memory: 1 << 30
-            }
-        );
-        let mut ports = r.host_ports.clone();
-        ports.sort();
-        assert_eq!(ports, vec![HostPort::udp(53), HostPort::tcp(8080)]);
-        let host =
-            br#"{"HostConfig":{"NetworkMode":"host"},"Config":{"ExposedPorts":{"80/tcp":{}}}}"#;
-        let r = ContainerResources::from_inspect(host).unwrap();
-        assert_eq!(r.host_ports, vec![HostPort::tcp(80)]);
-        assert!(ContainerResources::from_inspect(b"garbage").is_none());
-        let create = br#"{"Image":"bb","ExposedPorts":{"80/tcp":{}},
-            "HostConfig":{"NetworkMode":"host","Memory":64}}"#;
-        let r = ContainerResources::from_create(create).unwrap();
-        assert_eq!(r.host_ports, vec![HostPort::tcp(80)]);
-        assert_eq!(r.reservation.memory, 64);
-    }
-
-    #[test]
-    fn info_with_null_labels_parses() {
-        let info: InfoBody =
-            serde_json::from_str(r#"{"ID":"X","Name":"n","Labels":null,"NCPU":2}"#).unwrap();
-        assert!(info.labels.is_empty());
-        assert_eq!(info.ncpu, 2);
     }
 }

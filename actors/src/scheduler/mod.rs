@@ -37,8 +37,8 @@ pub use config::{FilterKind, SchedulerConfig, Strategy};
 pub use error::{ConfigError, ScheduleError};
 pub use expr::{Expr, ExprError, ExprKind, Matcher, Op};
 pub use offer::{
-    container_reservation, cpuset_count, ContainerInfo, EngineFacts, Health, HostPort, ImageInfo,
-    NetworkInfo, NodeId, Offer, Proto, Scope, NANOS_PER_CPU,
+    container_reservation, cpuset_count, ContainerInfo, HostPort, ImageInfo, NetworkInfo, NodeId,
+    Offer, Proto, Scope, NANOS_PER_CPU,
 };
 pub use placer::{NodeUsage, Placement, Placer, ReservationId};
 pub use request::{

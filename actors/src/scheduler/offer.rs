@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 use bollard_stubs::models::HostConfig;
 
+// What the node knows of its engine and decides of it, read here as the node publishes them.
+use crate::node::{EngineFacts, Health};
+
 /// The scheduler's key for a node: the engine address, which is unique in the cluster.
 /// (Engine IDs are not: cloned machines share them.)
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37,9 +40,6 @@ impl From<&str> for NodeId {
         Self(s.to_owned())
     }
 }
-
-/// A node's health, as the NodeActor's state machine decides it.
-pub use crate::node::Health;
 
 /// Transport protocol of a host port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -109,19 +109,6 @@ impl fmt::Display for HostPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.port, self.proto)
     }
-}
-
-/// Facts the engine reports about itself (`GET /info`); constraint keys.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EngineFacts {
-    pub storage_driver: String,
-    pub kernel_version: String,
-    pub operating_system: String,
-    pub os_type: String,
-    /// `NCPU`.
-    pub ncpu: u32,
-    /// `MemTotal`, bytes.
-    pub mem_total: u64,
 }
 
 /// One container on a node, as the scheduler needs it.
@@ -206,6 +193,8 @@ pub struct Offer {
     pub health: Health,
     /// `dockerd --label` labels.
     pub labels: BTreeMap<String, String>,
+    /// The engine's facts: constraint keys (`storagedriver`, `kernelversion`, ...) and
+    /// capacity (`NCPU`, `MemTotal`).
     pub facts: EngineFacts,
     /// Sum over the node's containers of their CPU reservation, nano-CPUs
     /// (see [`container_reservation`]).

@@ -11,7 +11,8 @@ use foldhash::HashMap;
 use std::sync::Arc;
 
 use super::nodeset::NodeSet;
-use super::offer::{ContainerInfo, Health, HostPort, NodeId, Offer, Scope};
+use super::offer::{ContainerInfo, HostPort, NodeId, Offer, Scope};
+use crate::node::Health;
 
 /// slot → how many entries of this key the slot holds (several containers can share a
 /// label value, and a reservation adds its own).

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::*;
+use crate::node::Health;
 
 const GB: u64 = 1 << 30;
 

@@ -115,7 +115,7 @@ fn node_status(s: &NodeSnapshot) -> Bytes {
         })
         .unwrap_or_default();
     let ncpu = facts.map_or(0, |f| f.ncpu);
-    let mem = facts.map_or(0, |f| f.mem_total);
+    let mem = facts.map_or(0, |f| i64::try_from(f.mem_total).unwrap_or(i64::MAX));
     let lines: [(&str, String); 9] = [
         ("ID", facts.map(|f| f.id.clone()).unwrap_or_default()),
         ("Status", s.health.to_string()),
@@ -188,7 +188,7 @@ pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse
         push_pair(&mut status, k, v);
     }
     let (mut containers, mut running, mut paused, mut stopped) = (0, 0, 0, 0);
-    let (mut images, mut ncpu, mut mem) = (0, 0i64, 0i64);
+    let (mut images, mut ncpu, mut mem) = (0, 0u64, 0u64);
     for n in &read.nodes {
         let s = &n.snapshot;
         status.push(b',');
@@ -217,7 +217,7 @@ pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse
         }
         images += s.images.len();
         if let Some(f) = &s.facts {
-            ncpu += f.ncpu;
+            ncpu += u64::from(f.ncpu);
             mem += f.mem_total;
         }
     }

@@ -10,7 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use shoal_actors::cluster::{ClusterRead, NodeRead};
-use shoal_actors::node::{ContainerEntry, InspectContainer, ListContainerSizes};
+use shoal_actors::node::{ContainerEntry, Health, InspectContainer, ListContainerSizes};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::rc::Rc;
@@ -57,7 +57,7 @@ struct Selection {
 }
 
 fn created_of(read: &ClusterRead, reference: &str) -> Result<i64, ApiError> {
-    let (_, e) = read.resolve_container(reference)?;
+    let (_, e) = read.lookup_container(reference)?;
     Ok(e.created)
 }
 
@@ -102,8 +102,12 @@ fn select(
         || filters.get("exited").is_some();
     let mut out = Vec::new();
     for (i, node) in read.nodes.iter().enumerate() {
+        // As classic Swarm: what an unhealthy node last listed may no longer run, so only
+        // `all` shows it (as `Host Down`).
+        let down = node.snapshot.health == Health::Unhealthy;
         for entry in &node.snapshot.containers.entries {
-            if !all && !matches!(entry.state(), "running" | "paused" | "restarting") {
+            let up = matches!(entry.state(), "running" | "paused" | "restarting");
+            if !all && (down || !up) {
                 continue;
             }
             // Another tenant's containers are not there for this client.
@@ -223,8 +227,9 @@ impl ListBody {
                 out.put_u8(b',');
             }
             let node = &self.read.nodes[s.node];
-            s.entry
-                .render_into(&node.name, self.sizes.get(s.entry.id()).copied(), &mut out);
+            let down = node.snapshot.health == Health::Unhealthy;
+            let sizes = self.sizes.get(s.entry.id()).copied();
+            s.entry.render_into(&node.name, sizes, down, &mut out);
         }
         if c + 1 == chunks {
             out.put_u8(b']');
@@ -243,7 +248,8 @@ async fn fetch_sizes(read: &ClusterRead, selected: &[Selection]) -> HashMap<Stri
         .nodes
         .iter()
         .zip(picked)
-        .filter(|(_, p)| *p)
+        // An unhealthy node's engine would only make the list wait for its timeout.
+        .filter(|(n, p)| *p && n.snapshot.health != Health::Unhealthy)
         .map(|(n, _)| n);
     let asks = nodes
         .inspect(|n| shoal_actors::metrics::queued("node", &n.handle.addr))

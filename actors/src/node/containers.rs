@@ -1,0 +1,274 @@
+//! The node's book of its containers: which of several overlapping lists has the last word
+//! on each container, what each container reserves, which containers wait to be listed
+//! again, and which this node is creating. Pure: the NodeActor asks the engine and hands
+//! the answers here, and publishes the table this answers.
+
+use super::listing::ListOrder;
+use super::resources::{ContainerResources, Reservation};
+use super::snapshot::{ContainerEntry, ContainerTable, NodeSnapshot, ResourceMap};
+use bollard_stubs::models::ContainerSummary;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// A container table and what follows from it, ready to publish.
+pub(crate) struct ContainersUpdate {
+    table: Arc<ContainerTable>,
+    resources: Arc<ResourceMap>,
+    reserved: Reservation,
+}
+
+impl ContainersUpdate {
+    pub fn apply(self, s: &mut NodeSnapshot) {
+        s.containers = self.table;
+        s.resources = self.resources;
+        s.reserved = self.reserved;
+    }
+}
+
+/// A table taken from a list, and the containers in it whose reservations are not known
+/// yet (to inspect).
+pub(crate) struct Taken {
+    pub table: Arc<ContainerTable>,
+    pub unknown: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ContainerBook {
+    /// What each known container holds; shared with the published snapshot until changed.
+    resources: Arc<ResourceMap>,
+    /// Which list has the last word on each container (answers come out of order).
+    lists: ListOrder,
+    /// Containers this node created whose first list is on its way.
+    creating: HashSet<String>,
+    /// Containers to list again, for the events that changed them.
+    pending: HashSet<String>,
+}
+
+impl ContainerBook {
+    /// The number of a list about to be asked for.
+    pub fn ask(&mut self) -> u64 {
+        self.lists.ask()
+    }
+
+    /// A create of container `id` succeeded and its list is on its way: what it reserves is
+    /// known from the create body, and its `create` event needs no list of its own.
+    pub fn creating(&mut self, id: &str, resources: Option<ContainerResources>) {
+        self.creating.insert(id.to_string());
+        if let Some(r) = resources {
+            Arc::make_mut(&mut self.resources).insert(Arc::from(id), Arc::new(r));
+        }
+    }
+
+    /// The list that follows a create was taken.
+    pub fn created(&mut self, id: &str) {
+        self.creating.remove(id);
+    }
+
+    pub fn is_creating(&self, id: &str) -> bool {
+        self.creating.contains(id)
+    }
+
+    /// What container `id` reserves may have changed (an `update`): inspect it again once
+    /// listed.
+    pub fn forget_resources(&mut self, id: &str) {
+        if self.resources.contains_key(id) {
+            Arc::make_mut(&mut self.resources).remove(id);
+        }
+    }
+
+    /// Records what inspects said the containers hold.
+    pub fn learned(&mut self, results: Vec<(String, ContainerResources)>) {
+        if !results.is_empty() {
+            Arc::make_mut(&mut self.resources).extend(
+                results
+                    .into_iter()
+                    .map(|(id, r)| (Arc::<str>::from(id), Arc::new(r))),
+            );
+        }
+    }
+
+    /// Puts container `id` on the list to ask for; answers whether it is the first since the
+    /// last [`ContainerBook::take_pending`] (then the caller sets the timer).
+    pub fn list_later(&mut self, id: String) -> bool {
+        let first = self.pending.is_empty();
+        self.pending.insert(id);
+        first
+    }
+
+    /// The containers waiting to be listed again.
+    pub fn take_pending(&mut self) -> Vec<String> {
+        self.pending.drain().collect()
+    }
+
+    /// Takes a full container list the engine gave (list number `seq`) over `current`:
+    /// forgets what containers that are gone held, and answers the table and the containers
+    /// to inspect. A container listed alone by a later list keeps what that list said.
+    /// `None` when a later full list was already taken.
+    pub fn take_full(
+        &mut self,
+        list: Vec<ContainerSummary>,
+        seq: u64,
+        current: &ContainerTable,
+    ) -> Option<Taken> {
+        let newer = self.lists.take_full(seq)?;
+        let table = if newer.is_empty() {
+            ContainerTable::new(list)
+        } else {
+            let mut entries: Vec<Arc<ContainerEntry>> = list
+                .into_iter()
+                .filter(|c| !newer.iter().any(|id| c.id.as_deref() == Some(id.as_str())))
+                .map(|c| Arc::new(ContainerEntry::new(c)))
+                .collect();
+            entries.extend(newer.iter().filter_map(|id| current.shared(id).cloned()));
+            ContainerTable::from_entries(entries)
+        };
+        if self.resources.keys().any(|id| table.by_id(id).is_none()) {
+            Arc::make_mut(&mut self.resources).retain(|id, _| table.by_id(id).is_some());
+        }
+        let unknown = self.without_resources(table.entries.iter().map(|e| e.id()));
+        Some(Taken {
+            table: Arc::new(table),
+            unknown,
+        })
+    }
+
+    /// Takes what list `seq` of the containers `ids` showed over `current` (the engine's ID
+    /// filter also matches prefixes: only exact IDs count). Answers the new table and the
+    /// containers it changed, or `None` when later lists already had the word on all.
+    pub fn take_listed(
+        &mut self,
+        ids: Vec<String>,
+        mut list: Vec<ContainerSummary>,
+        seq: u64,
+        current: &ContainerTable,
+    ) -> Option<(Taken, Vec<String>)> {
+        let (mut upserts, mut removals, mut changed) = (Vec::new(), Vec::new(), Vec::new());
+        for id in ids {
+            if !self.lists.take_one(&id, seq) {
+                continue;
+            }
+            let found = list
+                .iter()
+                .position(|c| c.id.as_deref() == Some(id.as_str()))
+                .map(|i| list.swap_remove(i));
+            match found {
+                Some(summary) => upserts.push(ContainerEntry::new(summary)),
+                None => {
+                    self.forget_resources(&id);
+                    removals.push(id.clone());
+                }
+            }
+            changed.push(id);
+        }
+        if changed.is_empty() {
+            return None;
+        }
+        let table = Arc::new(current.changed(upserts, &removals));
+        let unknown = self.without_resources(
+            changed
+                .iter()
+                .map(String::as_str)
+                .filter(|id| table.by_id(id).is_some()),
+        );
+        Some((Taken { table, unknown }, changed))
+    }
+
+    /// The containers among `ids` whose reservations are not known yet.
+    fn without_resources<'a>(&self, ids: impl Iterator<Item = &'a str>) -> Vec<String> {
+        ids.filter(|id| !self.resources.contains_key(*id))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The snapshot fields that follow from a container table.
+    pub fn update(&self, table: Arc<ContainerTable>) -> ContainersUpdate {
+        let mut reserved = Reservation::default();
+        for e in &table.entries {
+            if let Some(r) = self.resources.get(e.id()) {
+                reserved.nano_cpus += r.reservation.nano_cpus;
+                reserved.memory += r.reservation.memory;
+            }
+        }
+        ContainersUpdate {
+            table,
+            resources: self.resources.clone(),
+            reserved,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(id: &str) -> ContainerSummary {
+        ContainerSummary {
+            id: Some(id.into()),
+            names: Some(vec![format!("/{id}")]),
+            ..Default::default()
+        }
+    }
+
+    fn resources(memory: i64) -> ContainerResources {
+        ContainerResources {
+            reservation: Reservation {
+                nano_cpus: 0,
+                memory,
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_full_list_keeps_what_a_later_one_container_list_said() {
+        let mut b = ContainerBook::default();
+        let full = b.ask();
+        let one = b.ask();
+        let empty = ContainerTable::default();
+        let (taken, changed) = b
+            .take_listed(vec!["x".into()], vec![summary("x")], one, &empty)
+            .unwrap();
+        assert_eq!(changed, vec!["x".to_string()]);
+        assert_eq!(taken.unknown, vec!["x".to_string()]);
+        // The older full list did not show x yet: x stays.
+        let taken = b.take_full(vec![summary("a")], full, &taken.table).unwrap();
+        assert!(taken.table.by_id("x").is_some() && taken.table.by_id("a").is_some());
+    }
+
+    #[test]
+    fn reservations_follow_the_table() {
+        let mut b = ContainerBook::default();
+        b.creating("a", Some(resources(64)));
+        assert!(b.is_creating("a"));
+        b.learned(vec![("b".into(), resources(32))]);
+        let seq = b.ask();
+        let taken = b
+            .take_full(
+                vec![summary("a"), summary("c")],
+                seq,
+                &ContainerTable::default(),
+            )
+            .unwrap();
+        assert_eq!(
+            taken.unknown,
+            vec!["c".to_string()],
+            "b is gone, a is known"
+        );
+        let update = b.update(taken.table);
+        assert_eq!(update.reserved.memory, 64);
+        assert!(!update.resources.contains_key("b"));
+        b.created("a");
+        assert!(!b.is_creating("a"));
+    }
+
+    #[test]
+    fn pending_lists_are_batched() {
+        let mut b = ContainerBook::default();
+        assert!(b.list_later("a".into()));
+        assert!(!b.list_later("b".into()));
+        let mut ids = b.take_pending();
+        ids.sort();
+        assert_eq!(ids, vec!["a".to_string(), "b".to_string()]);
+        assert!(b.list_later("c".into()));
+    }
+}
