@@ -247,6 +247,9 @@ async fn tenants_read_only_clients_and_create_rules() {
     )
     .await;
     assert_eq!((s, v), (404, missing.clone()));
+    // A build in the host's network namespace needs allow_host_namespaces.
+    let (s, v) = call(&a, "POST", &format!("{base}/build?networkmode=host"), None).await;
+    assert_eq!((s, v), (403, denied("allow_host_namespaces")));
     // A privileged exec needs allow_privileged, even in one's own container.
     let (s, v) = call(
         &a,

@@ -149,6 +149,15 @@ fn mount_allowed(source: &str, allowed: &[String]) -> bool {
     })
 }
 
+/// Checks a build's `networkmode` query: a build's `RUN` steps in the host's network
+/// namespace need `allow_host_namespaces`, as a container's would.
+pub fn check_build(rules: &ClientRules, network_mode: Option<&str>) -> Result<(), Rule> {
+    if network_mode == Some("host") && !rules.allow_host_namespaces {
+        return Err(Rule::AllowHostNamespaces);
+    }
+    Ok(())
+}
+
 /// An object a create names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Named {
@@ -564,6 +573,16 @@ allow_host_mounts = ["/"]
             ..Default::default()
         };
         assert_eq!(check("team-a", mounted), Err(Rule::Tenant));
+    }
+
+    #[test]
+    fn a_build_in_the_host_network_needs_allow_host_namespaces() {
+        let p = policy();
+        let a = p.client("team-a").unwrap();
+        assert_eq!(check_build(a, Some("host")), Err(Rule::AllowHostNamespaces));
+        assert!(check_build(a, Some("bridge")).is_ok());
+        assert!(check_build(a, None).is_ok());
+        assert!(check_build(p.client("ops").unwrap(), Some("host")).is_ok());
     }
 
     #[test]

@@ -284,6 +284,17 @@ async fn check(
             return Err(deny(client.as_deref(), Rule::AllowPrivileged, &what));
         }
     }
+    if path == "/build" {
+        let network_mode = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+            .ok()
+            .and_then(|q| {
+                q.into_iter()
+                    .find(|(k, _)| k == "networkmode")
+                    .map(|(_, v)| v)
+            });
+        decide::check_build(rules, network_mode.as_deref())
+            .map_err(|rule| deny(client.as_deref(), rule, &what))?;
+    }
     // Containers named outside the path: a network (dis)connect's body, a commit's query.
     if let Some(t) = tenant {
         let named = if path.starts_with("/networks/")
