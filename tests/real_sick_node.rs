@@ -4,10 +4,9 @@
 //! words), `docker info` says `Unhealthy`, and a call to its container fails at once with a
 //! 5xx naming the node, instead of after the engine timeout. After SIGCONT the next calls
 //! go through again, without waiting for the longest back-off.
-
 #![allow(
     clippy::disallowed_methods,
-    reason = "plain #[test]s block only the test's own thread; Shoal and the engines under test are served apart"
+    reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
 )]
 
 mod support;

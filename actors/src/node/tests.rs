@@ -20,15 +20,14 @@ fn config(min_ms: u64, max_ms: u64, retry: u32) -> NodeConfig {
     }
 }
 
+/// The health changes a node reported, in order.
+type Heard = Arc<Mutex<Vec<NodeChange>>>;
+
 /// Starts a node over `engine`; answers its snapshots and the health changes it reports.
 fn start(
     engine: &FakeEngine,
     config: NodeConfig,
-) -> (
-    Addr<NodeActor>,
-    watch::Receiver<Arc<NodeSnapshot>>,
-    Arc<Mutex<Vec<NodeChange>>>,
-) {
+) -> (Addr<NodeActor>, watch::Receiver<Arc<NodeSnapshot>>, Heard) {
     let (tx, rx) = watch::channel(Arc::new(NodeSnapshot::pending(
         "127.0.0.1:2375".parse().unwrap(),
     )));
@@ -41,7 +40,7 @@ fn start(
 }
 
 /// Records the health changes a node reports.
-struct Changes(Arc<Mutex<Vec<NodeChange>>>);
+struct Changes(Heard);
 
 impl Actor for Changes {
     type Context = Context<Self>;
