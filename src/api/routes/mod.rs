@@ -10,8 +10,7 @@
 pub mod cross_site;
 mod fallback;
 
-use super::create;
-use super::docker::containers::{attach_ws, exec, lifecycle, list as containers};
+use super::docker::containers::{attach_ws, create, exec, lifecycle, list as containers};
 use super::docker::images::{build, names as image_names, read as images, transfer};
 use super::docker::system::{FALLBACK_API_VERSION, MIN_API_VERSION};
 use super::docker::{disk_usage, events, networks, prune, system, volumes};

@@ -1,7 +1,7 @@
 //! Serves one hijack: finds the engine, sends it the request, passes its answer head on,
 //! then copies bytes both ways with half-close.
 
-use super::front::FrontError;
+use super::error::FrontError;
 use super::Hijack;
 use crate::api::proxy::{self, rewrite};
 use crate::api::{exec, ApiError, ApiState};

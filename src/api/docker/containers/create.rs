@@ -6,7 +6,7 @@
 
 use std::rc::Rc;
 
-use super::{ApiError, ApiState};
+use crate::api::{ApiError, ApiState};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use shoal_actors::create::{ClusterNodes, CreateError, CreateFlow, CreateRequest, FlowConfig};
