@@ -31,7 +31,7 @@ pub enum ConfigError {
     #[error("--sim needs at least 1 engine")]
     NoSimEngines,
     #[error("{0}")]
-    Scheduler(#[from] scheduler::ConfigError),
+    Scheduler(#[from] scheduler::SchedulerConfigError),
     #[error("bad --cluster-opt {0:?}: use swarm.overcommit=<ratio> or swarm.createretry=<count>")]
     ClusterOpt(String),
     #[error("{0}")]
