@@ -61,18 +61,7 @@ where
             io,
             buf,
             stop: Stop::Hijack(found),
-        }) => {
-            relay::serve(
-                io,
-                buf,
-                found.head_len,
-                &found.target,
-                found.hijack,
-                identity.as_ref(),
-                state,
-            )
-            .await
-        }
+        }) => relay::serve(io, buf, found, identity.as_ref(), state).await,
         Some(Handoff {
             mut io,
             stop: Stop::Refused(refusal),
