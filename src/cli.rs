@@ -91,6 +91,11 @@ pub struct ManageArgs {
     #[arg(long, value_name = "ORIGIN")]
     pub api_cors_header: Option<String>,
 
+    /// Per-client authorization: a TOML policy deciding, by client certificate CN, what
+    /// each client may do and see (needs --tlsverify; reloaded on SIGHUP).
+    #[arg(long, value_name = "FILE")]
+    pub authz_policy: Option<std::path::PathBuf>,
+
     /// Also serve /metrics on this host:port (e.g. a port only Prometheus can reach).
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,

@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod discovery;

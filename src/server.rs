@@ -164,8 +164,11 @@ where
                 let state = state.clone();
                 async move {
                     let peer = io.peer();
+                    let identity = io.identity();
                     io.no_delay();
-                    if let Err(e) = api::hijack::serve_connection(io, peer, &*http, &state).await {
+                    if let Err(e) =
+                        api::hijack::serve_connection(io, peer, identity, &*http, &state).await
+                    {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                     Ok::<(), ()>(())
@@ -279,6 +282,15 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         .changes_to(hub.clone().recipient())
         .start();
     actix_rt::spawn(discovery.run(cluster.clone(), first));
+    // The policy is published for the workers and read again on SIGHUP.
+    let authz = match config.api.authz.clone() {
+        None => None,
+        Some(authz) => {
+            let (publisher, authz) = crate::authz::Publisher::new(authz);
+            crate::authz::reload_on_hangup(publisher)?;
+            Some(authz)
+        }
+    };
     let state = ApiState {
         view: view.clone(),
         info: Arc::new(daemon_facts(
@@ -291,6 +303,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         execs: ExecRegistry::default().start(),
         timeouts: config.cluster.timeouts,
         cors_header: config.api.cors_header.clone(),
+        authz,
     };
     let debug = api::metrics::start_observing(&config.observe, listener.ip(), &state)?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -127,6 +127,7 @@ async fn the_cors_flag_allows_its_origin_and_answers_preflights() {
     let c = two()
         .api(ApiConfig {
             cors_header: Some("http://ui.local".into()),
+            ..Default::default()
         })
         .start()
         .await;

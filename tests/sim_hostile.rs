@@ -586,3 +586,34 @@ async fn five_thousand_idle_connections_are_bounded() {
     assert_eq!(closed, 5000, "idle connections left open by the server");
     c.server.stop(false).await;
 }
+
+/// Issue 10, item 4: a browser's plain form `POST .../attach` from another page is taken by
+/// the connection gate, not the routes, and would have reached the container's stdin. The
+/// gate applies the routes' `Origin` rule: 403, closed, and nothing reaches the engine.
+#[actix_rt::test]
+async fn a_cross_site_attach_is_refused_before_the_engine() {
+    let (c, tap) = tapped().await;
+    let answer = exchange(
+        &c,
+        b"POST /containers/n1-c0/attach?stream=1&stdin=1 HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\nrm -rf\n",
+        10,
+    )
+    .await;
+    assert_eq!(
+        statuses(&answer),
+        vec![403],
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(
+        String::from_utf8_lossy(&answer)
+            .contains("cross-origin request from http://evil.example refused"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(
+        !tap.seen().contains("attach"),
+        "the cross-site attach reached the engine: {:?}",
+        tap.seen()
+    );
+}

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
 use crate::events::SimEvent;
+use crate::fault::Fault;
 use crate::request::CreateSpec;
-use crate::server::Fault;
 use crate::util::{fake_digest, normalize_image, now_nanos, random_id};
 use crate::{EngineConfig, SimError};
 

@@ -19,25 +19,10 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::engine::{Container, Engine, SimEngine, State, Status};
 use crate::events::SimEvent;
+use crate::fault::Fault;
 use crate::request::{parse, Op};
 use crate::util::{normalize_image, now_nanos, Filters};
 use crate::{render, EngineConfig, FleetOptions, SimError};
-
-/// A failure injected into one engine; it applies to every route of that engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Fault {
-    #[default]
-    None,
-    /// New connections are shut at once; requests on open connections get no answer
-    /// while the fault lasts; event streams end.
-    Down,
-    /// Every answer is delayed this long.
-    Slow(Duration),
-    /// `200 OK` with a body that is not JSON.
-    Garbage,
-    /// `500` with a Docker error body.
-    Error500,
-}
 
 /// Engines by the local port they listen on. Built once, read-only afterwards.
 type Registry = HashMap<u16, Arc<Engine>>;

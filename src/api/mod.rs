@@ -6,21 +6,20 @@
 //! `hijack`. Shoal's own pages (metrics, cluster JSON, the page) are `own`. `state` is what
 //! every handler shares; `error` is the one place errors become Docker's answers.
 
-mod create;
 mod docker;
 mod error;
 mod exec_registry;
 mod forward;
-pub mod hijack;
 mod own;
 mod routes;
 mod state;
 
 pub use docker::containers::exec;
+pub use docker::networks::resolve as network_resolve;
 pub use docker::system::{FALLBACK_API_VERSION, MIN_API_VERSION};
 pub use error::ApiError;
 pub use exec_registry::ExecRegistry;
-pub use forward::proxy;
+pub use forward::{hijack, proxy};
 pub use own::metrics;
 pub use routes::{configure, JSON_BODY_LIMIT};
 pub use state::{ApiConfig, ApiState, DaemonFacts};

@@ -29,6 +29,8 @@ pub struct ApiState {
     pub timeouts: Timeouts,
     /// `--api-cors-header`: the origins allowed to call (see `routes::cross_site`).
     pub cors_header: Option<String>,
+    /// `--authz-policy`: the policy in force, read per request by the guard.
+    pub authz: Option<crate::authz::Authz>,
 }
 
 impl ApiState {
@@ -49,6 +51,8 @@ pub struct ApiConfig {
     /// `--api-cors-header`: `*` or the origins (comma-separated) whose browser requests are
     /// served; `None`: requests carrying `Origin` are refused.
     pub cors_header: Option<String>,
+    /// `--authz-policy`: the policy file and what was read from it at start.
+    pub authz: Option<crate::authz::AuthzConfig>,
 }
 
 /// Facts about this Shoal process shown by `/info` and `/version`, read once at start.

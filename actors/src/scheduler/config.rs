@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::error::ConfigError;
+use super::error::SchedulerConfigError;
 
 /// How to choose among the nodes that pass the filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -19,13 +19,13 @@ pub enum Strategy {
 }
 
 impl FromStr for Strategy {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
+    type Err = SchedulerConfigError;
+    fn from_str(s: &str) -> Result<Self, SchedulerConfigError> {
         match s {
             "spread" => Ok(Strategy::Spread),
             "binpack" => Ok(Strategy::Binpack),
             "random" => Ok(Strategy::Random),
-            other => Err(ConfigError::UnknownStrategy(other.into())),
+            other => Err(SchedulerConfigError::UnknownStrategy(other.into())),
         }
     }
 }
@@ -78,12 +78,12 @@ impl FilterKind {
 }
 
 impl FromStr for FilterKind {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
+    type Err = SchedulerConfigError;
+    fn from_str(s: &str) -> Result<Self, SchedulerConfigError> {
         FilterKind::ALL
             .into_iter()
             .find(|f| f.name() == s)
-            .ok_or_else(|| ConfigError::UnknownFilter(s.into()))
+            .ok_or_else(|| SchedulerConfigError::UnknownFilter(s.into()))
     }
 }
 
@@ -118,7 +118,11 @@ impl Default for SchedulerConfig {
 
 impl SchedulerConfig {
     /// Builds a configuration from its start-up strings; an empty filter list means all.
-    pub fn parse(strategy: &str, filters: &[&str], overcommit: f64) -> Result<Self, ConfigError> {
+    pub fn parse(
+        strategy: &str,
+        filters: &[&str],
+        overcommit: f64,
+    ) -> Result<Self, SchedulerConfigError> {
         let strategy = strategy.parse()?;
         let mut fs = if filters.is_empty() {
             FilterKind::ALL.to_vec()
@@ -131,7 +135,7 @@ impl SchedulerConfig {
         fs.sort();
         fs.dedup();
         if !overcommit.is_finite() || overcommit <= -1.0 {
-            return Err(ConfigError::BadOvercommit(overcommit));
+            return Err(SchedulerConfigError::BadOvercommit(overcommit));
         }
         Ok(Self {
             strategy,
@@ -196,11 +200,11 @@ mod tests {
         );
         assert_eq!(
             SchedulerConfig::parse("fastest", &[], 0.0),
-            Err(ConfigError::UnknownStrategy("fastest".into()))
+            Err(SchedulerConfigError::UnknownStrategy("fastest".into()))
         );
         assert_eq!(
             SchedulerConfig::parse("spread", &["health", "nope"], 0.0),
-            Err(ConfigError::UnknownFilter("nope".into()))
+            Err(SchedulerConfigError::UnknownFilter("nope".into()))
         );
         assert!(SchedulerConfig::parse("spread", &[], f64::NAN).is_err());
     }

@@ -70,7 +70,7 @@ impl ScheduleError {
 
 /// A bad scheduler configuration: a start-up error.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ConfigError {
+pub enum SchedulerConfigError {
     #[error("unknown strategy \"{0}\" (expected spread, binpack or random)")]
     UnknownStrategy(String),
     #[error("unknown filter \"{0}\" (expected health, port, containerslots, dependency, affinity, constraint or whitelist)")]

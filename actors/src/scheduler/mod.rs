@@ -34,7 +34,7 @@ pub use actor::{
     SchedulerInfo, UpdateOffer,
 };
 pub use config::{FilterKind, SchedulerConfig, Strategy};
-pub use error::{ConfigError, ScheduleError};
+pub use error::{ScheduleError, SchedulerConfigError};
 pub use expr::{Expr, ExprError, ExprKind, Matcher, Op};
 pub use offer::{
     container_reservation, cpuset_count, ContainerInfo, HostPort, ImageInfo, NetworkInfo, NodeId,

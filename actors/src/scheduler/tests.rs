@@ -583,10 +583,10 @@ fn reservations_settle_on_offers() {
 fn config_errors() {
     assert!(matches!(
         SchedulerConfig::parse("fast", &[], 0.05),
-        Err(ConfigError::UnknownStrategy(_))
+        Err(SchedulerConfigError::UnknownStrategy(_))
     ));
     assert!(
-        matches!(SchedulerConfig::parse("random", &["port", "gpu"], 0.05), Err(ConfigError::UnknownFilter(f)) if f == "gpu")
+        matches!(SchedulerConfig::parse("random", &["port", "gpu"], 0.05), Err(SchedulerConfigError::UnknownFilter(f)) if f == "gpu")
     );
 }
 

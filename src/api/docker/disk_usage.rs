@@ -28,7 +28,10 @@ fn qualify_names(report: &mut Value, node: &str) {
     }
 }
 
-pub async fn df(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+pub async fn df(
+    state: web::Data<ApiState>,
+    http: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let read = state.read();
     let nodes: Vec<_> = healthy(&read).map(|(_, n)| n).collect();
     let answers = ask_all(&nodes, "system df", |n| call(n, ObjectOp::SystemDf))
@@ -39,7 +42,22 @@ pub async fn df(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
         qualify_names(&mut v, &node.name);
         v
     });
-    Ok(HttpResponse::Ok().json(merge_reports(reports)))
+    let mut merged = merge_reports(reports);
+    if let Some(tenant) = crate::authz::Grant::tenant_of(&http) {
+        keep_tenant(&mut merged, &tenant);
+    }
+    Ok(HttpResponse::Ok().json(merged))
+}
+
+/// A tenant's report: its own containers and volumes only (images are shared).
+fn keep_tenant(report: &mut Value, tenant: &str) {
+    for key in ["Containers", "Volumes"] {
+        if let Some(list) = report.get_mut(key).and_then(Value::as_array_mut) {
+            list.retain(|o| {
+                crate::authz::Grant::sees(Some(tenant), |k| o.get("Labels")?.get(k)?.as_str())
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -51,5 +69,25 @@ mod tests {
         let mut v = serde_json::json!({"Containers":[{"Names":["/web"]}]});
         qualify_names(&mut v, "node-1");
         assert_eq!(v["Containers"][0]["Names"][0], "/node-1/web");
+    }
+
+    #[test]
+    fn a_tenant_sees_its_own_containers_and_volumes() {
+        let mut v = serde_json::json!({
+            "Containers": [
+                {"Id": "1", "Labels": {"com.shoal.tenant": "a"}},
+                {"Id": "2", "Labels": {"com.shoal.tenant": "b"}},
+                {"Id": "3", "Labels": {}},
+            ],
+            "Volumes": [{"Name": "v", "Labels": null}],
+            "Images": [{"Id": "i"}],
+        });
+        keep_tenant(&mut v, "a");
+        assert_eq!(
+            v["Containers"],
+            serde_json::json!([{"Id": "1", "Labels": {"com.shoal.tenant": "a"}}])
+        );
+        assert_eq!(v["Volumes"], serde_json::json!([]));
+        assert_eq!(v["Images"].as_array().map(Vec::len), Some(1));
     }
 }

@@ -11,7 +11,7 @@ use crate::api::docker::filters::Filters;
 use crate::api::error::ApiError;
 use crate::api::state::ApiState;
 use actix::Addr;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
@@ -41,7 +41,9 @@ struct EventsRequest {
 }
 
 impl EventsRequest {
-    fn parse(q: &EventsQuery, now: i64) -> Result<Self, ApiError> {
+    /// `tenant`: a tenant client's stream carries only events of its objects (those whose
+    /// attributes hold its label: container events), as a label filter ANDed with its own.
+    fn parse(q: &EventsQuery, now: i64, tenant: Option<&str>) -> Result<Self, ApiError> {
         let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
             match v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
                 None => Ok(None),
@@ -61,7 +63,14 @@ impl EventsRequest {
                 )));
             }
         }
-        let filters = Filters::parse(q.filters.as_deref(), EVENT_FILTERS)?;
+        let mut filters = Filters::parse(q.filters.as_deref(), EVENT_FILTERS)?;
+        if let Some(t) = tenant {
+            filters
+                .0
+                .entry("label".into())
+                .or_default()
+                .push(format!("{}={t}", crate::authz::TENANT_LABEL));
+        }
         Ok(EventsRequest {
             since,
             until,
@@ -81,9 +90,11 @@ fn show(nanos: i64) -> String {
 pub async fn events(
     state: web::Data<ApiState>,
     query: web::Query<EventsQuery>,
+    http: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let now = now_nanos();
-    let req = EventsRequest::parse(&query, now)?;
+    let tenant = crate::authz::Grant::tenant_of(&http);
+    let req = EventsRequest::parse(&query, now, tenant.as_deref())?;
     // dockerd: an `until` already past answers the replay and ends.
     let follow = req.until.is_none_or(|u| u > now);
     let sub = state
@@ -414,19 +425,28 @@ mod tests {
 
     #[test]
     fn requests_parse_or_are_refused_with_docker_words() {
-        let r = EventsRequest::parse(&q(Some("10s"), Some(""), None), NOW).unwrap();
+        let r = EventsRequest::parse(&q(Some("10s"), Some(""), None), NOW, None).unwrap();
         assert_eq!(r.since, Some(NOW - 10 * S));
         assert_eq!(r.until, None);
         assert!(r.filter.is_empty());
-        let e = EventsRequest::parse(&q(Some("20"), Some("10"), None), NOW).unwrap_err();
+        let e = EventsRequest::parse(&q(Some("20"), Some("10"), None), NOW, None).unwrap_err();
         assert_eq!(
             e.to_string(),
             "`since` time (20.000000000) cannot be after `until` time (10.000000000)"
         );
-        let e = EventsRequest::parse(&q(None, None, Some(r#"{"colour":["x"]}"#)), NOW).unwrap_err();
+        let e = EventsRequest::parse(&q(None, None, Some(r#"{"colour":["x"]}"#)), NOW, None)
+            .unwrap_err();
         assert_eq!(e.to_string(), "invalid filter 'colour'");
-        assert!(EventsRequest::parse(&q(Some("soon"), None, None), NOW).is_err());
-        let ok = EventsRequest::parse(&q(None, None, Some(r#"{"node":["n1"]}"#)), NOW).unwrap();
+        assert!(EventsRequest::parse(&q(Some("soon"), None, None), NOW, None).is_err());
+        let ok =
+            EventsRequest::parse(&q(None, None, Some(r#"{"node":["n1"]}"#)), NOW, None).unwrap();
         assert!(!ok.filter.is_empty());
+        // A tenant's stream is filtered on its label even when it asked for nothing.
+        let scoped = EventsRequest::parse(&q(None, None, None), NOW, Some("a")).unwrap();
+        assert!(!scoped.filter.is_empty());
+        assert!(EventsRequest::parse(&q(None, None, None), NOW, None)
+            .unwrap()
+            .filter
+            .is_empty());
     }
 }

@@ -15,7 +15,8 @@ use crate::api::docker::filters::{Filters, ListQuery};
 use crate::api::error::ApiError;
 use crate::api::forward::fanout::{self, call, healthy, no_node, pass, with_node};
 use crate::api::state::ApiState;
-use actix_web::{web, HttpResponse};
+use crate::authz::Grant;
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
 use shoal_actors::cluster::ClusterRead;
@@ -54,7 +55,9 @@ pub fn labels_of(json: &Value) -> HashMap<String, String> {
 pub async fn list(
     state: web::Data<ApiState>,
     q: web::Query<ListQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant = Grant::tenant_of(&req);
     let filters = Filters::parse(q.filters.as_deref(), LIST_FILTERS)?;
     if let Some(bad) = filters
         .get("type")
@@ -84,7 +87,12 @@ pub async fn list(
                 && filters
                     .get("type")
                     .is_none_or(|t| t.iter().any(|x| (x == "builtin") == builtin))
-                && filters.matches_labels("label", &labels_of(&json));
+                && filters.matches_labels("label", &labels_of(&json))
+                // Built-in networks are everyone's; the others, their tenant's.
+                && (builtin
+                    || Grant::sees(tenant.as_deref(), |k| {
+                        json.get("Labels")?.get(k)?.as_str()
+                    }));
             if keep {
                 out.push(if is_global(e) {
                     json
@@ -202,9 +210,11 @@ pub async fn place(state: &ApiState, read: &ClusterRead) -> Result<usize, ApiErr
 /// `POST /networks/create`.
 pub async fn create(
     state: web::Data<ApiState>,
+    req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let obj = json_object(&body)?;
+    let obj = crate::authz::guard::label_body(&req, json_object(&body)?);
+    let body = bytes::Bytes::from(Value::Object(obj.clone()).to_string());
     let name = obj
         .get("Name")
         .and_then(Value::as_str)

@@ -38,7 +38,13 @@ impl Kind {
 async fn prune(state: &ApiState, req: &HttpRequest, kind: Kind) -> Result<HttpResponse, ApiError> {
     let read = state.read();
     let nodes: Vec<_> = healthy(&read).map(|(_, n)| n).collect();
-    let target = proxy::engine_path(req, &format!("/{}/prune", kind.segment()));
+    // A tenant prunes only its own objects (the engines filter on its label).
+    let query = match crate::authz::Grant::tenant_of(req) {
+        Some(tenant) => crate::authz::guard::scoped_query(req.query_string(), &tenant)?,
+        None => req.query_string().to_string(),
+    };
+    let tail = format!("/{}/prune", kind.segment());
+    let target = proxy::rewrite(req.path(), &query, &tail);
     let (timeouts, limit) = (state.timeouts, state.timeouts.call + PRUNE_WAIT);
     let gathered = ask_all(&nodes, "prune", |n| {
         let target = &target;

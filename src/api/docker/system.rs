@@ -5,7 +5,7 @@
 use crate::api::error::ApiError;
 use crate::api::forward::fanout::{call, healthy, no_node, pass};
 use crate::api::state::ApiState;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use serde_json::json;
 use shoal_actors::node::Health;
@@ -164,8 +164,10 @@ fn push_pair(out: &mut Vec<u8>, k: &str, v: &str) {
     let _ = serde_json::to_writer(&mut *out, &[k, v]);
 }
 
-pub async fn info(state: web::Data<ApiState>) -> HttpResponse {
+pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse {
     let read = state.read();
+    // A tenant client counts its own containers only.
+    let tenant = crate::authz::Grant::tenant_of(&http);
     // Ten lines a node: the name line here, the rest rendered once per node snapshot.
     let mut status: Vec<u8> = Vec::with_capacity(256 + 700 * read.nodes.len());
     status.push(b'[');
@@ -195,11 +197,24 @@ pub async fn info(state: web::Data<ApiState>) -> HttpResponse {
         if s.health != Health::Healthy {
             continue;
         }
-        let (r, p, st) = s.containers.state_counts();
-        containers += s.containers.len();
-        running += r;
-        paused += p;
-        stopped += st;
+        if let Some(t) = tenant.as_deref() {
+            for e in s.containers.entries.iter().filter(|e| {
+                crate::authz::Grant::sees(Some(t), |k| e.info.labels.get(k).map(String::as_str))
+            }) {
+                containers += 1;
+                match e.state() {
+                    "running" | "restarting" => running += 1,
+                    "paused" => paused += 1,
+                    _ => stopped += 1,
+                }
+            }
+        } else {
+            let (r, p, st) = s.containers.state_counts();
+            containers += s.containers.len();
+            running += r;
+            paused += p;
+            stopped += st;
+        }
         images += s.images.len();
         if let Some(f) = &s.facts {
             ncpu += u64::from(f.ncpu);

@@ -14,6 +14,7 @@ use crate::api::docker::networks::{json_object, labels_of, place};
 use crate::api::error::ApiError;
 use crate::api::forward::fanout::{self, call, healthy, pass, with_node};
 use crate::api::state::ApiState;
+use crate::authz::Grant;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
@@ -35,7 +36,9 @@ fn not_found(name: &str) -> ApiError {
 pub async fn list(
     state: web::Data<ApiState>,
     q: web::Query<ListQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant = Grant::tenant_of(&req);
     let filters = Filters::parse(q.filters.as_deref(), LIST_FILTERS)?;
     let read = state.read();
     let mut volumes = Vec::new();
@@ -55,7 +58,8 @@ pub async fn list(
                 && filters
                     .get("driver")
                     .is_none_or(|d| d.iter().any(|x| x == driver))
-                && filters.matches_labels("label", &labels_of(&json));
+                && filters.matches_labels("label", &labels_of(&json))
+                && Grant::sees(tenant.as_deref(), |k| json.get("Labels")?.get(k)?.as_str());
             if keep {
                 volumes.push(with_node(json, node));
             }
@@ -121,6 +125,7 @@ async fn inspect_on(read: &ClusterRead, i: usize, name: &str) -> Result<HttpResp
 /// `POST /volumes/create`.
 pub async fn create(
     state: web::Data<ApiState>,
+    req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let body = if body.trim_ascii().is_empty() {
@@ -128,7 +133,8 @@ pub async fn create(
     } else {
         body
     };
-    let obj = json_object(&body)?;
+    let obj = crate::authz::guard::label_body(&req, json_object(&body)?);
+    let body = web::Bytes::from(Value::Object(obj.clone()).to_string());
     let name = obj
         .get("Name")
         .and_then(Value::as_str)

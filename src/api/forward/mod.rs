@@ -4,5 +4,6 @@
 //! third way, hijacked connections, is served before actix-web by the gate in `api::hijack`.
 
 pub mod fanout;
+pub mod hijack;
 pub mod progress;
 pub mod proxy;

@@ -18,7 +18,7 @@
 //!
 //! Hijacked requests (`attach`, upgraded `exec start`) are served by the connection gate
 //! before actix-web sees them. Browsers cannot send `Upgrade`, but a plain `POST .../attach`
-//! is taken by the gate too: [`origin_allowed`] is the rule the gate is to apply to it.
+//! is taken by the gate too: the relay applies [`check_origin`] to it before any engine.
 
 use crate::api::error::ApiError;
 use crate::api::state::ApiState;
@@ -42,6 +42,17 @@ pub fn origin_allowed(cors_header: Option<&str>, origin: &str) -> bool {
         None => false,
         Some(allowed) => allowed == "*" || allowed.split(',').any(|a| a.trim() == origin),
     }
+}
+
+/// The `Origin` rule as an answer: 403 unless `--api-cors-header` allows `origin`. The
+/// routes' guard and the hijack gate both ask it.
+pub fn check_origin(cors_header: Option<&str>, origin: &str) -> Result<(), ApiError> {
+    if origin_allowed(cors_header, origin) {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "cross-origin request from {origin} refused: start shoal with --api-cors-header to allow it"
+    )))
 }
 
 /// Whether dockerd reads this route's body as JSON (its `CheckForJSON` routes). `path` is
@@ -97,13 +108,7 @@ pub async fn guard(
         .app_data::<web::Data<ApiState>>()
         .and_then(|s| s.cors_header.clone());
     if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let origin = String::from_utf8_lossy(origin.as_bytes());
-        if !origin_allowed(cors.as_deref(), &origin) {
-            return Err(ApiError::Forbidden(format!(
-                "cross-origin request from {origin} refused: start shoal with --api-cors-header to allow it"
-            ))
-            .into());
-        }
+        check_origin(cors.as_deref(), &String::from_utf8_lossy(origin.as_bytes()))?;
     }
     let (_, path) = split_api_version(req.path());
     if needs_json(req.method(), path) {

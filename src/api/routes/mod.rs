@@ -1,5 +1,6 @@
 //! The route table of the Docker API: which handler answers which method and path, and
-//! what every request passes first (the cross-site guard, the API version check).
+//! what every request passes first (the cross-site guard, the authorization guard of
+//! `--authz-policy` (`crate::authz::guard`), the API version check).
 //!
 //! Each route is registered twice, unversioned and under `/v{version}`, as the engine does.
 //! A versioned request above what every healthy engine speaks is refused like the engine
@@ -9,8 +10,7 @@
 pub mod cross_site;
 mod fallback;
 
-use super::create;
-use super::docker::containers::{attach_ws, exec, lifecycle, list as containers};
+use super::docker::containers::{attach_ws, create, exec, lifecycle, list as containers};
 use super::docker::images::{build, names as image_names, read as images, transfer};
 use super::docker::system::{FALLBACK_API_VERSION, MIN_API_VERSION};
 use super::docker::{disk_usage, events, networks, prune, system, volumes};
@@ -37,12 +37,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v{api_version:[0-9]+\\.[0-9]+}")
             .wrap(from_fn(check_version))
+            // Before the version check: a client the policy refuses hears only that.
+            .wrap(from_fn(crate::authz::guard::guard))
             .wrap(from_fn(cross_site::guard))
             .configure(routes)
             .default_service(web::to(fallback::unrouted)),
     )
     .service(
         web::scope("")
+            .wrap(from_fn(crate::authz::guard::guard))
             .wrap(from_fn(cross_site::guard))
             .configure(routes)
             .default_service(web::to(fallback::unrouted)),

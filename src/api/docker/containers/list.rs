@@ -4,7 +4,8 @@
 use crate::api::docker::filters::{truthy, Filters, ListQuery};
 use crate::api::error::ApiError;
 use crate::api::state::ApiState;
-use actix_web::{web, HttpResponse};
+use crate::authz::Grant;
+use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -60,7 +61,11 @@ fn created_of(read: &ClusterRead, reference: &str) -> Result<i64, ApiError> {
     Ok(e.created)
 }
 
-fn select(read: &ClusterRead, q: &ListQuery) -> Result<Vec<Selection>, ApiError> {
+fn select(
+    read: &ClusterRead,
+    q: &ListQuery,
+    tenant: Option<&str>,
+) -> Result<Vec<Selection>, ApiError> {
     let filters = Filters::parse(q.filters.as_deref(), LIST_FILTERS)?;
     if let Some(states) = filters.get("status") {
         if let Some(bad) = states.iter().find(|s| !STATES.contains(&s.as_str())) {
@@ -103,6 +108,10 @@ fn select(read: &ClusterRead, q: &ListQuery) -> Result<Vec<Selection>, ApiError>
         for entry in &node.snapshot.containers.entries {
             let up = matches!(entry.state(), "running" | "paused" | "restarting");
             if !all && (down || !up) {
+                continue;
+            }
+            // Another tenant's containers are not there for this client.
+            if !Grant::sees(tenant, |k| entry.info.labels.get(k).map(String::as_str)) {
                 continue;
             }
             let name_ok = filters.get("name").is_none()
@@ -159,9 +168,10 @@ fn select(read: &ClusterRead, q: &ListQuery) -> Result<Vec<Selection>, ApiError>
 pub async fn list(
     state: web::Data<ApiState>,
     q: web::Query<ListQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let read = state.read();
-    let selected = select(&read, &q)?;
+    let selected = select(&read, &q, Grant::tenant_of(&req).as_deref())?;
     let sizes = if truthy(q.size.as_deref()) {
         fetch_sizes(&read, &selected).await
     } else {

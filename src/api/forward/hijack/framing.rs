@@ -71,6 +71,9 @@ pub struct Head<'a> {
     /// No request may follow this one (`Connection: close`, or HTTP/1.0 without
     /// keep-alive): RFC 9112 §9.6, the server stops reading after it.
     pub close: bool,
+    /// The `Origin` header's value: a hijack is served by the gate, not by the routes'
+    /// cross-site guard, so the gate applies the same rule to it.
+    pub origin: Option<&'a [u8]>,
 }
 
 /// Why a request is refused. Each is answered with its `status` and the connection closed.
@@ -179,6 +182,11 @@ pub fn head(buf: &[u8]) -> Result<Option<Head<'_>>, Refusal> {
         body,
         upgrade: fields.upgrade,
         close: fields.close || (!http11 && !fields.keep_alive),
+        origin: req
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("origin"))
+            .map(|h| h.value),
     }))
 }
 

@@ -1,9 +1,11 @@
 //! Serves one hijack: finds the engine, sends it the request, passes its answer head on,
 //! then copies bytes both ways with half-close.
 
-use super::front::FrontError;
+use super::error::FrontError;
+use super::framer::FoundHijack;
 use super::Hijack;
 use crate::api::proxy::{self, rewrite};
+use crate::api::routes::cross_site;
 use crate::api::{exec, ApiError, ApiState};
 use actix_web::ResponseError;
 use bytes::BytesMut;
@@ -99,20 +101,36 @@ async fn read_answer_head<E: AsyncRead + Unpin>(
     }
 }
 
-/// Serves a hijack whose head is `buf[..head_len]` (bytes after it were already sent by
-/// the client: a JSON body, or the start of stdin).
+/// Serves the hijack `found`, whose head is `buf[..found.head_len]` (bytes after it were
+/// already sent by the client: a JSON body, or the start of stdin).
 pub async fn serve<T>(
     mut client: T,
     buf: BytesMut,
-    head_len: usize,
-    original_target: &str,
-    hijack: Hijack,
+    found: FoundHijack,
+    identity: Option<&crate::tls::ClientIdentity>,
     state: &ApiState,
 ) -> Result<(), FrontError>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    let (node, path) = match target(&hijack, original_target, state).await {
+    let FoundHijack {
+        hijack,
+        head_len,
+        target: original_target,
+        origin,
+    } = found;
+    // The cross-site rule of the routes: a browser's plain `POST .../attach` from another
+    // page reaches the gate, not the routes' guard.
+    if let Some(origin) = &origin {
+        if let Err(e) = cross_site::check_origin(state.cors_header.as_deref(), origin) {
+            return refuse(&mut client, e).await;
+        }
+    }
+    // The authorization guard, as for the routes: before any engine is asked.
+    if let Err(e) = crate::authz::guard::check_hijack(state, identity, &hijack) {
+        return refuse(&mut client, e).await;
+    }
+    let (node, path) = match target(&hijack, &original_target, state).await {
         Ok(t) => t,
         Err(e) => return refuse(&mut client, e).await,
     };

@@ -4,6 +4,7 @@
 //! request the framing refuses it stops the same way, and the client is answered the
 //! refusal here once actix-http has answered the requests before it.
 
+use super::error::FrontError;
 use super::framer::{Cleared, RequestFramer, Stop};
 use super::relay;
 use crate::api::ApiState;
@@ -15,16 +16,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-#[derive(Debug, Error)]
-pub enum FrontError {
-    #[error("connection: {0}")]
-    Io(#[from] io::Error),
-    #[error("HTTP service: {0}")]
-    Http(String),
-}
 
 /// What a `Gate` leaves behind when it stops at a hijack or a refused head: the connection,
 /// and the bytes read from it that actix-http did not get (that head and whatever followed).
@@ -43,6 +35,7 @@ type Slot<T> = Rc<RefCell<Option<Handoff<T>>>>;
 pub async fn serve_connection<T, S>(
     io: T,
     peer: Option<SocketAddr>,
+    identity: Option<crate::tls::ClientIdentity>,
     http: &S,
     state: &ApiState,
 ) -> Result<(), FrontError>
@@ -68,7 +61,7 @@ where
             io,
             buf,
             stop: Stop::Hijack(found),
-        }) => relay::serve(io, buf, found.head_len, &found.target, found.hijack, state).await,
+        }) => relay::serve(io, buf, found, identity.as_ref(), state).await,
         Some(Handoff {
             mut io,
             stop: Stop::Refused(refusal),

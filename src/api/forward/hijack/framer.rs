@@ -17,6 +17,8 @@ pub struct FoundHijack {
     pub head_len: usize,
     /// The request target as the client wrote it.
     pub target: String,
+    /// Its `Origin` header, when it has one (checked by the relay as the routes check it).
+    pub origin: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,6 +101,7 @@ impl RequestFramer {
                             hijack,
                             head_len: head.len,
                             target: head.target.to_string(),
+                            origin: head.origin.map(|o| String::from_utf8_lossy(o).into_owned()),
                         };
                         return Cleared::Then(off, Stop::Hijack(found));
                     }

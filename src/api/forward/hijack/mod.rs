@@ -37,6 +37,7 @@
 //! write, and keeps copying output until the engine closes; then it closes the client.
 //! When the engine closes first, the relay stops reading the client: nobody would read it.
 
+mod error;
 mod framer;
 mod framing;
 mod front;
@@ -44,7 +45,8 @@ mod front;
 mod props;
 mod relay;
 
-pub use front::{serve_connection, FrontError, Gate};
+pub use error::FrontError;
+pub use front::{serve_connection, Gate};
 
 use shoal_actors::engine::split_api_version;
 

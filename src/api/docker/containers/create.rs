@@ -6,7 +6,7 @@
 
 use std::rc::Rc;
 
-use super::{ApiError, ApiState};
+use crate::api::{ApiError, ApiState};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use shoal_actors::create::{ClusterNodes, CreateError, CreateFlow, CreateRequest, FlowConfig};
@@ -39,9 +39,19 @@ pub async fn create(
         .get("X-Registry-Auth")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let request = CreateRequest::parse(&body, q.name.as_deref())
+    let mut request = CreateRequest::parse(&body, q.name.as_deref())
         .map_err(api_error)?
         .registry_auth(registry_auth);
+    // What the authorization guard let on with: the tenant's label over the client's, and
+    // the client's forced constraints.
+    if let Some(grant) = crate::authz::Grant::of(&http) {
+        if let Some(tenant) = &grant.tenant {
+            request.force_label(crate::authz::TENANT_LABEL, tenant.clone());
+        }
+        for c in &grant.constraints {
+            request.force_constraint(c).map_err(api_error)?;
+        }
+    }
     let flow = CreateFlow::new(
         state.scheduler.clone(),
         Rc::new(ClusterNodes(state.view.clone())),

@@ -1,0 +1,277 @@
+//! Per-client authorization against real engines, with the real docker CLI over mutual
+//! TLS: Shoal with `--tlsverify --authz-policy` over two TLS engines (`pool=web`,
+//! `pool=batch`), clients `team-a` and `team-b` (tenants `a` and `b`), a read-only
+//! `auditor`, and a `stranger` the policy does not list (`default = "deny"`).
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "test set-up (certificates, the policy file) blocks only the test's own thread; Shoal and the engines under test are served apart"
+)]
+
+mod support;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+use support::pki::Pki;
+use support::{DockerTls, HarnessError, RealCluster, ShoalDaemon};
+
+const POLICY: &str = r#"
+default = "deny"
+
+[clients.auditor]
+read_only = true
+
+[clients.team-a]
+tenant = "a"
+allow_exec = true
+constraints = ["pool==batch"]
+
+[clients.team-b]
+tenant = "b"
+allow_exec = true
+"#;
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Every container on every engine, asked of the engines themselves.
+fn engine_containers(cluster: &RealCluster) -> usize {
+    cluster
+        .engines()
+        .iter()
+        .map(|e| {
+            e.docker(&["ps", "-aq"])
+                .expect_success()
+                .stdout
+                .lines()
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn tenants_read_only_clients_and_create_rules_with_the_docker_cli() -> Result<(), HarnessError> {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let pki = Pki::new(&dir.path().join("pki"), "authz");
+    let cluster = RealCluster::new()
+        .engine("web-node", &["pool=web"])
+        .engine("batch-node", &["pool=batch"])
+        .tls(&pki)
+        .start()?;
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).expect("policy written");
+    let shoal_cert = pki.shoal(&["IP:127.0.0.1"]);
+    let path = |p: &std::path::Path| p.display().to_string();
+    let discovery = format!("nodes://{}", cluster.tcp_addrs());
+    let shoal = ShoalDaemon::start(&[
+        "--tlsverify",
+        "--tlscacert",
+        &path(&shoal_cert.ca),
+        "--tlscert",
+        &path(&shoal_cert.cert),
+        "--tlskey",
+        &path(&shoal_cert.key),
+        "--authz-policy",
+        &path(&policy),
+        "--engine-refresh-min-interval",
+        "1s",
+        "--engine-refresh-max-interval",
+        "2s",
+        &discovery,
+    ]);
+    let cli = |cn: &str| DockerTls::new(shoal.host(), &pki.client(cn).docker_cert_path());
+    let (a, b, auditor, stranger) = (
+        cli("team-a"),
+        cli("team-b"),
+        cli("auditor"),
+        cli("stranger"),
+    );
+    support::wait_until("two healthy nodes for the auditor", 60, || {
+        let o = auditor.run(&["info"]);
+        let healthy = o.stdout.matches("Status: Healthy").count();
+        (o.success() && healthy == 2)
+            .then_some(())
+            .ok_or(format!("{healthy} healthy: {o}"))
+    });
+    let since = now().to_string();
+
+    // An unlisted identity under default = "deny".
+    let o = stranger.run(&["ps"]);
+    assert!(
+        !o.success()
+            && o.stderr
+                .contains("authorization denied by shoal policy: default"),
+        "{o}"
+    );
+
+    // Tenant a: its label forced (over the one it wrote), its constraint applied.
+    a.run(&[
+        "run",
+        "-d",
+        "--name",
+        "web-a",
+        "--label",
+        "com.shoal.tenant=b",
+        "busybox",
+        "sleep",
+        "600",
+    ])
+    .expect_success();
+    let batch = cluster.engine("batch-node");
+    let o = batch.docker(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"com.shoal.tenant\"}}",
+        "web-a",
+    ]);
+    assert_eq!(
+        o.expect_success().out(),
+        "a",
+        "on the pool=batch engine, labelled a"
+    );
+    let o = a.run(&["exec", "web-a", "echo", "inside"]);
+    assert_eq!(o.expect_success().out(), "inside");
+    let o = a.run(&["exec", "--privileged", "web-a", "true"]);
+    assert!(
+        !o.success()
+            && o.stderr
+                .contains("authorization denied by shoal policy: allow_privileged"),
+        "{o}"
+    );
+
+    // Tenant b: a's container does not exist for it.
+    let o = b.run(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(!o.expect_success().stdout.contains("web-a"));
+    // Exactly as a container that does not exist: the same error, name for name.
+    for args in [
+        &["inspect", "web-a"][..],
+        &["container", "inspect", "web-a"],
+        &["exec", "web-a", "true"],
+        &["stop", "web-a"],
+        &["rm", "-f", "web-a"],
+        &["logs", "web-a"],
+        &["attach", "web-a"],
+    ] {
+        let o = b.run(args);
+        let missing: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "web-a" { "no-such-one" } else { a })
+            .collect();
+        let m = b.run(&missing);
+        // (`rm -f` of a missing container succeeds: the same here.)
+        assert_eq!(o.success(), m.success(), "{args:?}: {o}");
+        assert!(
+            o.stderr.contains("No such") && o.stderr.contains("web-a"),
+            "{o}"
+        );
+        assert_eq!(
+            o.stderr.replace("web-a", "no-such-one"),
+            m.stderr,
+            "{args:?}"
+        );
+    }
+    let o = a.run(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(
+        o.expect_success().out(),
+        "batch-node/web-a running",
+        "untouched by b"
+    );
+    let until = now().to_string();
+    let o = b.run(&["events", "--since", &since, "--until", &until]);
+    assert!(!o.expect_success().stdout.contains("web-a"));
+    let o = a.run(&["events", "--since", &since, "--until", &until]);
+    assert!(
+        o.expect_success().stdout.contains("web-a"),
+        "a sees its own"
+    );
+
+    // A tenant's prune removes its own stopped containers only.
+    a.run(&["create", "--name", "stopped-a", "busybox", "true"])
+        .expect_success();
+    b.run(&["create", "--name", "stopped-b", "busybox", "true"])
+        .expect_success();
+    b.run(&["container", "prune", "-f"]).expect_success();
+    let o = a.run(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(
+        o.expect_success().stdout.contains("stopped-a"),
+        "b pruned a's"
+    );
+    let o = b.run(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(
+        !o.expect_success().stdout.contains("stopped-b"),
+        "b's own is pruned"
+    );
+    a.run(&["rm", "stopped-a"]).expect_success();
+
+    // The auditor reads, and changes nothing.
+    let o = auditor.run(&["ps", "--format", "{{.Names}}"]);
+    assert!(o.expect_success().stdout.contains("web-a"));
+    let before = engine_containers(&cluster);
+    for args in [
+        &["create", "busybox"][..],
+        &["start", "web-a"],
+        &["rm", "-f", "web-a"],
+        &["exec", "web-a", "true"],
+    ] {
+        let o = auditor.run(args);
+        assert!(
+            !o.success()
+                && o.stderr
+                    .contains("authorization denied by shoal policy: read_only"),
+            "{args:?}: {o}"
+        );
+    }
+
+    // Create rules: 403, and nothing created on any engine.
+    for (flags, rule) in [
+        (&["--privileged"][..], "allow_privileged"),
+        (&["-v", "/:/host"], "allow_host_mounts"),
+        (&["--net=host"], "allow_host_namespaces"),
+        (&["--pid=host"], "allow_host_namespaces"),
+        (&["--cap-add", "SYS_ADMIN"], "allow_capabilities"),
+    ] {
+        let mut args = vec!["run", "-d"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["busybox", "true"]);
+        let o = a.run(&args);
+        assert!(
+            !o.success()
+                && o.stderr
+                    .contains(&format!("authorization denied by shoal policy: {rule}")),
+            "{flags:?}: {o}"
+        );
+    }
+    assert_eq!(engine_containers(&cluster), before);
+
+    // Networks: labelled on create, hidden from the other tenant.
+    a.run(&["network", "create", "net-a"]).expect_success();
+    let o = b.run(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!o.expect_success().stdout.contains("net-a"));
+    assert!(!b.run(&["network", "inspect", "net-a"]).success());
+    let o = a.run(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{index .Labels \"com.shoal.tenant\"}}",
+        "net-a",
+    ]);
+    assert_eq!(o.expect_success().out(), "a");
+
+    // A reload on SIGHUP: the auditor may now stop containers, from its next request.
+    std::fs::write(&policy, POLICY.replace("read_only = true", "")).expect("policy");
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &shoal.pid().to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok);
+    support::wait_until("the reloaded policy", 10, || {
+        let o = auditor.run(&["stop", "-t", "0", "web-a"]);
+        o.success().then_some(()).ok_or(o.to_string())
+    });
+    a.run(&["rm", "-f", "web-a"]).expect_success();
+    a.run(&["network", "rm", "net-a"]).expect_success();
+    Ok(())
+}
