@@ -21,11 +21,11 @@
 //! The tests measure latency, so they run one after the other (a mutex), not beside
 //! each other on the machine's two cores.
 //!
-//! Known bug, checked last so every figure comes first: after the engine's restart,
-//! Shoal's inspect of its container still says `"Running": true` while Shoal's own list
-//! says `Exited`. A node keeps a container's cached inspect across full lists as long as
-//! the container is listed, even when the list shows its state changed, and an engine
-//! that was killed and restarted sends no `die` event that would drop it.
+//! Checked last so every figure comes first: after the engine's restart, Shoal's inspect
+//! of its container says what its list says. An engine that was killed and restarted
+//! sends no `die` event, so only the full list tells the node the state changed, and the
+//! node must drop the cached inspect then (it once kept it: `"Running": true` beside
+//! `Exited`).
 #![allow(
     clippy::disallowed_methods,
     reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"

@@ -16,12 +16,18 @@ use std::sync::Arc;
 
 impl NodeActor {
     /// Takes a full container list (see `ContainerBook::take_full`), dropping the cached
-    /// inspects of containers that are gone.
+    /// inspects of containers that are gone or whose state changed: an engine that was
+    /// killed and restarted sends no `die` event for the containers it lost, so the list is
+    /// the only news of it.
     pub(super) fn take_full(&mut self, list: Vec<ContainerSummary>, seq: u64) -> Option<Taken> {
         let current = self.publisher.current();
         let taken = self.containers.take_full(list, seq, &current.containers)?;
-        self.caches
-            .retain_containers(|id| taken.table.by_id(id).is_some());
+        self.caches.retain_containers(|id| {
+            match (taken.table.by_id(id), current.containers.by_id(id)) {
+                (Some(now), Some(before)) => now.state() == before.state(),
+                _ => false,
+            }
+        });
         Some(taken)
     }
 
