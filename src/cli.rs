@@ -1,4 +1,5 @@
-//! The command line: `shoal manage [OPTIONS] [DISCOVERY]`, `shoal list DISCOVERY`, and
+//! The command line: `shoal manage [OPTIONS] [DISCOVERY]`, `shoal list DISCOVERY`,
+//! `shoal join --advertise HOST:PORT etcd://...` (register an engine), and
 //! `shoal sim`, the simulated fleet (the benchmark harness is `shoal-bench`, a binary of
 //! its own: `bench/`).
 
@@ -23,15 +24,23 @@ pub enum Command {
     /// Print the engine addresses DISCOVERY yields, one a line; or, with -H, the nodes of a
     /// running Shoal and their health.
     List(ListArgs),
+    /// Register one engine in etcd discovery and keep it there until stopped.
+    Join(crate::join_cmd::JoinArgs),
     /// Serve simulated Docker engines on 127.0.0.1 until killed (a fleet to measure against).
     Sim(crate::sim_cmd::SimArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ManageArgs {
-    /// nodes://h1:2375,h2:2375 (ranges like 10.0.0.[10:20]:2375), file:///path, or
-    /// unix:///path. Default: unix:///var/run/docker.sock when it exists.
+    /// nodes://h1:2375,h2:2375 (ranges like 10.0.0.[10:20]:2375), file:///path,
+    /// etcd://h1:2379,h2:2379/prefix, or unix:///path. Default: unix:///var/run/docker.sock
+    /// when it exists.
     pub discovery: Option<String>,
+
+    /// Discovery option KEY=VALUE (repeat for several), for etcd: kv.cacertfile=PATH,
+    /// kv.certfile=PATH, kv.keyfile=PATH (TLS to etcd).
+    #[arg(long = "discovery-opt", value_name = "KEY=VALUE")]
+    pub discovery_opts: Vec<String>,
 
     /// Where to serve the Docker API: host:port, tcp://host:port or unix:///path.
     #[arg(short = 'H', long = "host", default_value = "127.0.0.1:2375")]
@@ -169,4 +178,8 @@ pub struct ListArgs {
     /// health and containers, as `docker info`, the page and the metrics show them.
     #[arg(short = 'H', long = "host", conflicts_with = "discovery")]
     pub host: Option<String>,
+
+    /// Discovery option KEY=VALUE, as for `shoal manage` (etcd TLS files).
+    #[arg(long = "discovery-opt", value_name = "KEY=VALUE")]
+    pub discovery_opts: Vec<String>,
 }

@@ -43,6 +43,16 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Join(args) => {
+            shoal::telemetry::init(&args.log_level, shoal::telemetry::LogFormat::Text);
+            match shoal::join_cmd::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("shoal: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Manage(args) => {
             shoal::telemetry::init(&args.effective_log_level(), args.log_format);
             let config = match ManageConfig::from_args(&args) {

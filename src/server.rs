@@ -260,7 +260,15 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         tracing::warn!("{w}");
     }
     // Discovery is read before any actor starts, so a bad one is a clean start-up error.
-    let first = discovery.read().await?;
+    // etcd's TLS files are checked now; etcd itself may be down, and is followed later.
+    let first = match &discovery {
+        Discovery::Etcd(etcd) => {
+            etcd.load().await.map_err(DiscoveryError::from)?;
+            Vec::new()
+        }
+        other => other.read().await?,
+    };
+    let (status_out, discovery_status) = discovery.status().unzip();
     // The scheduler gets a thread of its own: its decisions are the one serial point of
     // every create, so nothing else may delay them.
     let scheduler_config = config.placement.scheduler.clone();
@@ -281,7 +289,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         .events_to(hub.clone().recipient())
         .changes_to(hub.clone().recipient())
         .start();
-    actix_rt::spawn(discovery.run(cluster.clone(), first));
+    actix_rt::spawn(discovery.run(cluster.clone(), first, status_out));
     // The policy is published for the workers and read again on SIGHUP.
     let authz = match config.api.authz.clone() {
         None => None,
@@ -304,6 +312,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         timeouts: config.cluster.timeouts,
         cors_header: config.api.cors_header.clone(),
         authz,
+        discovery: discovery_status,
     };
     let debug = api::metrics::start_observing(&config.observe, listener.ip(), &state)?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -31,6 +31,8 @@ pub struct ApiState {
     pub cors_header: Option<String>,
     /// `--authz-policy`: the policy in force, read per request by the guard.
     pub authz: Option<crate::authz::Authz>,
+    /// The state of a discovery that can fail while Shoal runs (etcd), for `docker info`.
+    pub discovery: Option<watch::Receiver<crate::discovery::DiscoveryStatus>>,
 }
 
 impl ApiState {

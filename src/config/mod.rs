@@ -201,7 +201,12 @@ impl ManageConfig {
         let engines = match (&args.sim, &args.discovery) {
             (Some(0), _) => return Err(ConfigError::NoSimEngines),
             (Some(n), _) => EngineSource::Simulated(*n),
-            (None, Some(d)) => EngineSource::Discovery(Discovery::parse(d)?),
+            (None, Some(d)) => {
+                EngineSource::Discovery(Discovery::parse_with_opts(d, &args.discovery_opts)?)
+            }
+            _ if !args.discovery_opts.is_empty() => {
+                return Err(DiscoveryError::OptsWithoutEtcd.into())
+            }
             #[allow(
                 clippy::disallowed_methods,
                 reason = "start-up: `main` checks the configuration before the runtime starts"

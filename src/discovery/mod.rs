@@ -3,17 +3,22 @@
 //! `nodes://h1:2375,h2:2375` and `file:///path` (one address a line, `#` comments) list
 //! TCP engines, with ranges like `10.0.0.[10:20]:2375`; `unix:///path` is one local engine.
 //! A file is read again every `FILE_POLL` and a change reaches the ClusterActor as a new
-//! `SetEngines`, so nodes are added and removed without a restart.
+//! `SetEngines`, so nodes are added and removed without a restart. `etcd://h:2379/prefix`
+//! lists the engines `shoal join` registered, followed by a watch (`etcd.rs`).
 
+pub mod etcd;
 mod range;
 
 use actix::Addr;
 use shoal_actors::cluster::{ClusterActor, SetEngines};
 use shoal_actors::engine::{AddrError, EngineAddr};
+use shoal_actors::etcd::{EtcdConfig, EtcdError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
+use tokio::sync::watch;
 
+pub use etcd::DiscoveryStatus;
 pub use range::expand_ranges;
 
 /// How often a discovery file is read again.
@@ -24,11 +29,12 @@ pub enum Discovery {
     Nodes(Vec<EngineAddr>),
     File(PathBuf),
     Unix(PathBuf),
+    Etcd(EtcdConfig),
 }
 
 #[derive(Debug, Error, PartialEq)]
 pub enum DiscoveryError {
-    #[error("unknown discovery {0:?}: use nodes://host:port,..., file:///path or unix:///path")]
+    #[error("unknown discovery {0:?}: use nodes://host:port,..., file:///path, unix:///path or etcd://host:port/prefix")]
     UnknownScheme(String),
     #[error("discovery {0:?} lists no engine")]
     Empty(String),
@@ -38,6 +44,12 @@ pub enum DiscoveryError {
     Range(String),
     #[error("cannot read discovery file {path}: {reason}")]
     File { path: String, reason: String },
+    #[error("{0}")]
+    Etcd(#[from] EtcdError),
+    #[error("etcd unreachable: {0}")]
+    EtcdDown(String),
+    #[error("--discovery-opt applies to etcd:// discovery only")]
+    OptsWithoutEtcd,
 }
 
 impl Discovery {
@@ -54,6 +66,8 @@ impl Discovery {
                 return Err(DiscoveryError::UnknownScheme(uri.to_string()));
             }
             Ok(Discovery::File(PathBuf::from(path)))
+        } else if uri.starts_with("etcd://") {
+            Ok(Discovery::Etcd(EtcdConfig::parse(uri)?))
         } else if uri.starts_with("unix://") {
             match uri.parse::<EngineAddr>()? {
                 EngineAddr::Unix(p) => Ok(Discovery::Unix(p)),
@@ -61,6 +75,15 @@ impl Discovery {
             }
         } else {
             Err(DiscoveryError::UnknownScheme(uri.to_string()))
+        }
+    }
+
+    /// `DISCOVERY` with its `--discovery-opt`s (the `kv.*` TLS files of etcd).
+    pub fn parse_with_opts(uri: &str, opts: &[String]) -> Result<Self, DiscoveryError> {
+        match Self::parse(uri)? {
+            Discovery::Etcd(config) => Ok(Discovery::Etcd(config.with_opts(opts)?)),
+            _ if !opts.is_empty() => Err(DiscoveryError::OptsWithoutEtcd),
+            other => Ok(other),
         }
     }
 
@@ -75,12 +98,38 @@ impl Discovery {
                     .map_err(|e| file_error(path, e))?;
                 parse_file(&text)
             }
+            Discovery::Etcd(config) => etcd::read(config).await,
+        }
+    }
+
+    /// A discovery whose state can change while Shoal runs reports it here (etcd).
+    pub fn status(
+        &self,
+    ) -> Option<(
+        watch::Sender<DiscoveryStatus>,
+        watch::Receiver<DiscoveryStatus>,
+    )> {
+        match self {
+            Discovery::Etcd(_) => Some(watch::channel(DiscoveryStatus::default())),
+            _ => None,
         }
     }
 
     /// Sends the list to the cluster now, then again whenever it changes. Errors while
     /// watching keep the last good list (a file being rewritten must not empty the cluster).
-    pub async fn run(self, cluster: Addr<ClusterActor>, first: Vec<EngineAddr>) {
+    /// etcd follows its keys instead, and reports its link to `status`.
+    pub async fn run(
+        self,
+        cluster: Addr<ClusterActor>,
+        first: Vec<EngineAddr>,
+        status: Option<watch::Sender<DiscoveryStatus>>,
+    ) {
+        if let (Discovery::Etcd(config), Some(status)) = (&self, status) {
+            if let Err(e) = etcd::run(config.clone(), cluster, status).await {
+                tracing::error!(error = %e, "etcd discovery stopped");
+            }
+            return;
+        }
         let mut last = first;
         shoal_actors::metrics::queued("cluster", "cluster");
         if cluster.send(SetEngines(last.clone())).await.is_err() {
@@ -202,6 +251,48 @@ mod tests {
             Discovery::parse("file://relative"),
             Err(DiscoveryError::UnknownScheme(_))
         ));
+    }
+
+    #[test]
+    fn etcd_with_its_options() {
+        let opts = ["kv.cacertfile=/ca.pem".to_string()];
+        match Discovery::parse_with_opts("etcd://h1:2379,h2:2379/shoal", &opts).unwrap() {
+            Discovery::Etcd(c) => {
+                assert_eq!(c.endpoints, ["h1:2379", "h2:2379"]);
+                assert_eq!(c.prefix, "/shoal");
+                assert_eq!(
+                    etcd::node_key(&c, "10.0.0.1:2375"),
+                    "/shoal/nodes/10.0.0.1:2375"
+                );
+                assert!(c.tls.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            Discovery::parse_with_opts("nodes://h:1", &opts),
+            Err(DiscoveryError::OptsWithoutEtcd)
+        );
+        assert!(matches!(
+            Discovery::parse("etcd://h:port/p"),
+            Err(DiscoveryError::Etcd(_))
+        ));
+    }
+
+    #[test]
+    fn etcd_keys_that_are_not_engines_are_skipped() {
+        use shoal_actors::etcd::{Link, PrefixView};
+        let view = PrefixView {
+            entries: ["10.0.0.1:2375", "garbage", "h:2376", "/x"]
+                .iter()
+                .map(|k| (k.to_string(), Vec::new()))
+                .collect(),
+            revision: 7,
+            link: Link::Up,
+        };
+        assert_eq!(
+            etcd::engines(&view),
+            vec![tcp("10.0.0.1", 2375), tcp("h", 2376)]
+        );
     }
 
     #[actix_rt::test]

@@ -27,6 +27,7 @@
 mod busybox;
 mod docker_cli;
 mod docker_tls;
+pub mod etcd;
 pub mod http;
 mod netns;
 pub mod pki;

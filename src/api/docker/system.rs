@@ -187,6 +187,14 @@ pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse
         }
         push_pair(&mut status, k, v);
     }
+    // A discovery followed live (etcd) says whether it is in step.
+    let discovery = state.discovery.as_ref().map(|d| d.borrow().clone());
+    if let Some(d) = &discovery {
+        status.push(b',');
+        push_pair(&mut status, "Discovery", &d.source);
+        status.push(b',');
+        push_pair(&mut status, "Discovery Status", &d.state);
+    }
     let (mut containers, mut running, mut paused, mut stopped) = (0, 0, 0, 0);
     let (mut images, mut ncpu, mut mem) = (0, 0u64, 0u64);
     for n in &read.nodes {
@@ -289,7 +297,12 @@ pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse
         "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},
         "SecurityOptions": [],
-        "Warnings": state.info.warnings
+        "Warnings": state
+            .info
+            .warnings
+            .iter()
+            .chain(discovery.as_ref().and_then(|d| d.warning.as_ref()))
+            .collect::<Vec<_>>()
     });
     // `{"SystemStatus":[...],` then the rest of the object without its opening brace.
     let mut body = Vec::with_capacity(status.len() + 2048);

@@ -1,0 +1,315 @@
+//! etcd discovery and `shoal join`, against a real etcd (tests/support/etcd.rs) and real
+//! dockerd engines: a joined engine appears in `docker info` within a second; an agent
+//! stopped with SIGTERM takes its node away at once (lease revoked), a killed one within
+//! the TTL (lease expired); `shoal list etcd://` lists the joined engines; with etcd down
+//! the manager keeps serving reads, proxied calls and creates on the nodes it knows, says
+//! etcd is unreachable in `docker info`, and catches up when etcd is back (an engine that
+//! joined meanwhile appears).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "plain #[test]s: they block the test's own thread, while etcd, the engines and Shoal under test are processes of their own"
+)]
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::etcd::EtcdCluster;
+use support::{docker_cli, RealCluster, RealEngine, ShoalDaemon};
+
+/// The agents' lease: short, so expiry is seen quickly.
+const TTL_SECS: u64 = 3;
+const HEARTBEAT: &str = "1s";
+
+/// A `shoal join` agent, killed on drop.
+struct Agent {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    fn join(engine: &RealEngine, discovery: &str) -> Agent {
+        let dir = tempfile::tempdir().expect("a temp dir for the agent's log");
+        let log = dir.path().join("join.log");
+        let out = std::fs::File::create(&log).expect("agent log");
+        let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
+            .args(["join", "--advertise", &engine.tcp_addr()])
+            .args(["--heartbeat", HEARTBEAT, "--ttl", &format!("{TTL_SECS}s")])
+            .arg(discovery)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .expect("shoal join starts");
+        Agent {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, and waits for the agent to exit; true when it exited 0.
+    fn stop(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+
+    /// SIGKILL: the lease is left to expire.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("shoal join log:\n{}", self.log());
+        }
+    }
+}
+
+/// `GET /info` through Shoal, as text (fast enough to time a join to the tenth of a
+/// second, which the `docker` CLI is not).
+fn info(shoal: &ShoalDaemon) -> String {
+    support::http::get(shoal.host(), "/info", Duration::from_secs(5))
+        .map(|a| a.text())
+        .unwrap_or_default()
+}
+
+/// Polls `/info` every 20 ms until `check` holds; the time it took.
+fn time_until(
+    shoal: &ShoalDaemon,
+    what: &str,
+    limit: Duration,
+    check: impl Fn(&str) -> bool,
+) -> Duration {
+    let began = Instant::now();
+    loop {
+        let text = info(shoal);
+        if check(&text) {
+            return began.elapsed();
+        }
+        assert!(
+            began.elapsed() < limit + Duration::from_secs(10),
+            "never saw {what}: {text}\n{}",
+            shoal.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn manage(discovery: &str) -> ShoalDaemon {
+    ShoalDaemon::start(&[
+        discovery,
+        "--engine-refresh-min-interval",
+        "1s",
+        "--engine-refresh-max-interval",
+        "2s",
+    ])
+}
+
+fn shoal_list(discovery: &str) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["list", discovery])
+        .output()
+        .expect("shoal list runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn join_appears_within_a_second_and_leaves_within_the_ttl() {
+    let etcd = EtcdCluster::start(1);
+    let cluster = RealCluster::new().engines(2).start().expect("two engines");
+    let discovery = etcd.url("join-test");
+    let shoal = manage(&discovery);
+    let (a, b) = (&cluster.engines()[0], &cluster.engines()[1]);
+    time_until(&shoal, "etcd connected", Duration::from_secs(5), |t| {
+        t.contains("connected (revision")
+    });
+    assert!(
+        info(&shoal).contains(r#"["Nodes","0"]"#),
+        "{}",
+        info(&shoal)
+    );
+
+    // Join: the node is in `docker info` within a second of starting the agent.
+    let mut agent_a = Agent::join(a, &discovery);
+    let took = time_until(&shoal, "a joined", Duration::from_secs(1), |t| {
+        t.contains(&a.tcp_addr())
+    });
+    println!(
+        "joined engine in docker info after {:.2} s",
+        took.as_secs_f64()
+    );
+    assert!(took <= Duration::from_secs(1), "join took {took:?}");
+    let mut agent_b = Agent::join(b, &discovery);
+    time_until(&shoal, "b joined", Duration::from_secs(1), |t| {
+        t.contains(&b.tcp_addr())
+    });
+    support::wait_healthy(shoal.host(), 2);
+
+    // `shoal list etcd://...` lists both, one a line.
+    let (ok, out) = shoal_list(&discovery);
+    assert!(ok, "{out}");
+    let mut listed: Vec<&str> = out.lines().collect();
+    listed.sort_unstable();
+    let mut want = vec![a.tcp_addr(), b.tcp_addr()];
+    want.sort_unstable();
+    assert_eq!(listed, want);
+
+    // The manager places and proxies on joined nodes like on any other.
+    let run = docker_cli(
+        shoal.host(),
+        &["run", "-d", "--name", "joined", "busybox", "sleep", "600"],
+    );
+    assert!(run.success(), "{run}");
+
+    // SIGTERM: the agent revokes its lease; the node goes at once.
+    let stopped = Instant::now();
+    assert!(
+        agent_a.stop(),
+        "the agent exits 0 on SIGTERM: {}",
+        agent_a.log()
+    );
+    let took = time_until(&shoal, "a left", Duration::from_secs(TTL_SECS), |t| {
+        !t.contains(&a.tcp_addr())
+    });
+    println!(
+        "stopped agent's node gone after {:.2} s",
+        took.as_secs_f64()
+    );
+    assert!(
+        stopped.elapsed() <= Duration::from_secs(TTL_SECS),
+        "{took:?}"
+    );
+
+    // SIGKILL: nothing revokes; the lease expires within the TTL.
+    let killed = Instant::now();
+    agent_b.kill();
+    let took = time_until(&shoal, "b expired", Duration::from_secs(TTL_SECS), |t| {
+        !t.contains(&b.tcp_addr())
+    });
+    println!(
+        "killed agent's node gone after {:.2} s (TTL {TTL_SECS} s)",
+        took.as_secs_f64()
+    );
+    assert!(
+        killed.elapsed() <= Duration::from_secs(TTL_SECS),
+        "{took:?}"
+    );
+    let (ok, out) = shoal_list(&discovery);
+    assert!(ok && out.trim().is_empty(), "{out}");
+}
+
+#[test]
+fn etcd_down_keeps_serving_and_catches_up() {
+    let etcd = EtcdCluster::start(1);
+    let cluster = RealCluster::new().engines(2).start().expect("two engines");
+    let discovery = etcd.url("down-test");
+    let shoal = manage(&discovery);
+    let (a, b) = (&cluster.engines()[0], &cluster.engines()[1]);
+    let _agent_a = Agent::join(a, &discovery);
+    support::wait_healthy(shoal.host(), 1);
+    let docker = |args: &[&str]| docker_cli(shoal.host(), args);
+    docker(&["run", "-d", "--name", "web", "busybox", "sleep", "600"]).expect_success();
+
+    etcd.stop();
+    let down = Instant::now();
+    let took = time_until(
+        &shoal,
+        "etcd reported unreachable",
+        Duration::from_secs(5),
+        |t| t.contains("unreachable since"),
+    );
+    println!("etcd down seen after {:.2} s", took.as_secs_f64());
+    // An engine joins while etcd is down: its agent keeps trying.
+    let _agent_b = Agent::join(b, &discovery);
+
+    // The docker CLI shows the state and the warning.
+    let o = docker(&["info"]);
+    assert!(o.success(), "{o}");
+    assert!(
+        o.stdout.contains("Discovery Status: unreachable since"),
+        "{o}"
+    );
+    assert!(
+        format!("{}{}", o.stdout, o.stderr).contains("is unreachable since"),
+        "the warning: {o}"
+    );
+    assert!(o.stdout.contains("Nodes: 1"), "{o}");
+    // Reads, proxied calls and creates on the known node go on.
+    let ps = docker(&["ps", "--format", "{{.Names}}"]).expect_success();
+    assert!(ps.stdout.contains("/web"), "{ps}");
+    let exec = docker(&["exec", "web", "echo", "still-here"]).expect_success();
+    assert_eq!(exec.out(), "still-here");
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        "while-down",
+        "busybox",
+        "sleep",
+        "600",
+    ])
+    .expect_success();
+    docker(&["inspect", "while-down"]).expect_success();
+
+    // Hold etcd down for 4 s in all (longer than the agents' TTL, so leases must survive
+    // the restart or be made again).
+    if let Some(rest) = Duration::from_secs(4).checked_sub(down.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    let o = docker(&["info"]);
+    assert!(o.stdout.contains("Nodes: 1"), "still the known node: {o}");
+    etcd.start_again();
+    let back = Instant::now();
+    let took = time_until(&shoal, "catching up", Duration::from_secs(5), |t| {
+        t.contains(&b.tcp_addr()) && t.contains(&a.tcp_addr()) && t.contains("connected (revision")
+    });
+    println!("caught up {:.2} s after etcd returned", took.as_secs_f64());
+    assert!(back.elapsed() < Duration::from_secs(5));
+    support::wait_healthy(shoal.host(), 2);
+    let o = docker(&["info"]);
+    assert!(
+        !format!("{}{}", o.stdout, o.stderr).contains("unreachable"),
+        "{o}"
+    );
+}
+
+#[test]
+fn join_refuses_an_address_with_no_engine() {
+    let out = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["join", "--advertise", "127.0.0.1:1", "etcd://127.0.0.1:1/x"])
+        .output()
+        .expect("shoal join runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no Docker engine answers at 127.0.0.1:1"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["join", "--advertise", "127.0.0.1:1", "nodes://127.0.0.1:1"])
+        .output()
+        .expect("shoal join runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs an etcd:// discovery"), "{err}");
+}
