@@ -19,6 +19,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::netns::EngineNet;
+use super::pki::{CertFiles, Pki};
 use super::proc::{signal, terminate};
 use super::sweep::{self, BASE_PREFIX, LOCK_FILE};
 
@@ -28,6 +29,13 @@ const ETCD: &str = "/usr/bin/etcd";
 pub const CLIENT_PORT: u16 = 2379;
 /// How long a member may take to answer `/health` after it starts.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// TLS on the client port: etcd's certificate and the CA clients must show one of.
+struct ClientTls {
+    server: CertFiles,
+    /// A client certificate of the same CA (CN `etcd-client`).
+    client: CertFiles,
+}
 
 struct Member {
     name: String,
@@ -43,6 +51,7 @@ pub struct EtcdCluster {
     dir: PathBuf,
     net: EngineNet,
     members: Vec<Member>,
+    tls: Option<ClientTls>,
     _lock: File,
 }
 
@@ -50,6 +59,16 @@ impl EtcdCluster {
     /// Starts `members` members (1 for most tests) and waits until each answers
     /// `/health`. Panics with the member's log when one does not.
     pub fn start(members: usize) -> EtcdCluster {
+        Self::start_with(members, None)
+    }
+
+    /// As `start`, with TLS on the client port: a certificate from `pki` for the members'
+    /// address, and clients must show one signed by `pki` (`--client-cert-auth`).
+    pub fn start_tls(members: usize, pki: &Pki) -> EtcdCluster {
+        Self::start_with(members, Some(pki))
+    }
+
+    fn start_with(members: usize, pki: Option<&Pki>) -> EtcdCluster {
         assert!(
             Path::new(ETCD).exists(),
             "{ETCD} is missing: install Debian's etcd-server (`bash .ci/run` does)"
@@ -78,10 +97,15 @@ impl EtcdCluster {
                 }
             })
             .collect();
+        let tls = pki.map(|pki| ClientTls {
+            server: pki.engine("etcd", &net.engine_ip().to_string()),
+            client: pki.client("etcd-client"),
+        });
         let cluster = EtcdCluster {
             dir,
             net,
             members,
+            tls,
             _lock: lock,
         };
         for i in 0..cluster.members.len() {
@@ -171,15 +195,27 @@ impl EtcdCluster {
             .append(true)
             .open(&m.log)
             .expect("etcd log file");
-        let client = format!("http://{ip}:{}", m.client_port);
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let client = format!("{scheme}://{ip}:{}", m.client_port);
         let peer = format!("http://{ip}:{}", m.peer_port);
         let token = self
             .dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.net.namespace(), ETCD])
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.net.namespace(), ETCD]);
+        if let Some(tls) = &self.tls {
+            command
+                .arg("--cert-file")
+                .arg(&tls.server.cert)
+                .arg("--key-file")
+                .arg(&tls.server.key)
+                .arg("--trusted-ca-file")
+                .arg(&tls.server.ca)
+                .arg("--client-cert-auth");
+        }
+        let child = command
             .args(["--name", &m.name])
             .arg("--data-dir")
             .arg(&m.data)
@@ -206,11 +242,8 @@ impl EtcdCluster {
         let host = format!("{}:{}", self.ip(), m.client_port);
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            let answer = super::http::get(&host, "/health", Duration::from_secs(2));
-            if let Ok(a) = answer {
-                if a.is_success() && a.text().contains("true") {
-                    return;
-                }
+            if self.healthy(&host) {
+                return;
             }
             let exited = m
                 .child
@@ -228,6 +261,34 @@ impl EtcdCluster {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+impl EtcdCluster {
+    /// `/health` answers true (over TLS with `curl` and the client certificate, as the
+    /// test's HTTP client speaks no TLS).
+    fn healthy(&self, host: &str) -> bool {
+        let Some(tls) = &self.tls else {
+            return super::http::get(host, "/health", Duration::from_secs(2))
+                .map(|a| a.is_success() && a.text().contains("true"))
+                .unwrap_or(false);
+        };
+        Command::new("curl")
+            .args(["-sS", "--max-time", "2", "--cacert"])
+            .arg(&tls.client.ca)
+            .arg("--cert")
+            .arg(&tls.client.cert)
+            .arg("--key")
+            .arg(&tls.client.key)
+            .arg(format!("https://{host}/health"))
+            .output()
+            .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("true"))
+            .unwrap_or(false)
+    }
+
+    /// A client certificate etcd accepts (with `start_tls`).
+    pub fn client_cert(&self) -> Option<&CertFiles> {
+        self.tls.as_ref().map(|t| &t.client)
     }
 }
 
