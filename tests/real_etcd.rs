@@ -4,7 +4,7 @@
 //! the TTL (lease expired); `shoal list etcd://` lists the joined engines; with etcd down
 //! the manager keeps serving reads, proxied calls and creates on the nodes it knows, says
 //! etcd is unreachable in `docker info`, and catches up when etcd is back (an engine that
-//! joined meanwhile appears).
+//! joined meanwhile appears); TLS to a three-member etcd that loses a member.
 #![allow(
     clippy::disallowed_methods,
     reason = "plain #[test]s: they block the test's own thread, while etcd, the engines and Shoal under test are processes of their own"
@@ -33,12 +33,18 @@ struct Agent {
 
 impl Agent {
     fn join(engine: &RealEngine, discovery: &str) -> Agent {
+        Self::join_with(engine, discovery, &[])
+    }
+
+    /// With `--discovery-opt` for each of `opts`.
+    fn join_with(engine: &RealEngine, discovery: &str, opts: &[String]) -> Agent {
         let dir = tempfile::tempdir().expect("a temp dir for the agent's log");
         let log = dir.path().join("join.log");
         let out = std::fs::File::create(&log).expect("agent log");
         let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
             .args(["join", "--advertise", &engine.tcp_addr()])
             .args(["--heartbeat", HEARTBEAT, "--ttl", &format!("{TTL_SECS}s")])
+            .args(opts.iter().flat_map(|o| ["--discovery-opt", o.as_str()]))
             .arg(discovery)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -299,13 +305,16 @@ fn etcd_down_keeps_serving_and_catches_up() {
     );
 }
 
+/// TLS to a three-member etcd (what replicated managers run on) that requires client
+/// certificates: `--discovery-opt kv.*` for `manage`, `join` and `list`; with one member
+/// killed, the manager and the agents go on through the other two.
 #[test]
-fn tls_to_etcd_with_discovery_opts() {
+fn tls_three_member_etcd_losing_one_member() {
     let dir = tempfile::tempdir().expect("a temp dir for certificates");
     let pki = support::pki::Pki::new(dir.path(), "etcd");
-    let etcd = EtcdCluster::start_tls(1, &pki);
-    let cluster = RealCluster::new().engines(1).start().expect("one engine");
-    let engine = &cluster.engines()[0];
+    let etcd = EtcdCluster::start_tls(3, &pki);
+    let cluster = RealCluster::new().engines(2).start().expect("two engines");
+    let (a, b) = (&cluster.engines()[0], &cluster.engines()[1]);
     let discovery = etcd.url("tls-test");
     let cert = etcd.client_cert().expect("a client certificate");
     let opts = [
@@ -324,38 +333,31 @@ fn tls_to_etcd_with_discovery_opts() {
         "2s",
     ]);
     let shoal = ShoalDaemon::start(&args);
+    let mut agent_a = Agent::join_with(a, &discovery, &opts);
+    time_until(&shoal, "a joined over TLS", Duration::from_secs(1), |t| {
+        t.contains(&a.tcp_addr())
+    });
 
-    let out = Command::new(env!("CARGO_BIN_EXE_shoal"))
-        .args([
-            "join",
-            "--advertise",
-            &engine.tcp_addr(),
-            "--ttl",
-            "3s",
-            "--heartbeat",
-            "1s",
-        ])
-        .args(opts.iter().flat_map(|o| ["--discovery-opt", o]))
-        .arg(&discovery)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("shoal join starts");
-    let mut agent = Agent {
-        child: out,
-        log: PathBuf::new(),
-        _dir: tempfile::tempdir().expect("temp dir"),
-    };
-    time_until(
+    // One member of three down: b still joins, and the manager sees it.
+    etcd.stop_member(0);
+    let _agent_b = Agent::join_with(b, &discovery, &opts);
+    let took = time_until(
         &shoal,
-        "the engine joined over TLS",
+        "b joined with a member down",
         Duration::from_secs(5),
-        |t| t.contains(&engine.tcp_addr()),
+        |t| {
+            t.contains(&b.tcp_addr())
+                && t.contains(&a.tcp_addr())
+                && t.contains("connected (revision")
+        },
+    );
+    println!(
+        "joined with one member of three down after {:.2} s",
+        took.as_secs_f64()
     );
 
-    // `shoal list` with the same options reads the key; without a certificate etcd
-    // refuses it, and the error says so.
+    // `shoal list` with the same options reads both keys; without a client certificate
+    // etcd refuses it, and the error says so.
     let list = |opts: &[String]| {
         Command::new(env!("CARGO_BIN_EXE_shoal"))
             .arg("list")
@@ -366,23 +368,29 @@ fn tls_to_etcd_with_discovery_opts() {
     };
     let out = list(&opts);
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        engine.tcp_addr()
-    );
-    let began = Instant::now();
+    let mut listed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    listed.sort_unstable();
+    let mut want = vec![a.tcp_addr(), b.tcp_addr()];
+    want.sort_unstable();
+    assert_eq!(listed, want);
     let out = list(&opts[..1]);
     let err = String::from_utf8_lossy(&out.stderr);
-    println!(
-        "list without a client certificate: {:.2} s: {err}",
-        began.elapsed().as_secs_f64()
-    );
     assert!(!out.status.success(), "{out:?}");
     assert!(err.contains("etcd unreachable"), "{err}");
-    assert!(agent.stop(), "the agent exits 0 on SIGTERM");
-    time_until(&shoal, "the engine left", Duration::from_secs(3), |t| {
-        !t.contains(&engine.tcp_addr())
+
+    // The agent's revoke reaches a live member.
+    assert!(
+        agent_a.stop(),
+        "the agent exits 0 on SIGTERM: {}",
+        agent_a.log()
+    );
+    time_until(&shoal, "a left", Duration::from_secs(3), |t| {
+        !t.contains(&a.tcp_addr())
     });
+    etcd.start_member(0);
 }
 
 #[test]

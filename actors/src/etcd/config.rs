@@ -161,10 +161,34 @@ pub struct Etcd {
 }
 
 impl Etcd {
-    /// A client over every endpoint (etcd-client balances and reconnects underneath).
+    /// A client of the first endpoint, in the order given, that answers a status call.
+    ///
+    /// One endpoint per client, not etcd-client's balanced channel over all of them: that
+    /// channel sends calls to a member that is down (they fail with "tcp connect error")
+    /// as long as it is listed. The callers' retry loops drop a client whose call failed
+    /// and connect again, which moves them to a member that answers.
     pub async fn connect(&self) -> Result<Client, EtcdError> {
-        self.timed(Client::connect(&self.urls, Some(self.options.clone())))
-            .await
+        let mut last = None;
+        for url in &self.urls {
+            let attempt = async {
+                let mut client = self
+                    .timed(Client::connect([url], Some(self.options.clone())))
+                    .await?;
+                self.timed(client.status()).await?;
+                Ok::<_, EtcdError>(client)
+            };
+            match attempt.await {
+                Ok(client) => return Ok(client),
+                Err(e) => {
+                    tracing::debug!(endpoint = %url, error = %e, "etcd endpoint does not answer");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| EtcdError::Unreachable {
+            endpoints: self.named.clone(),
+            reason: "no endpoint".into(),
+        }))
     }
 
     /// The endpoints, as the user wrote them, for messages.

@@ -100,6 +100,9 @@ impl HeldKey {
                     Err(e) => {
                         if matches!(e, EtcdError::LeaseLost(_)) {
                             lease = None;
+                        } else {
+                            // The next attempt connects afresh, to whichever member answers.
+                            client = None;
                         }
                         // A key that was held starts its retries afresh.
                         if matches!(*state_tx.borrow(), KeyState::Held { .. }) {
@@ -118,6 +121,11 @@ impl HeldKey {
                 wait = backoff(wait);
             }
             // Revoke: the key goes now rather than at the end of its TTL.
+            let client = match client {
+                Some(c) => Some(c),
+                None if lease.is_some() => etcd.connect().await.ok(),
+                None => None,
+            };
             if let (Some(id), Some(mut c)) = (lease, client) {
                 match etcd.timed(c.lease_revoke(id)).await {
                     Ok(_) => tracing::info!(key = %key, "etcd lease revoked"),

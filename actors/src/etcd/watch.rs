@@ -71,10 +71,20 @@ async fn run(etcd: Etcd, prefix: String, tx: watch::Sender<Arc<PrefixView>>) {
     let dir = format!("{}/", prefix.trim_end_matches('/'));
     let mut client: Option<Client> = None;
     let mut wait = RETRY_MIN;
+    // After a watch that was in step fails, one attempt at once, to another member if
+    // need be, before etcd is said to be unreachable: losing one member of three is not
+    // an outage.
+    let mut quick_retry = false;
     loop {
-        let error = follow(&etcd, &mut client, &dir, &tx, &mut wait).await;
+        let error = follow(&etcd, &mut client, &dir, &tx, &mut wait, &mut quick_retry).await;
         if tx.is_closed() {
             return;
+        }
+        // The next attempt connects afresh, to whichever member answers.
+        client = None;
+        if std::mem::take(&mut quick_retry) {
+            tracing::info!(error = %error, "etcd watch failed; syncing again");
+            continue;
         }
         let was_up = !matches!(tx.borrow().link, Link::Down { .. });
         if was_up {
@@ -101,6 +111,7 @@ async fn follow(
     dir: &str,
     tx: &watch::Sender<Arc<PrefixView>>,
     wait: &mut std::time::Duration,
+    quick_retry: &mut bool,
 ) -> EtcdError {
     let c = match client {
         Some(c) => c,
@@ -145,6 +156,7 @@ async fn follow(
     };
     tx.send_replace(Arc::new(view.clone()));
     *wait = RETRY_MIN;
+    *quick_retry = true;
     loop {
         let answer = match stream.message().await {
             Ok(Some(a)) => a,
