@@ -117,7 +117,11 @@ impl EtcdConfig {
         let mut options = ConnectOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_keep_alive(PING_INTERVAL, PING_TIMEOUT)
-            .with_keep_alive_while_idle(true);
+            .with_keep_alive_while_idle(true)
+            // A member cut off from the others' majority fails calls and ends watches
+            // (instead of serving a view that no longer changes): the retry loops then
+            // move to a member that has a leader.
+            .with_require_leader(true);
         let scheme = match &self.tls {
             None => "http",
             Some(files) => {
@@ -218,10 +222,30 @@ impl Etcd {
     }
 }
 
-/// The first line of an etcd-client error: its transport errors carry a long chain.
+/// An etcd-client error in a line: a gRPC status's message (its `Display` adds the
+/// whole debug form of its source) and the innermost cause, e.g. `tcp connect error:
+/// Connection refused (os error 111)`.
 fn short(e: &etcd_client::Error) -> String {
-    let text = e.to_string();
-    text.lines().next().unwrap_or("").trim().to_string()
+    use std::error::Error as _;
+    let (top, mut cause) = match e {
+        etcd_client::Error::GRpcStatus(s) => (s.message().to_string(), s.source()),
+        etcd_client::Error::TransportError(t) => ("transport error".to_string(), t.source()),
+        other => (other.to_string(), None),
+    };
+    let mut innermost = None;
+    while let Some(c) = cause {
+        innermost = Some(c.to_string());
+        cause = c.source();
+    }
+    match innermost {
+        Some(last) if !top.contains(&last) => format!("{top}: {last}"),
+        _ => top,
+    }
+    .lines()
+    .next()
+    .unwrap_or("")
+    .trim()
+    .to_string()
 }
 
 #[cfg(test)]
