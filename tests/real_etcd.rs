@@ -303,6 +303,13 @@ fn etcd_down_keeps_serving_and_catches_up() {
         !format!("{}{}", o.stdout, o.stderr).contains("unreachable"),
         "{o}"
     );
+    // The log says both.
+    let log = shoal.log();
+    assert!(
+        log.contains("etcd unreachable: keeping the nodes known so far"),
+        "{log}"
+    );
+    assert!(log.contains("etcd reachable again: caught up"), "{log}");
 }
 
 /// TLS to a three-member etcd (what replicated managers run on) that requires client
