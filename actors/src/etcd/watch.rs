@@ -171,22 +171,21 @@ async fn follow(
             };
             return EtcdError::WatchEnded(why);
         }
-        let mut changed = false;
-        for event in answer.events() {
-            let Some(kv) = event.kv() else { continue };
-            let Some(key) = relative(dir, kv.key()) else {
-                continue;
-            };
-            changed |= match event.event_type() {
-                EventType::Put => {
-                    let old = view.entries.insert(key, kv.value().to_vec());
-                    old.as_deref() != Some(kv.value())
-                }
-                EventType::Delete => view.entries.remove(&key).is_some(),
-            };
-            view.revision = view.revision.max(kv.mod_revision());
-        }
-        if changed {
+        let changes = answer.events().iter().filter_map(|event| {
+            let kv = event.kv()?;
+            Some(match event.event_type() {
+                EventType::Put => Change::Put {
+                    key: kv.key(),
+                    value: kv.value(),
+                    revision: kv.mod_revision(),
+                },
+                EventType::Delete => Change::Delete {
+                    key: kv.key(),
+                    revision: kv.mod_revision(),
+                },
+            })
+        });
+        if apply(&mut view, dir, changes) {
             tx.send_replace(Arc::new(view.clone()));
         }
         if tx.is_closed() {
@@ -195,10 +194,131 @@ async fn follow(
     }
 }
 
+/// One event of a watch answer.
+#[derive(Debug, Clone, Copy)]
+enum Change<'a> {
+    Put {
+        key: &'a [u8],
+        value: &'a [u8],
+        revision: i64,
+    },
+    Delete {
+        key: &'a [u8],
+        revision: i64,
+    },
+}
+
+/// Applies watch events to the view; true when its entries changed (readers need a new
+/// snapshot only then).
+fn apply<'a>(view: &mut PrefixView, dir: &str, changes: impl Iterator<Item = Change<'a>>) -> bool {
+    let mut changed = false;
+    for change in changes {
+        let (key, revision) = match change {
+            Change::Put { key, revision, .. } | Change::Delete { key, revision } => (key, revision),
+        };
+        view.revision = view.revision.max(revision);
+        let Some(key) = relative(dir, key) else {
+            continue;
+        };
+        changed |= match change {
+            Change::Put { value, .. } => {
+                let old = view.entries.insert(key, value.to_vec());
+                old.as_deref() != Some(value)
+            }
+            Change::Delete { .. } => view.entries.remove(&key).is_some(),
+        };
+    }
+    changed
+}
+
 /// The key below `dir`, when it is valid UTF-8 and not empty.
 fn relative(dir: &str, key: &[u8]) -> Option<String> {
     let key = std::str::from_utf8(key).ok()?;
     key.strip_prefix(dir)
         .filter(|k| !k.is_empty())
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> PrefixView {
+        PrefixView {
+            entries: BTreeMap::new(),
+            revision: 5,
+            link: Link::Up,
+        }
+    }
+
+    #[test]
+    fn puts_and_deletes_under_the_prefix() {
+        let mut v = view();
+        let put = |key: &'static str, value: &'static str, revision| Change::Put {
+            key: key.as_bytes(),
+            value: value.as_bytes(),
+            revision,
+        };
+        assert!(apply(
+            &mut v,
+            "/shoal/nodes/",
+            [
+                put("/shoal/nodes/a:1", "a:1", 6),
+                put("/shoal/nodes/b:2", "b:2", 7)
+            ]
+            .into_iter()
+        ));
+        assert_eq!(v.entries.keys().collect::<Vec<_>>(), ["a:1", "b:2"]);
+        assert_eq!(v.revision, 7);
+        // The same value again is no change; a new value is one.
+        assert!(!apply(
+            &mut v,
+            "/shoal/nodes/",
+            [put("/shoal/nodes/a:1", "a:1", 8)].into_iter()
+        ));
+        assert!(apply(
+            &mut v,
+            "/shoal/nodes/",
+            [put("/shoal/nodes/a:1", "x", 9)].into_iter()
+        ));
+        // A delete, one of a key not held, and a key outside the folder (or the folder
+        // itself) change nothing but the revision.
+        let del = |key: &'static str, revision| Change::Delete {
+            key: key.as_bytes(),
+            revision,
+        };
+        assert!(apply(
+            &mut v,
+            "/shoal/nodes/",
+            [del("/shoal/nodes/b:2", 10)].into_iter()
+        ));
+        assert!(!apply(
+            &mut v,
+            "/shoal/nodes/",
+            [
+                del("/shoal/nodes/zz:1", 11),
+                put("/shoal/other", "o", 12),
+                put("/shoal/nodes/", "", 13)
+            ]
+            .into_iter()
+        ));
+        assert_eq!(v.entries.keys().collect::<Vec<_>>(), ["a:1"]);
+        assert_eq!(v.revision, 13);
+    }
+
+    #[test]
+    fn keys_below_the_folder_only() {
+        assert_eq!(relative("/p/nodes/", b"/p/nodes/h:1"), Some("h:1".into()));
+        assert_eq!(relative("/p/nodes/", b"/p/nodes/"), None);
+        assert_eq!(relative("/p/nodes/", b"/p/nodesX"), None);
+        assert_eq!(relative("/p/nodes/", &[0x2f, 0xff]), None);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_limit() {
+        use crate::etcd::{backoff, RETRY_MAX, RETRY_MIN};
+        assert_eq!(backoff(RETRY_MIN), RETRY_MIN * 2);
+        assert_eq!(backoff(RETRY_MAX), RETRY_MAX);
+        assert_eq!(backoff(std::time::Duration::ZERO), RETRY_MIN);
+    }
 }
