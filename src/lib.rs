@@ -8,6 +8,7 @@ pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod discovery;
+pub mod docs_cmd;
 pub mod list_cmd;
 pub mod server;
 pub mod sim_cmd;

@@ -31,6 +31,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sim(args) => shoal::sim_cmd::run(args),
+        Command::Completions { shell } => {
+            shoal::docs_cmd::completions(shell, &mut std::io::stdout().lock());
+            ExitCode::SUCCESS
+        }
+        Command::Man(args) => match shoal::docs_cmd::man(&args, &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("shoal: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::List(args) => match shoal::list_cmd::run(&args) {
             Ok(lines) => {
                 for l in lines {
