@@ -10,6 +10,7 @@ pub mod config;
 pub mod discovery;
 pub mod docs_cmd;
 pub mod list_cmd;
+pub mod readiness;
 pub mod server;
 pub mod sim_cmd;
 pub mod telemetry;

@@ -4,6 +4,7 @@
 use clap::Parser;
 use shoal::cli::{Cli, Command};
 use shoal::config::{ListenAddr, ManageConfig};
+use shoal::readiness;
 use shoal::server::{self, Listener};
 use std::process::ExitCode;
 
@@ -75,9 +76,26 @@ fn main() -> ExitCode {
                 Listener::Tcp(l) => l.local_addr().map_or(args.host.clone(), |a| a.to_string()),
                 Listener::Unix(_) => args.host.clone(),
             };
+            // Under systemd's Type=notify: read before anything starts, so a bad
+            // NOTIFY_SOCKET is a start-up error, not a unit that never becomes ready.
+            let notifier = match readiness::Notifier::from_env() {
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!("shoal: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let result = actix_rt::System::new().block_on(async move {
                 let running = server::start(config, listener).await?;
                 tracing::info!(target: "shoal::listen", host = %args.host, addr = %bound, "shoal is serving the Docker API");
+                if let Some(notifier) = notifier {
+                    actix_rt::spawn(readiness::announce(
+                        notifier,
+                        running.view.clone(),
+                        running.discovered,
+                        readiness::READY_LIMIT,
+                    ));
+                }
                 running.server.await?;
                 if let Some(sim) = running.sim {
                     sim.stop().await;

@@ -209,3 +209,106 @@ fn the_man_pages_render_without_warnings() {
     let (ok, stdout, _) = output(&["man"], &[]);
     assert!(ok && stdout.contains(".TH shoal 1"), "{stdout}");
 }
+
+/// Datagrams Shoal sends to a `NOTIFY_SOCKET` the test binds, as systemd's `Type=notify`
+/// receives them.
+struct NotifySocket {
+    socket: std::os::unix::net::UnixDatagram,
+    path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl NotifySocket {
+    fn bind() -> NotifySocket {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notify");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        NotifySocket {
+            socket,
+            path,
+            _dir: dir,
+        }
+    }
+
+    /// Every datagram until one holds `READY=1` (that one is last), within `secs`.
+    fn until_ready(&self, secs: u64, child: &mut std::process::Child) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Ok(n) = self.socket.recv(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let ready = text.lines().any(|l| l == "READY=1");
+                got.push(text);
+                if ready {
+                    return got;
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("shoal exited ({status}) before READY=1; got {got:?}");
+            }
+            assert!(Instant::now() < deadline, "no READY=1 in {secs} s: {got:?}");
+        }
+    }
+}
+
+/// `shoal manage -H 127.0.0.1:0 ARGS` with NOTIFY_SOCKET set, logging to a file.
+fn manage_notifying(
+    args: &[&str],
+    notify: &NotifySocket,
+    log: &std::path::Path,
+) -> std::process::Child {
+    let mut all = vec!["manage", "-H", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    shoal(&all, &[])
+        .env("NOTIFY_SOCKET", &notify.path)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log"))
+        .spawn()
+        .expect("shoal starts")
+}
+
+/// systemd's `Type=notify`: READY=1 comes once the API serves and every engine has been
+/// heard from, so `docker info` at that moment already shows every node healthy.
+#[test]
+fn ready_is_sent_once_serving_with_a_full_view() {
+    let notify = NotifySocket::bind();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("shoal.log");
+    let mut child = manage_notifying(&["--sim", "3"], &notify, &log);
+    let _kill = KillOnDrop(&mut child);
+    let got = notify.until_ready(30, _kill.0);
+    let ready = got.last().expect("a datagram");
+    assert!(
+        ready.contains("STATUS=3 of 3 nodes answered, 3 healthy"),
+        "{got:?}"
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let addr = served_addr(&text).unwrap_or_else(|| panic!("READY=1 before serving: {text}"));
+    let o = docker_cli(&addr, &["info"]);
+    assert_eq!(o.stdout.matches("└ Status: Healthy").count(), 3, "{o}");
+}
+
+/// An engine that refuses connections is heard from too (its first refresh failed): the
+/// service becomes ready instead of waiting for it, and says so in its status.
+#[test]
+fn ready_does_not_wait_for_a_dead_engine() {
+    let notify = NotifySocket::bind();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("shoal.log");
+    let mut child = manage_notifying(
+        &["nodes://127.0.0.1:1", "--engine-timeout", "2s"],
+        &notify,
+        &log,
+    );
+    let _kill = KillOnDrop(&mut child);
+    let got = notify.until_ready(20, _kill.0);
+    assert!(
+        got.last()
+            .is_some_and(|r| r.contains("STATUS=1 of 1 nodes answered, 0 healthy")),
+        "{got:?}"
+    );
+}
