@@ -3,7 +3,9 @@
 //! package (`deploy/debian`, `cargo deb`) checked and unpacked into a scratch root.
 //!
 //! Both build from the debug binary this test run already has, so neither compiles Shoal
-//! again. Whatever the image test makes on the machine's engine (an image under a tag of its
+//! again (the image test takes ~15 s, the package test ~25 s, most of it compressing).
+//! The package test needs `cargo deb` (`.ci/run` installs it) and systemd's
+//! `systemd-analyze`, which checks the unit offline. Whatever the image test makes on the machine's engine (an image under a tag of its
 //! own, its containers) is removed when the test ends, also when it fails.
 #![allow(
     clippy::disallowed_methods,
@@ -229,4 +231,185 @@ fn the_image_serves_the_docker_cli_over_real_engines() -> Result<(), HarnessErro
     let o = docker_cli(&addr, &["version"]);
     assert!(!o.success(), "{o}");
     Ok(())
+}
+
+/// `program ARGS`, its status and both streams as text.
+fn run(program: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The Debian package from `deploy/debian/build.sh` (cargo-deb over the test's binary):
+/// what it holds, what dpkg makes of it when it unpacks it into a scratch root, and the
+/// unit and environment file it installs, checked there by systemd's own tools.
+#[test]
+fn the_debian_package_installs_binary_unit_man_pages_and_completions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("out");
+    let out_dir_arg = out_dir.to_str().expect("utf-8 path");
+    let (ok, log) = run(
+        "bash",
+        &[
+            &format!("{REPO}/deploy/debian/build.sh"),
+            SHOAL,
+            "--output",
+            out_dir_arg,
+            // Compression of a debug binary is most of the build: the quick kind.
+            "--fast",
+        ],
+    );
+    assert!(ok, "build.sh: {log}");
+    let deb = std::fs::read_dir(&out_dir)
+        .expect("output dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .unwrap_or_else(|| panic!("no .deb in {}: {log}", out_dir.display()));
+    let deb = deb.to_str().expect("utf-8 path");
+
+    let (ok, contents) = run("dpkg-deb", &["-c", deb]);
+    assert!(ok, "{contents}");
+    for path in [
+        "./usr/bin/shoal",
+        "./usr/lib/systemd/system/shoal.service",
+        "./etc/default/shoal",
+        "./usr/share/man/man1/shoal.1.gz",
+        "./usr/share/man/man1/shoal-manage.1.gz",
+        "./usr/share/bash-completion/completions/shoal",
+        "./usr/share/zsh/vendor-completions/_shoal",
+        "./usr/share/fish/vendor_completions.d/shoal.fish",
+    ] {
+        assert!(
+            contents.lines().any(|l| l.ends_with(&format!(" {path}"))),
+            "{path} not in the package:\n{contents}"
+        );
+    }
+    let (ok, info) = run("dpkg-deb", &["-I", deb]);
+    assert!(ok, "{info}");
+    assert!(info.contains("Package: shoal"), "{info}");
+    assert!(info.contains("Depends: adduser, libc6"), "{info}");
+    let (ok, postinst) = run("dpkg-deb", &["-I", deb, "postinst"]);
+    assert!(ok && postinst.contains("adduser --system"), "{postinst}");
+    // Installed disabled: nothing enables or starts it unless it was enabled before.
+    assert!(!postinst.contains("deb-systemd-invoke start"), "{postinst}");
+
+    // dpkg's own install into a scratch root: unpacked (no maintainer script runs there),
+    // its files and conffile registered.
+    let root = dir.path().join("root");
+    for d in [
+        "var/lib/dpkg/info",
+        "var/lib/dpkg/updates",
+        "var/lib/dpkg/triggers",
+    ] {
+        std::fs::create_dir_all(root.join(d)).expect("dpkg dirs");
+    }
+    std::fs::write(root.join("var/lib/dpkg/status"), "").expect("status");
+    let root_arg = format!("--root={}", root.display());
+    let (ok, log) = run("dpkg", &[&root_arg, "--unpack", deb]);
+    assert!(ok, "dpkg --unpack: {log}");
+    let (ok, status) = run("dpkg", &[&root_arg, "-s", "shoal"]);
+    assert!(
+        ok && status.contains("Status: install ok unpacked"),
+        "{status}"
+    );
+    assert!(
+        status.contains("/etc/default/shoal"),
+        "no conffile: {status}"
+    );
+    let bin = root.join("usr/bin/shoal");
+    let (ok, version) = run(bin.to_str().expect("utf-8"), &["--version"]);
+    assert!(ok && version.starts_with("shoal "), "{version}");
+
+    check_unit(&root);
+    // A conffile waits beside its place until `dpkg --configure` (which would run
+    // postinst): that is where it is after an unpack.
+    check_environment_file(&root.join("etc/default/shoal.dpkg-new"));
+}
+
+/// The installed unit passes `systemd-analyze verify` (no unknown key, its programs
+/// there) and its sandbox scores at most 2.0 of 10 in `systemd-analyze security`.
+fn check_unit(root: &Path) {
+    // ExecReload's /bin/kill belongs to procps on a real system; verify wants it there.
+    let kill = root.join("bin/kill");
+    std::fs::create_dir_all(root.join("bin")).expect("bin");
+    std::fs::write(&kill, "#!/bin/sh\n").expect("kill");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&kill, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let root_arg = format!("--root={}", root.display());
+    let (ok, log) = run(
+        "systemd-analyze",
+        &[
+            "verify",
+            &root_arg,
+            "--man=no",
+            "--recursive-errors=no",
+            "shoal.service",
+        ],
+    );
+    assert!(ok && log.trim().is_empty(), "systemd-analyze verify: {log}");
+    let (ok, log) = run(
+        "systemd-analyze",
+        &[
+            "security",
+            "--offline=yes",
+            &root_arg,
+            "--threshold=20",
+            "shoal.service",
+        ],
+    );
+    assert!(ok, "systemd-analyze security above 2.0: {log}");
+    let unit =
+        std::fs::read_to_string(root.join("usr/lib/systemd/system/shoal.service")).expect("unit");
+    for line in [
+        "Type=notify",
+        "EnvironmentFile=-/etc/default/shoal",
+        "Restart=on-failure",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "no {line} in the unit");
+    }
+}
+
+/// Every `SHOAL_*` the environment file names (set or commented out) is a flag's
+/// variable, and the file as shipped starts nothing unsafe: Shoal reads it and serves on
+/// loopback.
+fn check_environment_file(path: &Path) {
+    use clap::CommandFactory;
+    let text = std::fs::read_to_string(path).expect("environment file");
+    let mut cmd = shoal::cli::Cli::command();
+    cmd.build();
+    let manage = cmd.find_subcommand("manage").expect("manage");
+    let known: Vec<String> = manage
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect();
+    let mut named = 0;
+    for line in text.lines() {
+        let line = line.trim_start_matches('#');
+        if let Some((key, _)) = line.split_once('=') {
+            if key.starts_with("SHOAL_") && !key.contains(' ') {
+                named += 1;
+                assert!(
+                    known.iter().any(|k| k == key),
+                    "{key} is no flag's variable"
+                );
+            }
+        }
+    }
+    assert!(named >= 10, "{text}");
+    let set: Vec<&str> = text.lines().filter(|l| l.starts_with("SHOAL_")).collect();
+    assert_eq!(set, ["SHOAL_HOST=127.0.0.1:2375"], "{text}");
 }
