@@ -142,7 +142,13 @@ pub async fn announce(
             last = Some(progress);
         }
         tokio::select! {
-            _ = view.changed() => {}
+            changed = view.changed() => {
+                // The ClusterActor is gone (shutting down): read again at the slow pace
+                // rather than spin on a closed channel.
+                if changed.is_err() {
+                    tokio::time::sleep(RECHECK).await;
+                }
+            }
             _ = tokio::time::sleep(RECHECK) => {}
         }
     };
