@@ -71,6 +71,42 @@ impl Drop for OnMachine {
     }
 }
 
+/// Removes what an earlier run of this test, killed before its drop, left on the
+/// machine's engine: containers `shoal-it-{plain,tls}-PID-...` and images
+/// `shoal-it-image:PID-...` whose PID is no longer alive.
+fn sweep_stale() {
+    let dead = |pid: &str| !Path::new("/proc").join(pid).exists();
+    let names = docker_cli(
+        MACHINE,
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            "name=shoal-it-",
+            "--format",
+            "{{.Names}}",
+        ],
+    );
+    for name in names.stdout.lines() {
+        let pid = name
+            .strip_prefix("shoal-it-plain-")
+            .or_else(|| name.strip_prefix("shoal-it-tls-"))
+            .and_then(|rest| rest.split('-').next());
+        if pid.is_some_and(dead) {
+            let _ = docker_cli(MACHINE, &["rm", "-f", name]);
+        }
+    }
+    let tags = docker_cli(
+        MACHINE,
+        &["images", "shoal-it-image", "--format", "{{.Tag}}"],
+    );
+    for tag in tags.stdout.lines() {
+        if tag.split('-').next().is_some_and(dead) {
+            let _ = docker_cli(MACHINE, &["rmi", "-f", &format!("shoal-it-image:{tag}")]);
+        }
+    }
+}
+
 /// Runs `deploy/image/build.sh` over the test's binary against the machine's engine.
 fn build_image(tag: &str) {
     let out = Command::new("bash")
@@ -117,6 +153,7 @@ fn the_image_serves_the_docker_cli_over_real_engines() -> Result<(), HarnessErro
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = Pki::new(&dir.path().join("pki"), "image");
     let cluster = RealCluster::new().engines(2).tls(&pki).start()?;
+    sweep_stale();
     let id = unique();
     let mut machine = OnMachine {
         tag: format!("shoal-it-image:{id}"),
