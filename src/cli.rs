@@ -73,6 +73,12 @@ pub struct ManageArgs {
     #[arg(long = "cluster-opt", value_name = "KEY=VALUE")]
     pub cluster_opts: Vec<String>,
 
+    /// How long a node stays unhealthy before its containers with the reschedule policy
+    /// `on-node-failure` are created again on other nodes (the originals are removed when
+    /// the node comes back).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub reschedule_grace: Duration,
+
     /// Log level: error, warn, info, debug, trace (or a tracing filter directive).
     #[arg(long, default_value = "info")]
     pub log_level: String,

@@ -10,5 +10,6 @@ pub mod engine;
 pub mod events;
 pub mod metrics;
 pub mod node;
+pub mod reschedule;
 pub mod scheduler;
 mod shared_list;

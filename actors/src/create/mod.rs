@@ -28,7 +28,7 @@ pub mod request;
 pub mod resolve;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod tests;
 
