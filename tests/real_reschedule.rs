@@ -3,9 +3,9 @@
 //! `on-node-failure` (by env or by label) run again on the other nodes, once each, with
 //! their names, published ports, labels and swarm ids, started only if they ran; a
 //! container without the policy stays where it was. `docker events` tells what moved from
-//! where to where, and the metric counts it. When the engine comes back, its stale
-//! originals are removed: each name means one container again, through Shoal and on the
-//! engines themselves.
+//! where to where, and the metric counts it. Shoal is then restarted: from the labels alone
+//! it moves nothing twice, and when the engine comes back it removes the stale originals:
+//! each name means one container again, through Shoal and on the engines themselves.
 #![allow(
     clippy::disallowed_methods,
     reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
@@ -14,7 +14,7 @@
 mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{docker_cli, http, wait_until, DockerOutput, RealCluster, ShoalDaemon};
+use support::{docker_cli, http, wait_healthy, wait_until, DockerOutput, RealCluster, ShoalDaemon};
 
 /// `docker inspect` of one container through Shoal, as JSON.
 fn inspect(docker: &dyn Fn(&[&str]) -> DockerOutput, name: &str) -> serde_json::Value {
@@ -196,6 +196,75 @@ fn a_dead_nodes_containers_run_again_elsewhere_once_and_the_returned_originals_g
     assert_eq!(reschedules(shoal.host(), "done"), 2);
     assert_eq!(reschedules(shoal.host(), "failed"), 0);
 
+    // What moved, from where to where, in `docker events`.
+    let events = |host: &str, action: &str, name: &str| -> Vec<serde_json::Value> {
+        let until = (SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1)
+        .to_string();
+        let o = docker_cli(
+            host,
+            &[
+                "events",
+                "--since",
+                &since,
+                "--until",
+                &until,
+                "--filter",
+                "type=container",
+                "--format",
+                "{{json .}}",
+            ],
+        )
+        .expect_success();
+        o.stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["Action"] == action && e["Actor"]["Attributes"]["name"] == name)
+            .collect()
+    };
+    let moved = events(shoal.host(), "reschedule", "web");
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    let attrs = &moved[0]["Actor"]["Attributes"];
+    assert_eq!(attrs["from_node"], victim.name());
+    assert_eq!(attrs["from_addr"], victim.tcp_addr().as_str());
+    let holder = others
+        .iter()
+        .find(|e| names_on(e).contains(&"web".to_string()))
+        .expect("an engine holds web");
+    assert_eq!(attrs["to_node"], holder.name());
+    assert_eq!(attrs["to_addr"], holder.tcp_addr().as_str());
+    assert_eq!(moved[0]["Actor"]["ID"], web["Id"]);
+    assert_eq!(attrs["started"], "true");
+    assert_eq!(events(shoal.host(), "reschedule", "idle").len(), 1);
+    assert!(events(shoal.host(), "reschedule", "plain").is_empty());
+
+    // A restarted Shoal has only the labels to go by: it moves nothing again while the
+    // engine is still dead, and knows the originals for stale once it is back.
+    drop(shoal);
+    let discovery = format!("nodes://{}", cluster.tcp_addrs());
+    let shoal = ShoalDaemon::start(&[
+        &discovery,
+        "--engine-refresh-min-interval",
+        "1s",
+        "--engine-refresh-max-interval",
+        "2s",
+        "--engine-failure-retry",
+        "2",
+        "--engine-timeout",
+        "2s",
+        "--reschedule-grace",
+        "2s",
+    ]);
+    wait_healthy(shoal.host(), 2);
+    std::thread::sleep(Duration::from_secs(4));
+    let mut live: Vec<String> = others.iter().flat_map(names_on).collect();
+    live.sort();
+    assert_eq!(live, ["idle", "web"], "nothing moved twice");
+    assert_eq!(reschedules(shoal.host(), "done"), 0);
+
     // Bring the engine back: its stale originals go, `plain` stays.
     victim.restart().expect("the victim starts again");
     let back = Instant::now();
@@ -211,6 +280,7 @@ fn a_dead_nodes_containers_run_again_elsewhere_once_and_the_returned_originals_g
         "stale originals removed {:.1} s after the engine was back",
         back.elapsed().as_secs_f64()
     );
+    let docker = |args: &[&str]| -> DockerOutput { docker_cli(shoal.host(), args) };
     wait_until("one web and one idle through Shoal", 10, || {
         let o = docker(&["ps", "-a", "--format", "{{.Names}}"]);
         let count = |n: &str| {
@@ -230,53 +300,7 @@ fn a_dead_nodes_containers_run_again_elsewhere_once_and_the_returned_originals_g
         web["Id"],
         "the name is the copy's"
     );
-
-    // What moved, from where to where, in `docker events`.
-    let until = (SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 1)
-    .to_string();
-    let o = docker(&[
-        "events",
-        "--since",
-        &since,
-        "--until",
-        &until,
-        "--filter",
-        "type=container",
-        "--format",
-        "{{json .}}",
-    ])
-    .expect_success();
-    let events: Vec<serde_json::Value> = o
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let ours = |action: &str, name: &str| {
-        events
-            .iter()
-            .filter(|e| e["Action"] == action && e["Actor"]["Attributes"]["name"] == name)
-            .cloned()
-            .collect::<Vec<_>>()
-    };
-    let moved = ours("reschedule", "web");
-    assert_eq!(moved.len(), 1, "{o}");
-    let attrs = &moved[0]["Actor"]["Attributes"];
-    assert_eq!(attrs["from_node"], victim.name());
-    assert_eq!(attrs["from_addr"], victim.tcp_addr().as_str());
-    let holder = others
-        .iter()
-        .find(|e| names_on(e).contains(&"web".to_string()))
-        .expect("an engine holds web");
-    assert_eq!(attrs["to_node"], holder.name());
-    assert_eq!(attrs["to_addr"], holder.tcp_addr().as_str());
-    assert_eq!(moved[0]["Actor"]["ID"], web["Id"]);
-    assert_eq!(attrs["started"], "true");
-    assert_eq!(ours("reschedule", "idle").len(), 1, "{o}");
-    assert!(ours("reschedule", "plain").is_empty(), "{o}");
-    assert_eq!(ours("reschedule_cleanup", "web").len(), 1, "{o}");
+    assert_eq!(events(shoal.host(), "reschedule_cleanup", "web").len(), 1);
+    assert_eq!(events(shoal.host(), "reschedule_cleanup", "idle").len(), 1);
     println!("whole test {:.1} s", t0.elapsed().as_secs_f64());
 }
