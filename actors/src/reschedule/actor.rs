@@ -43,9 +43,11 @@ pub struct ReschedulerConfig {
     pub tick: Duration,
     /// Wait before a failed move (or cleanup) of one container is tried again.
     pub retry_after: Duration,
-    /// Jobs at once.
+    /// Jobs at once (and so started per tick): creates go through the one scheduler, the
+    /// engine calls run side by side.
     pub max_jobs: usize,
-    /// Inspects fetched at once.
+    /// Inspects asked for at once (and so per tick: 32 a second reads the configs of a
+    /// thousand containers in half a minute after a start).
     pub max_fetches: usize,
     pub flow: FlowConfig,
 }
@@ -56,8 +58,8 @@ impl Default for ReschedulerConfig {
             grace: DEFAULT_GRACE,
             tick: Duration::from_secs(1),
             retry_after: Duration::from_secs(10),
-            max_jobs: 8,
-            max_fetches: 8,
+            max_jobs: 32,
+            max_fetches: 32,
             flow: FlowConfig::default(),
         }
     }
@@ -256,7 +258,12 @@ impl Rescheduler {
             attrs.insert("from_addr".into(), from.to_string());
             attrs.insert("from_id".into(), container.id.clone());
             match outcome {
-                Ok(MoveOutcome::NotClaimed) => {}
+                // Done or in hand elsewhere (the copy was removed by hand, or another
+                // manager is on it): asked again only after a while.
+                Ok(MoveOutcome::NotClaimed) => {
+                    act.not_before
+                        .insert(swarm_id, Instant::now() + act.config.retry_after);
+                }
                 Ok(MoveOutcome::Moved(moved)) => {
                     let to_node = act.view.borrow().node(moved.to.as_str());
                     if let Some(n) = &to_node {
