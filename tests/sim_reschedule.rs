@@ -80,7 +80,7 @@ async fn forty_containers_of_a_dead_node_move_once_and_their_originals_go_when_i
         assert_eq!(a.status, 201, "{}", String::from_utf8_lossy(&a.body));
         let id = a.json()["Id"].as_str().unwrap().to_string();
         // Every other one is left created: its copy must stay so.
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             let s = c
                 .request(post.clone(), &format!("/containers/{id}/start"), None)
                 .await;
@@ -127,7 +127,11 @@ async fn forty_containers_of_a_dead_node_move_once_and_their_originals_go_when_i
     for (name, node, state) in &live {
         assert_ne!(node, "a");
         let i: usize = name.trim_start_matches("web-").parse().unwrap();
-        let want = if i % 2 == 0 { "running" } else { "created" };
+        let want = if i.is_multiple_of(2) {
+            "running"
+        } else {
+            "created"
+        };
         assert_eq!(state, want, "{name}");
         let a = c.get(&format!("/containers/{name}/json")).await;
         assert_eq!(a.status, 200, "{name} resolves to its copy");
