@@ -128,7 +128,7 @@ fn a_dead_nodes_containers_run_again_elsewhere_once_and_the_returned_originals_g
         .unwrap()
         .to_string();
     // The rescheduler reads the config it will need while the node is up (once a second).
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_secs(3));
 
     victim.kill();
     let killed = Instant::now();

@@ -89,8 +89,8 @@ async fn forty_containers_of_a_dead_node_move_once_and_their_originals_go_when_i
         ports.insert(name, port);
     }
     assert_eq!(c.fleet.engine(0).container_count(), MOVED + PLAIN);
-    // The rescheduler reads the configs while the node is up (32 a second).
-    actix_rt::time::sleep(Duration::from_secs(3)).await;
+    // The rescheduler reads the configs while the node is up (32 a second: two ticks).
+    actix_rt::time::sleep(Duration::from_secs(4)).await;
 
     c.fleet.engine(0).set_fault(Fault::Down);
     let down = Instant::now();

@@ -410,3 +410,37 @@ impl Actor for Rescheduler {
         ctx.run_interval(self.config.tick, |act, ctx| act.tick(ctx));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::ContainerInfo;
+
+    #[test]
+    fn a_listed_container_is_watched_by_its_labels() {
+        let c = ContainerInfo::new("c1", "web")
+            .label(LABEL_SWARM_ID, "s1")
+            .label(LABEL_RESCHEDULE, r#"["on-node-failure"]"#)
+            .label(LABEL_RESCHEDULED_FROM, "a:2375");
+        let w = watched(&c, "web", 7).unwrap();
+        assert!(w.on_node_failure && w.running);
+        assert_eq!((w.swarm_id.as_str(), w.created), ("s1", 7));
+        assert_eq!(w.rescheduled_from.as_deref(), Some("a:2375"));
+
+        let off = ContainerInfo::new("c2", "x")
+            .label(LABEL_SWARM_ID, "s2")
+            .label(LABEL_RESCHEDULE, r#"["off"]"#);
+        assert!(!watched(&off, "x", 0).unwrap().on_node_failure);
+        let garbage = ContainerInfo::new("c3", "y")
+            .label(LABEL_SWARM_ID, "s3")
+            .label(LABEL_RESCHEDULE, "on-node-failure");
+        assert!(!watched(&garbage, "y", 0).unwrap().on_node_failure);
+        let mut stopped = ContainerInfo::new("c4", "z").label(LABEL_SWARM_ID, "s4");
+        stopped.state = "exited".into();
+        assert!(!watched(&stopped, "z", 0).unwrap().running);
+        assert!(
+            watched(&ContainerInfo::new("c5", "q"), "q", 0).is_none(),
+            "not made by Shoal"
+        );
+    }
+}
