@@ -379,9 +379,10 @@ fn base_attributes(c: &Watched) -> std::collections::BTreeMap<String, String> {
     attrs
 }
 
-/// A listed container as the planner reads it; `None` without a swarm id.
+/// A listed container as the planner reads it; `None` without a swarm id or without the
+/// policy (the copies Shoal makes carry it too), so a tick costs little however many
+/// containers have no policy.
 fn watched(info: &crate::scheduler::ContainerInfo, name: &str, created: i64) -> Option<Watched> {
-    let swarm_id = info.labels.get(LABEL_SWARM_ID)?.clone();
     let on_node_failure = info
         .labels
         .get(LABEL_RESCHEDULE)
@@ -390,6 +391,10 @@ fn watched(info: &crate::scheduler::ContainerInfo, name: &str, created: i64) -> 
             p.iter()
                 .any(|p| p == ReschedulePolicy::OnNodeFailure.as_str())
         });
+    if !on_node_failure {
+        return None;
+    }
+    let swarm_id = info.labels.get(LABEL_SWARM_ID)?.clone();
     Some(Watched {
         id: info.id.clone(),
         name: name.to_owned(),
@@ -430,17 +435,18 @@ mod tests {
         let off = ContainerInfo::new("c2", "x")
             .label(LABEL_SWARM_ID, "s2")
             .label(LABEL_RESCHEDULE, r#"["off"]"#);
-        assert!(!watched(&off, "x", 0).unwrap().on_node_failure);
+        assert!(watched(&off, "x", 0).is_none(), "no policy: not watched");
         let garbage = ContainerInfo::new("c3", "y")
             .label(LABEL_SWARM_ID, "s3")
             .label(LABEL_RESCHEDULE, "on-node-failure");
-        assert!(!watched(&garbage, "y", 0).unwrap().on_node_failure);
-        let mut stopped = ContainerInfo::new("c4", "z").label(LABEL_SWARM_ID, "s4");
+        assert!(watched(&garbage, "y", 0).is_none());
+        let mut stopped = ContainerInfo::new("c4", "z")
+            .label(LABEL_SWARM_ID, "s4")
+            .label(LABEL_RESCHEDULE, r#"["on-node-failure"]"#);
         stopped.state = "exited".into();
         assert!(!watched(&stopped, "z", 0).unwrap().running);
-        assert!(
-            watched(&ContainerInfo::new("c5", "q"), "q", 0).is_none(),
-            "not made by Shoal"
-        );
+        let unmade =
+            ContainerInfo::new("c5", "q").label(LABEL_RESCHEDULE, r#"["on-node-failure"]"#);
+        assert!(watched(&unmade, "q", 0).is_none(), "not made by Shoal");
     }
 }

@@ -26,7 +26,7 @@ pub struct SeenNode {
     pub health: Health,
     /// How long it has been unhealthy, as the rescheduler saw it.
     pub down_for: Option<Duration>,
-    /// Its containers that carry a swarm id.
+    /// Its containers that carry a swarm id and the policy (the actor reads no others).
     pub containers: Vec<Watched>,
 }
 
