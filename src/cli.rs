@@ -113,6 +113,12 @@ pub struct ManageArgs {
     )]
     pub cluster_opts: Vec<String>,
 
+    /// How long a node stays unhealthy before its containers with the reschedule policy
+    /// `on-node-failure` are created again on other nodes (the originals are removed when
+    /// the node comes back).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub reschedule_grace: Duration,
+
     /// Log level: error, warn, info, debug, trace (or a tracing filter directive).
     #[arg(long, env = "SHOAL_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
