@@ -116,7 +116,7 @@ pub struct ManageArgs {
     /// How long a node stays unhealthy before its containers with the reschedule policy
     /// `on-node-failure` are created again on other nodes (the originals are removed when
     /// the node comes back).
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SHOAL_RESCHEDULE_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub reschedule_grace: Duration,
 
     /// Log level: error, warn, info, debug, trace (or a tracing filter directive).
