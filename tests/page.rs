@@ -191,6 +191,7 @@ fn reserved_cpus(i: usize) -> usize {
 /// page is the subject, not the refresh loop), a failed refresh makes a node unhealthy
 /// at once, and engine calls wait a minute, so a silent engine stays pending.
 async fn big_cluster() -> (SimFleet, Running, String) {
+    enough_files().await;
     let engines = (1..=BIG)
         .map(|i| {
             EngineConfig::new(format!("node-{i}"))
@@ -260,6 +261,39 @@ async fn big_cluster() -> (SimFleet, Running, String) {
         .await
         .expect("shoal starts");
     (fleet, running, format!("http://127.0.0.1:{port}"))
+}
+
+/// 1,000 engines and a Shoal in one process hold ~4,200 files (listeners, both ends of
+/// every connection, event streams). Raises this process's soft limit to the hard one
+/// when it is lower than that (`prlimit`, util-linux), or says what to do.
+async fn enough_files() {
+    const NEED: u64 = 8192;
+    async fn open_files() -> (u64, String) {
+        let limits = tokio::fs::read_to_string("/proc/self/limits")
+            .await
+            .unwrap();
+        let line = limits
+            .lines()
+            .find_map(|l| l.strip_prefix("Max open files"))
+            .expect("Max open files in /proc/self/limits");
+        let mut nums = line.split_whitespace();
+        let soft = nums.next().and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
+        (soft, nums.next().unwrap_or("unlimited").to_string())
+    }
+    let (soft, hard) = open_files().await;
+    if soft >= NEED {
+        return;
+    }
+    let _ = tokio::process::Command::new("prlimit")
+        .arg(format!("--pid={}", std::process::id()))
+        .arg(format!("--nofile={hard}:{hard}"))
+        .status()
+        .await;
+    let (now, _) = open_files().await;
+    assert!(
+        now >= NEED,
+        "this test needs {NEED} open files; the limit is {soft} (hard {hard}): raise `ulimit -n`"
+    );
 }
 
 /// Attributes of each `<tag ...>` whose attributes contain `marker`, in document order.
