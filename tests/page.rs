@@ -418,6 +418,20 @@ async fn the_page_finds_its_way_through_a_thousand_nodes() {
         .await
         .unwrap();
 
+    // Scrolled far down the list, a poll redraws every row and the reader stays put:
+    // the same row at the top of the window, at the same height.
+    browser.eval("window.scrollTo(0, 30000)").await;
+    // After two frames, so the chunks now on screen are drawn.
+    let at_top = "new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => { const r = document.elementFromPoint(300, 200).closest('tr[data-node]'); done(r.dataset.node + ' ' + Math.round(r.getBoundingClientRect().top)); })))";
+    let before = browser.eval(at_top).await;
+    next_poll(&mut browser).await;
+    assert_eq!(
+        browser.eval(at_top).await,
+        before,
+        "the list moved on a poll"
+    );
+    browser.eval("window.scrollTo(0, 0)").await;
+
     // Unhealthy first, then pending, each in natural order; then all the others. Nodes
     // that never answered have no engine name yet: they show by address.
     let rows: Vec<&str> = tags(&dom, "tr", "data-node=")
@@ -576,7 +590,7 @@ async fn the_page_finds_its_way_through_a_thousand_nodes() {
         .unwrap();
     // A poll redraws everything: the filter and the open row stay. Then a health word
     // matches the health only ("healthy" is part of "unhealthy", not of its meaning).
-    browser.eval("new Promise(r => setTimeout(r, 3500))").await;
+    next_poll(&mut browser).await;
     assert_eq!(
         browser.eval(&format!("{visible}.length")).await,
         wanted.len() + 1
@@ -600,6 +614,18 @@ async fn the_page_finds_its_way_through_a_thousand_nodes() {
     handle.stop(false).await;
     fleet.stop().await;
     eprintln!("whole test: {:.1?}", t0.elapsed());
+}
+
+/// Waits until the page has drawn one more answer than it had.
+async fn next_poll(browser: &mut cdp::Browser) {
+    let polls = browser.eval("Number(document.body.dataset.polls)").await;
+    let polls = polls.as_u64().expect("the page counts its polls");
+    browser
+        .wait_until(
+            &format!("Number(document.body.dataset.polls) > {polls}"),
+            10,
+        )
+        .await;
 }
 
 /// Natural order, as the page sorts: digit runs compare as numbers.
