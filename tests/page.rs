@@ -345,7 +345,7 @@ async fn the_page_finds_its_way_through_a_thousand_nodes() {
     let handle = server.handle();
     actix_rt::spawn(server);
     // Every engine answered (or failed), and every container's reservation is known.
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let deadline = Instant::now() + Duration::from_secs(45);
     loop {
         let v = view.borrow().clone();
         let read = v.read();
