@@ -80,6 +80,9 @@ pub struct Running {
     pub hub: Addr<EventsHub>,
     /// Simulated engines started for `--sim`, kept alive with the daemon.
     pub sim: Option<shoal_sim::SimFleet>,
+    /// How many engines discovery named at start: the first full view has them all
+    /// (see `readiness`).
+    pub discovered: usize,
 }
 
 fn daemon_facts(placement: &PlacementConfig, warnings: Vec<String>) -> DaemonFacts {
@@ -261,6 +264,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
     }
     // Discovery is read before any actor starts, so a bad one is a clean start-up error.
     let first = discovery.read().await?;
+    let discovered = first.len();
     // The scheduler gets a thread of its own: its decisions are the one serial point of
     // every create, so nothing else may delay them.
     let scheduler_config = config.placement.scheduler.clone();
@@ -349,6 +353,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         view,
         hub,
         sim,
+        discovered,
     })
 }
 
