@@ -42,14 +42,20 @@ fn sdk(what: &str, shoal: &ShoalDaemon, cluster: &RealCluster) {
 
 #[test]
 fn docker_py_reads_shoal_as_one_engine() {
-    let cluster = RealCluster::new().engines(3).start().expect("engines start");
+    let cluster = RealCluster::new()
+        .engines(3)
+        .start()
+        .expect("engines start");
     let shoal = ShoalDaemon::over(&cluster, &[]);
     sdk("routes", &shoal, &cluster);
 }
 
 #[test]
 fn build_goes_where_its_cache_is_and_runs_at_once() {
-    let cluster = RealCluster::new().engines(3).start().expect("engines start");
+    let cluster = RealCluster::new()
+        .engines(3)
+        .start()
+        .expect("engines start");
     let shoal = ShoalDaemon::over(&cluster, &[]);
     let host = shoal.host();
     let dir = tempfile::tempdir().unwrap();
@@ -59,8 +65,11 @@ fn build_goes_where_its_cache_is_and_runs_at_once() {
     // The cache, on node-3 only; two containers there, so a build placed without
     // regard to the cache would go elsewhere.
     let n3 = cluster.engine("node-3");
-    n3.docker_timeout(&["build", "-q", "-t", "cache:1", ctx], Duration::from_secs(60))
-        .expect_success();
+    n3.docker_timeout(
+        &["build", "-q", "-t", "cache:1", ctx],
+        Duration::from_secs(60),
+    )
+    .expect_success();
     for name in ["busy-a", "busy-b"] {
         n3.docker(&["run", "-d", "--name", name, "busybox", "sleep", "300"])
             .expect_success();
@@ -81,7 +90,10 @@ fn build_goes_where_its_cache_is_and_runs_at_once() {
         Duration::from_secs(60),
     )
     .expect_success();
-    assert!(o.stdout.contains("Using cache"), "the cache was not used: {o}");
+    assert!(
+        o.stdout.contains("Using cache"),
+        "the cache was not used: {o}"
+    );
     let o = docker_cli(host, &["run", "--rm", "app:2"]).expect_success();
     assert_eq!(o.stdout, "built\n", "{o}");
     for e in cluster.engines() {

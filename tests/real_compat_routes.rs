@@ -51,6 +51,51 @@ fn images_on(cluster: &RealCluster, reference: &str) -> Vec<String> {
         .collect()
 }
 
+/// `POST /images/create?fromSrc=<url>&repo=..&tag=..` through Shoal, with `tar` served at
+/// the URL (on the cluster's host address) to the first `serve` engines that ask.
+fn import_from_url(
+    cluster: &RealCluster,
+    host: &str,
+    tar: &[u8],
+    reference: &str,
+    serve: usize,
+) -> Answer {
+    let server = std::net::TcpListener::bind((cluster.host_ip(), 0)).expect("bind");
+    let url = format!("http://{}/rootfs.tar", server.local_addr().unwrap());
+    let tar = tar.to_vec();
+    let serving = std::thread::spawn(move || {
+        for _ in 0..serve {
+            let Ok((mut s, _)) = server.accept() else {
+                return;
+            };
+            let mut head = [0u8; 4096];
+            let _ = s.read(&mut head);
+            let _ = write!(
+                s,
+                "HTTP/1.0 200 OK\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+                tar.len()
+            );
+            let _ = s.write_all(&tar);
+        }
+        // Dropped: a later engine's connection is refused or reset.
+    });
+    let (repo, tag) = reference.split_once(':').expect("repo:tag");
+    let a = request(
+        host,
+        "POST",
+        &format!(
+            "/v1.41/images/create?fromSrc={}&repo={repo}&tag={tag}",
+            url.replace(':', "%3A").replace('/', "%2F")
+        ),
+        None,
+        Duration::from_secs(60),
+    )
+    .expect("import from a URL");
+    serving.join().unwrap();
+    assert_eq!(a.status, 200, "{}", a.text());
+    a
+}
+
 #[test]
 fn standalone_answers_progress_and_import() {
     let cluster = RealCluster::new()
@@ -211,42 +256,34 @@ fn standalone_answers_progress_and_import() {
 
     // --- import from a URL: each node fetches it ---------------------------------------
     let tar = std::fs::read(&rootfs).unwrap();
-    let server = std::net::TcpListener::bind((cluster.host_ip(), 0)).expect("bind");
-    let url = format!("http://{}/rootfs.tar", server.local_addr().unwrap());
-    let serving = std::thread::spawn(move || {
-        for _ in 0..3 {
-            let Ok((mut s, _)) = server.accept() else {
-                return;
-            };
-            let mut head = [0u8; 4096];
-            let _ = s.read(&mut head);
-            let _ = write!(
-                s,
-                "HTTP/1.0 200 OK\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
-                tar.len()
-            );
-            let _ = s.write_all(&tar);
-        }
-    });
-    let a = request(
-        host,
-        "POST",
-        &format!(
-            "/v1.41/images/create?fromSrc={}&repo=imp&tag=url",
-            url.replace(':', "%3A").replace('/', "%2F")
-        ),
-        None,
-        Duration::from_secs(60),
-    )
-    .expect("import from a URL");
-    assert_eq!(a.status, 200, "{}", a.text());
-    serving.join().unwrap();
+    let a = import_from_url(&cluster, host, &tar, "imp:url", 3);
     let progress = lines(&a);
     assert!(
         progress.iter().all(|l| l.get("error").is_none()),
         "{progress:?}"
     );
     assert_eq!(images_on(&cluster, "imp:url").len(), 3, "{progress:?}");
+    // One node cannot fetch it: the others import it, the stream ends with an error line
+    // that names that node.
+    let a = import_from_url(&cluster, host, &tar, "imp:partial", 2);
+    let progress = lines(&a);
+    let errors: Vec<&Value> = progress
+        .iter()
+        .filter(|l| l.get("error").is_some())
+        .collect();
+    assert_eq!(errors.len(), 1, "{progress:?}");
+    let last = progress.last().expect("lines");
+    let failed = last["node"]["Name"].as_str().unwrap_or("").to_string();
+    assert!(failed.starts_with("node-"), "{last}");
+    assert!(
+        last["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with(&format!("{failed}: "))),
+        "{last}"
+    );
+    let having = images_on(&cluster, "imp:partial");
+    assert_eq!(having.len(), 2, "{having:?} {progress:?}");
+    assert!(!having.contains(&failed), "{having:?} {failed}");
 
     // --- load: the engine's own lines, once; the node in a field -----------------------
     let saved = dir.path().join("saved.tar");
