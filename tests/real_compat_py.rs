@@ -3,7 +3,8 @@
 //! routes, load, import, inspect of a name no node has, a volume's create answer and
 //! `/info`; and a two-stage build with a cache that sits on one node only, through the
 //! docker CLI and docker-py: the build must go to that node to use the cache, and the
-//! image must run right after the build answers.
+//! image must run right after the build answers; and a build whose base image only one
+//! node has.
 #![allow(
     clippy::disallowed_methods,
     reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
@@ -100,6 +101,33 @@ fn build_goes_where_its_cache_is_and_runs_at_once() {
         let has = e.docker(&["image", "inspect", "app:2"]).success();
         assert_eq!(has, e.name() == "node-3", "app:2 on {}", e.name());
     }
+
+    // A base image only node-3 has (no registry has it): the build must go there.
+    n3.docker(&["tag", "busybox", "base:1"]).expect_success();
+    wait_until("shoal lists base:1", 20, || {
+        let o = docker_cli(host, &["images", "-q", "base:1"]);
+        if o.stdout.trim().is_empty() {
+            Err(o.to_string())
+        } else {
+            Ok(())
+        }
+    });
+    let based = tempfile::tempdir().unwrap();
+    std::fs::write(based.path().join("a.txt"), "a file before the Dockerfile\n").unwrap();
+    std::fs::write(
+        based.path().join("Dockerfile"),
+        "FROM base:1\nCOPY a.txt /a.txt\nCMD [\"cat\", \"/a.txt\"]\n",
+    )
+    .unwrap();
+    let o = docker_cli_timeout(
+        host,
+        &["build", "-t", "onbase:1", based.path().to_str().unwrap()],
+        Duration::from_secs(60),
+    )
+    .expect_success();
+    assert!(o.stdout.contains("Successfully tagged onbase:1"), "{o}");
+    let o = docker_cli(host, &["run", "--rm", "onbase:1"]).expect_success();
+    assert_eq!(o.stdout, "a file before the Dockerfile\n", "{o}");
 
     // docker-py: an untagged build with cache_from, run by its ID right after.
     sdk("build", &shoal, &cluster);

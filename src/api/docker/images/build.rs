@@ -1,9 +1,12 @@
 //! `POST /build`: the whole build goes to one node chosen by the SchedulerActor, as a
 //! container with no requirements would be placed, except that a node that has the
-//! build's `cachefrom` images is preferred (soft `image==~` affinities: used when some
-//! node has them), since the classic builder uses only a cache it finds on its own engine.
-//! The tar context streams from the client to that engine as it arrives and the build
-//! output streams back; neither is buffered whole.
+//! build's `cachefrom` images, then its base images (the Dockerfile's `FROM`s, read from
+//! the head of the context by `context`), is preferred: soft `image==~` affinities, used
+//! when some node has them. The classic builder uses only a cache it finds on its own
+//! engine, and a base image found there need not be pulled (or cannot be, when it was
+//! built or loaded there). The tar context streams from the client to that engine and the
+//! build output streams back; neither is buffered whole (only the context's first MiB,
+//! while the node is chosen).
 //!
 //! Read-your-writes, as for create: the answer ends only after the node lists the built
 //! image (every `t` tag, and the ID the engine reported in its `aux` line) and the
@@ -12,6 +15,7 @@
 //! The classic builder only: BuildKit (`version=2`) is refused with what works instead
 //! (`routes::buildkit`).
 
+use super::context::{self, Scan};
 use crate::api::docker::images::has_image;
 use crate::api::docker::networks::place_for;
 use crate::api::error::ApiError;
@@ -30,18 +34,41 @@ use std::rc::Rc;
 
 /// Longest build output line looked at for the built image's ID; longer ones pass unread.
 const MAX_SCAN_LINE: usize = 64 * 1024;
+/// How much of the context is read before placing, to find the Dockerfile: it is held in
+/// memory until the node is chosen, then sent first.
+const PEEK_LIMIT: usize = 1 << 20;
 
 pub async fn build(
     state: web::Data<ApiState>,
     req: HttpRequest,
     q: web::Query<Vec<(String, String)>>,
-    payload: web::Payload,
+    mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     if q.iter().any(|(k, v)| k == "version" && v == "2") {
         return Err(crate::api::routes::buildkit::refused());
     }
+    // The head of the context, for the Dockerfile's base images; sent on first.
+    let dockerfile_name = q
+        .iter()
+        .find(|(k, _)| k == "dockerfile")
+        .map_or("Dockerfile", |(_, v)| v.as_str());
+    let mut head = BytesMut::new();
+    let mut bases = Vec::new();
+    while head.len() < PEEK_LIMIT {
+        match payload.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            Some(Err(e)) => return Err(ApiError::BadRequest(format!("build context: {e}"))),
+            None => break,
+        }
+        match context::find_dockerfile(&head, dockerfile_name) {
+            Scan::NeedMore => continue,
+            Scan::Found(text) => bases = context::base_images(&text),
+            Scan::Absent => {}
+        }
+        break;
+    }
     let read = state.read();
-    let i = place_for(&state, &read, placement(&q)).await?;
+    let i = place_for(&state, &read, placement(&q, &bases)).await?;
     let node = &read.nodes[i];
     tracing::info!(node = %node.name, "build placed");
     let path = if req.query_string().is_empty() {
@@ -49,7 +76,9 @@ pub async fn build(
     } else {
         format!("/build?{}", req.query_string())
     };
-    let context = payload.map(|c| c.map_err(|e| std::io::Error::other(e.to_string())));
+    let rest = payload.map(|c| c.map_err(|e| std::io::Error::other(e.to_string())));
+    let context =
+        futures_util::stream::once(futures_util::future::ready(Ok(head.freeze()))).chain(rest);
     let r = StreamRequest::new(Method::POST, path.clone())
         .header("Content-Type", header(&req, "Content-Type"))
         .header("X-Registry-Config", header(&req, "X-Registry-Config"))
@@ -92,17 +121,20 @@ pub async fn build(
         .streaming(out))
 }
 
-/// Where a build would rather run: on a node that has its `cachefrom` images.
-fn placement(q: &[(String, String)]) -> PlacementRequest {
+/// Where a build would rather run: on a node that has its `cachefrom` images, then its
+/// base images. Soft affinities, applied in that order, each only when some remaining
+/// node fits it.
+fn placement(q: &[(String, String)], bases: &[String]) -> PlacementRequest {
     let mut request = PlacementRequest::default();
-    for (_, v) in q.iter().filter(|(k, _)| k == "cachefrom") {
+    let cache = q
+        .iter()
+        .filter(|(k, _)| k == "cachefrom")
         // A JSON array of image names (the CLI and SDKs send that).
-        let names: Vec<String> = serde_json::from_str(v).unwrap_or_default();
-        for name in names {
-            match Expr::parse(ExprKind::Affinity, &format!("image==~{name}")) {
-                Ok(e) => request.affinities.push(e),
-                Err(e) => tracing::debug!(error = %e, "cachefrom name not usable for placement"),
-            }
+        .flat_map(|(_, v)| serde_json::from_str::<Vec<String>>(v).unwrap_or_default());
+    for name in cache.chain(bases.iter().cloned()) {
+        match Expr::parse(ExprKind::Affinity, &format!("image==~{name}")) {
+            Ok(e) => request.affinities.push(e),
+            Err(e) => tracing::debug!(error = %e, "image name not usable for placement"),
         }
     }
     request
@@ -164,9 +196,9 @@ mod tests {
             "cachefrom".to_string(),
             r#"["app:1","localhost:5000/app"]"#.to_string(),
         )];
-        let r = placement(&q);
-        assert_eq!(r.affinities.len(), 2);
-        assert!(placement(&[("cachefrom".into(), "not json".into())])
+        let r = placement(&q, &["busybox".to_string()]);
+        assert_eq!(r.affinities.len(), 3);
+        assert!(placement(&[("cachefrom".into(), "not json".into())], &[])
             .affinities
             .is_empty());
     }
