@@ -1,8 +1,11 @@
-//! Paths that are not in canonical form (`//`, `/./`, `/../`) are redirected to their
-//! clean form with `301 Moved Permanently`, as dockerd's router does before it routes
-//! anything. Clients follow the redirect, so `GET /images/gensokyo.jp//kirisame/json`
-//! ends, as on an engine, in a 404 for `gensokyo.jp/kirisame` rather than a 400 about the
-//! name.
+//! Paths with empty or `.` segments (`//`, `/./`) are redirected to their clean form with
+//! `301 Moved Permanently`, as dockerd's router does before it routes anything. Clients
+//! follow the redirect, so `GET /images/gensokyo.jp//kirisame/json` ends, as on an
+//! engine, in a 404 for `gensokyo.jp/kirisame` rather than a 400 about the name.
+//!
+//! A path with a `..` segment is not redirected (dockerd would): it is left to the routes,
+//! which refuse it (a 400 for an image name, a 404 otherwise), so a path that climbs out
+//! of its object never gets a second meaning through Shoal.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -10,16 +13,14 @@ use actix_web::http::header::LOCATION;
 use actix_web::middleware::Next;
 use actix_web::HttpResponse;
 
-/// The canonical form of `path` (Go's `path.Clean`, keeping a trailing slash), or `None`
-/// when it is already canonical.
+/// `path` without empty and `.` segments (keeping a trailing slash), or `None` when it has
+/// none, or has a `..` segment.
 fn cleaned(path: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for seg in path.split('/') {
         match seg {
             "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
+            ".." => return None,
             s => parts.push(s),
         }
     }
@@ -59,7 +60,8 @@ mod tests {
             cleaned("/v1.41/images/gensokyo.jp//kirisame/json").as_deref(),
             Some("/v1.41/images/gensokyo.jp/kirisame/json")
         );
-        assert_eq!(cleaned("/a/./b/../c/").as_deref(), Some("/a/c/"));
+        assert_eq!(cleaned("/a/./b//c/").as_deref(), Some("/a/b/c/"));
+        assert_eq!(cleaned("/images/../../info/json"), None);
         assert_eq!(cleaned("/a/b/"), None);
     }
 }

@@ -1,6 +1,6 @@
 //! The route table of the Docker API: which handler answers which method and path, and
-//! what every request passes first (a redirect of a path not in canonical form, as
-//! dockerd's router answers it (`clean_path`), the cross-site guard, the authorization guard of
+//! what every request passes first (a redirect of a path with `//`, as dockerd's router
+//! answers it (`clean_path`), the cross-site guard, the authorization guard of
 //! `--authz-policy` (`crate::authz::guard`), the API version check).
 //!
 //! Each route is registered twice, unversioned and under `/v{version}`, as the engine does.
