@@ -177,6 +177,16 @@ fn standalone_answers_progress_and_import() {
         assert!(msg.contains("DOCKER_BUILDKIT=0"), "{path}: {msg}");
     }
 
+    // --- plugins: 501 with the reason, in words `docker inspect` skips ------------------
+    let a = http(host, "GET", "/v1.41/plugins", None);
+    assert_eq!(a.status, 501, "{}", a.text());
+    assert!(a.text().contains("not supported"), "{}", a.text());
+    let o = docker(&["inspect", "nothing-here"]);
+    assert!(
+        !o.success() && o.stderr.contains("No such object: nothing-here"),
+        "{o}"
+    );
+
     // --- a name no node has: 404, as the engine's redirect leads to ---------------------
     let path = "/v1.41/images/gensokyo.jp//kirisame/json";
     let (a, want) = (

@@ -19,8 +19,10 @@ pub enum ApiError {
     Forbidden(String),
     #[error("page not found")]
     NoRoute,
-    /// A route a standalone cluster cannot serve; `reason` says why and what to do.
-    #[error("{method} {path} is not served by shoal: {reason}")]
+    /// A route a standalone cluster cannot serve; `reason` says why and what to do. The
+    /// words "not supported" matter: `docker inspect NAME` tries every object kind and
+    /// skips one whose answer says so (it asks `/plugins/NAME/json` too).
+    #[error("{method} {path} is not supported by shoal: {reason}")]
     NotImplemented {
         method: String,
         path: String,
