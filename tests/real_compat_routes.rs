@@ -309,6 +309,36 @@ fn standalone_answers_progress_and_import() {
     assert_eq!(o.stdout.matches("Loaded image: loadme:1").count(), 1, "{o}");
     assert_eq!(images_on(&cluster, "loadme:1").len(), 3);
 
+    // An engine's own error: its `error` text as written, the node named where the CLI
+    // reads it, after every other line.
+    let want = lines(&http(
+        &engine,
+        "POST",
+        "/v1.41/images/load",
+        Some("garbage"),
+    ));
+    let got = lines(&http(host, "POST", "/v1.41/images/load", Some("garbage")));
+    assert_eq!(got.len(), 3, "one error line per node: {got:?}");
+    let mut failed = HashSet::new();
+    for l in &got {
+        let node = l["node"]["Name"].as_str().unwrap_or("");
+        assert_eq!(l["error"], want[0]["error"], "{l}");
+        assert_eq!(
+            l["errorDetail"]["message"],
+            format!(
+                "{node}: {}",
+                want[0]["errorDetail"]["message"].as_str().unwrap_or("")
+            ),
+            "{l}"
+        );
+        failed.insert(node.to_string());
+    }
+    assert_eq!(failed.len(), 3, "{got:?}");
+    let garbage = dir.path().join("garbage.tar");
+    std::fs::write(&garbage, "garbage").unwrap();
+    let o = docker(&["load", "-i", garbage.to_str().unwrap()]);
+    assert!(!o.success() && o.stderr.contains("node-"), "{o}");
+
     // --- pull: one bar per node and layer, shared lines once, texts as written ---------
     let registry = Registry::start(&cluster);
     let remote = format!("{}/bb", registry.addr);

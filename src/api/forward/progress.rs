@@ -8,7 +8,8 @@
 //! progress has its `id` marked `node-1: <id>` (so the CLI draws one bar per node and
 //! layer), a line several nodes wrote identically is sent once (with the `node` of the
 //! first), and errors come last, so the CLI, which stops at the first error, has shown
-//! every node's progress. A node that could not start or broke off adds an error line of
+//! every node's progress; an error's `errorDetail.message`, which the CLI prints, starts
+//! with the node's name. A node that could not start or broke off adds an error line of
 //! Shoal's own that names it.
 
 use super::fanout::node_value;
@@ -97,6 +98,7 @@ fn node_line(src: &LineSource, line: &[u8]) -> NodeLine {
     }
     map.insert("node".into(), src.node.clone());
     if is_error {
+        name_the_node(&mut map, &src.name);
         NodeLine::Error(to_line(map))
     } else if has_id {
         NodeLine::Own(to_line(map))
@@ -105,6 +107,31 @@ fn node_line(src: &LineSource, line: &[u8]) -> NodeLine {
             key: Bytes::copy_from_slice(line),
             line: to_line(map),
         }
+    }
+}
+
+/// Makes an engine's error line name its node where the CLI reads it: `errorDetail.message`
+/// becomes `node-1: <message>` (made from `error` when the engine wrote none); `error`
+/// stays as the engine wrote it, for programs that match it.
+fn name_the_node(map: &mut serde_json::Map<String, Value>, node: &str) {
+    let message = match map.get("errorDetail").and_then(|d| d.get("message")) {
+        Some(Value::String(m)) => m.clone(),
+        _ => map
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let detail = map
+        .entry("errorDetail")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if let Value::Object(detail) = detail {
+        detail.insert(
+            "message".into(),
+            Value::String(format!("{node}: {message}")),
+        );
+    } else {
+        *detail = serde_json::json!({ "message": format!("{node}: {message}") });
     }
 }
 
@@ -252,8 +279,12 @@ mod tests {
         };
         let v = json(&l);
         assert_eq!(v["error"], "boom");
-        assert_eq!(v["errorDetail"]["message"], "boom");
+        assert_eq!(v["errorDetail"]["message"], "node-1: boom");
         assert_eq!(v["node"]["Name"], "node-1");
+        let NodeLine::Error(l) = node_line(&src(), br#"{"error":"bare"}"#) else {
+            panic!("an error is held");
+        };
+        assert_eq!(json(&l)["errorDetail"]["message"], "node-1: bare");
         assert_eq!(
             node_line(&src(), b"not json"),
             NodeLine::Own(Bytes::from_static(b"not json\n"))
