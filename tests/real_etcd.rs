@@ -424,6 +424,29 @@ fn a_hung_etcd_is_noticed_and_caught_up() {
     println!("caught up {:.2} s after etcd resumed", took.as_secs_f64());
 }
 
+/// etcd down when the manager starts: it serves anyway, says so, and follows etcd once
+/// it answers.
+#[test]
+fn a_manager_starts_while_etcd_is_down() {
+    let etcd = EtcdCluster::start(1);
+    etcd.stop();
+    let shoal = manage(&etcd.url("start-test"));
+    let took = time_until(
+        &shoal,
+        "etcd reported unreachable",
+        Duration::from_secs(2),
+        |t| t.contains("unreachable since"),
+    );
+    println!(
+        "manager serving, etcd unreachable, {:.2} s after start",
+        took.as_secs_f64()
+    );
+    etcd.start_again();
+    time_until(&shoal, "etcd connected", Duration::from_secs(5), |t| {
+        t.contains("connected (revision")
+    });
+}
+
 #[test]
 fn join_refuses_an_address_with_no_engine() {
     let out = Command::new(env!("CARGO_BIN_EXE_shoal"))
