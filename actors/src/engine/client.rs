@@ -196,34 +196,17 @@ fn http_client(
     tls: Option<super::tls::EngineTls>,
 ) -> (awc::Client, String) {
     let builder = awc::Client::builder().disable_timeout().disable_redirects();
-    match addr {
-        EngineAddr::Tcp { host, port } => {
-            let connector = awc::Connector::new()
-                .timeout(connect)
-                .handshake_timeout(connect)
-                .limit(max_connections);
-            // TLS is chosen by the scheme of the URL: https goes through the connector's
-            // rustls config; the handshake has the connect deadline too.
-            let (connector, scheme) = match tls {
-                Some(tls) => (connector.rustls_0_23(tls.client_config()), "https"),
-                None => (connector, "http"),
-            };
-            (
-                builder.connector(connector).finish(),
-                format!("{scheme}://{host}:{port}"),
-            )
-        }
-        EngineAddr::Unix(path) => {
-            let connector = awc::Connector::new()
-                .timeout(connect)
-                .limit(max_connections)
-                .connector(super::unix_connector(path.clone()));
-            (
-                builder.connector(connector).finish(),
-                "http://localhost".to_string(),
-            )
-        }
-    }
+    // Every connection is dialed (TLS included) and framed by `conn`, so awc speaks plain
+    // HTTP/1.1 on it whatever the transport; the URL only names the `Host` header.
+    let connector = awc::Connector::new()
+        .timeout(connect)
+        .limit(max_connections)
+        .connector(super::conn::connector(addr.clone(), tls));
+    let base = match addr {
+        EngineAddr::Tcp { host, port } => format!("http://{host}:{port}"),
+        EngineAddr::Unix(_) => "http://localhost".to_string(),
+    };
+    (builder.connector(connector).finish(), base)
 }
 
 /// Why a request got no answer head. Only a request the engine cannot have read whole
@@ -402,7 +385,7 @@ mod tests {
             1,
             Some(EngineTls::load(&files).unwrap()),
         );
-        assert!(engine.client().1.starts_with("https://127.0.0.1:"));
+        assert!(engine.client().1.starts_with("http://127.0.0.1:"));
         assert_eq!(&engine.get("/_ping").await.unwrap()[..], b"OK");
     }
 
@@ -422,5 +405,62 @@ mod tests {
         ));
         let closed = SendRequestError::Connect(ConnectError::Disconnected);
         assert!(matches!(send_error("e:1", closed), EngineError::Io { .. }));
+    }
+}
+
+#[cfg(test)]
+mod framing_tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Reads one request head from `s`.
+    async fn read_head(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut b = [0u8; 1];
+            if s.read_exact(&mut b).await.is_err() {
+                break;
+            }
+            head.push(b[0]);
+        }
+        head
+    }
+
+    /// An answer that runs to the close (as dockerd's `exec start` without an upgrade) is
+    /// read whole, and the call after it gets its own answer, not the rest of that stream.
+    #[actix_rt::test]
+    async fn an_answer_that_runs_to_the_close_is_read_whole_and_never_pooled() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        actix_rt::spawn(async move {
+            let (mut first, _) = listener.accept().await.unwrap();
+            read_head(&mut first).await;
+            first
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n",
+                )
+                .await
+                .unwrap();
+            actix_rt::time::sleep(Duration::from_millis(50)).await;
+            first.write_all(b"exec output").await.unwrap();
+            drop(first);
+            let (mut second, _) = listener.accept().await.unwrap();
+            read_head(&mut second).await;
+            second
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+                .await
+                .unwrap();
+        });
+        let addr = EngineAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let engine = HttpEngine::with_tls(addr, Timeouts::default(), 1, None);
+        let (status, body) = engine
+            .post(PostRequest::new("/exec/x/start"))
+            .await
+            .unwrap();
+        assert_eq!((status, &body[..]), (200, &b"exec output"[..]));
+        assert_eq!(&engine.get("/_ping").await.unwrap()[..], b"OK");
     }
 }

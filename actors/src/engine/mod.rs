@@ -5,10 +5,12 @@
 //! swap in a fake engine that fails on demand; `stream` opens calls whose bodies are streamed
 //! both ways (pull progress, save, load, build) from the HTTP front's own thread; `unix` is
 //! the awc connector for engines behind a unix socket; `tls` dials TCP engines with TLS when
-//! the process was started with it.
+//! the process was started with it; `conn` is the connection awc speaks over, which makes
+//! an answer that runs to the close end with it (never left in a pooled connection).
 
 mod addr;
 mod client;
+pub mod conn;
 mod error;
 mod path;
 mod stream;
