@@ -43,3 +43,14 @@ fn the_ruby_gem_execs_without_a_hijack_and_sends_keys_in_any_case() {
     let out = run_script("ruby", "rb/compat_clients.rb", &shoal);
     assert!(out.contains("ruby ok"), "{out}");
 }
+
+#[test]
+fn docker_py_attach_with_logs_after_wait_returns_the_output_every_time() {
+    let cluster = RealCluster::new()
+        .engines(2)
+        .start()
+        .expect("engines start");
+    let shoal = ShoalDaemon::over(&cluster, &[]);
+    let out = run_script("python3", "py/attach_logs.py", &shoal);
+    assert!(out.contains("attach ok 30"), "{out}");
+}
