@@ -10,7 +10,7 @@
 mod support;
 
 use std::process::Command;
-use support::{RealCluster, ShoalDaemon};
+use support::{docker_cli, RealCluster, ShoalDaemon};
 
 /// Runs a client script with `tcp://<shoal>` as its argument; answers its stdout.
 fn run_script(program: &str, script: &str, shoal: &ShoalDaemon) -> String {
@@ -53,4 +53,59 @@ fn docker_py_attach_with_logs_after_wait_returns_the_output_every_time() {
     let shoal = ShoalDaemon::over(&cluster, &[]);
     let out = run_script("python3", "py/attach_logs.py", &shoal);
     assert!(out.contains("attach ok 30"), "{out}");
+}
+
+#[test]
+fn the_cli_removes_a_link_and_hears_where_split_dependencies_are() {
+    let cluster = RealCluster::new()
+        .engines(2)
+        .start()
+        .expect("engines start");
+    let shoal = ShoalDaemon::over(&cluster, &[]);
+    let docker = |args: &[&str]| docker_cli(shoal.host(), args);
+    for (name, node) in [("vol0", "node-1"), ("vol1", "node-2")] {
+        let on = format!("constraint:node=={node}");
+        docker(&[
+            "run", "-d", "--name", name, "-e", &on, "busybox", "sleep", "300",
+        ])
+        .expect_success();
+    }
+    // A link removal: `DELETE /containers//web/db?link=1` names the parent and the alias.
+    docker(&[
+        "run", "-d", "--name", "web", "--link", "vol0:db", "busybox", "sleep", "300",
+    ])
+    .expect_success();
+    let links = |c: &str| {
+        docker(&["inspect", "-f", "{{.HostConfig.Links}}", c])
+            .expect_success()
+            .out()
+            .to_string()
+    };
+    assert_eq!(links("web"), "[/vol0:/web/db]");
+    let removed = docker(&["rm", "--link", "/web/db"]).expect_success();
+    assert_eq!(removed.out(), "/web/db");
+    assert_eq!(links("web"), "[]");
+    let gone = docker(&["rm", "--link", "web/db"]);
+    assert!(!gone.success(), "{gone}");
+    // Dependencies on two nodes: refused, naming each and its node.
+    let split = docker(&[
+        "run",
+        "-d",
+        "--volumes-from",
+        "vol0",
+        "--volumes-from",
+        "vol1",
+        "busybox",
+        "true",
+    ]);
+    assert!(!split.success(), "{split}");
+    assert!(
+        split.stderr.contains(
+            "cannot place: --volumes-from vol0 is on node-1, --volumes-from vol1 is on node-2; a container can only use containers of one node"
+        ),
+        "{split}"
+    );
+    for c in ["web", "vol0", "vol1"] {
+        docker(&["rm", "-f", c]).expect_success();
+    }
 }
