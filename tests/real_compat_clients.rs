@@ -109,3 +109,36 @@ fn the_cli_removes_a_link_and_hears_where_split_dependencies_are() {
         docker(&["rm", "-f", c]).expect_success();
     }
 }
+
+#[test]
+fn a_create_the_engine_takes_long_over_is_not_cut_by_the_engine_timeout() {
+    let cluster = RealCluster::new()
+        .engines(1)
+        .start()
+        .expect("engines start");
+    // A short engine timeout: refreshes and connects only. The create below makes dockerd
+    // look for a log plugin, which takes it longer than that.
+    let shoal = ShoalDaemon::over(&cluster, &["--engine-timeout", "2s"]);
+    let began = std::time::Instant::now();
+    let o = docker_cli(
+        shoal.host(),
+        &[
+            "create",
+            "--log-driver",
+            "no-such-driver",
+            "busybox",
+            "true",
+        ],
+    );
+    let took = began.elapsed();
+    assert!(!o.success(), "{o}");
+    assert!(!o.stderr.contains("did not answer"), "{o}");
+    assert!(
+        o.stderr.contains("no-such-driver"),
+        "the engine's own refusal: {o}"
+    );
+    assert!(
+        took > std::time::Duration::from_secs(2),
+        "the engine took longer than --engine-timeout: {took:?}"
+    );
+}

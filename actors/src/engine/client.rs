@@ -20,12 +20,15 @@ pub type EngineStream = LocalBoxStream<'static, Result<Bytes, EngineError>>;
 /// Largest body Shoal reads whole from an engine (lists of a busy engine stay far below).
 const BODY_LIMIT: usize = 256 * 1024 * 1024;
 
-/// Time limits of engine calls.
+/// Time limits of engine calls (`--engine-timeout`, `--engine-work-timeout`).
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
-    /// Connect + request + whole body of one ordinary call.
+    /// Connecting, and Shoal's own calls whole (refreshes, lists, inspects): an engine
+    /// that takes longer is sick, and its node is marked so.
     pub call: Duration,
-    /// The same for calls that may take minutes: image pulls.
+    /// Work a client asked an engine for (create, start, stop, remove, pull, build, commit,
+    /// prune): an engine may rightly take long (a create with an unknown log driver made
+    /// dockerd look for a plugin for over 10 s), so this is generous; still bounded.
     pub long: Duration,
 }
 

@@ -34,7 +34,8 @@ pub struct PostRequest {
     pub body: Option<Bytes>,
     /// `X-Registry-Auth`, passed through as the client sent it; never logged.
     pub registry_auth: Option<String>,
-    /// A call that may take minutes (a pull): it gets `Timeouts::long`.
+    /// Work a client asked for (create, pull, ...), which may take minutes: it gets
+    /// `Timeouts::long` instead of `Timeouts::call`.
     pub long: bool,
 }
 
@@ -48,6 +49,12 @@ impl PostRequest {
 
     pub fn json(mut self, body: Bytes) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    /// Marks the call as work a client asked for (see `long`).
+    pub fn work(mut self) -> Self {
+        self.long = true;
         self
     }
 }

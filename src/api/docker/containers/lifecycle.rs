@@ -38,8 +38,6 @@ fn changes_state(action: &str) -> bool {
 /// Time `docker stop` waits when the client does not say, before the engine kills; the
 /// container may have its own longer `StopTimeout`, so this is generous.
 const UNSAID_STOP_WAIT: Duration = Duration::from_secs(60);
-/// Removal of a container with a large filesystem takes a while.
-const REMOVE_WAIT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Deserialize)]
 struct StopQuery {
@@ -47,8 +45,8 @@ struct StopQuery {
     t: Option<String>,
 }
 
-/// The head deadline of `action`: the call timeout, plus what the engine may wait on
-/// purpose (`stop` and `restart` wait `t` seconds for the container; `t=-1` forever).
+/// The head deadline of `action`: the work timeout (`work`), plus what the engine may wait
+/// on purpose (`stop` and `restart` wait `t` seconds for the container; `t=-1` forever).
 fn head_limit(action: &str, query: &str, call: Duration) -> HeadLimit {
     match action {
         "stop" | "restart" => {
@@ -83,7 +81,7 @@ pub async fn action(
         &req,
         &format!("/containers/{}/{action}", escape_param(&owner.id)),
     );
-    let limit = head_limit(&action, req.query_string(), state.timeouts.call);
+    let limit = head_limit(&action, req.query_string(), state.timeouts.long);
     let refresh = changes_state(&action).then(|| (owner.actor.clone(), owner.id.clone()));
     proxy::forward_with(
         Forward {
@@ -144,7 +142,7 @@ pub async fn remove(
             body,
             refresh: Some((owner.actor.clone(), owner.id.clone())),
         },
-        Some(state.timeouts.call + REMOVE_WAIT),
+        Some(state.timeouts.long),
     )
     .await?;
     if engine_ref.contains('/') {
