@@ -50,7 +50,23 @@ pub struct HttpEngine {
     /// A node's client: the calls (other than the event stream) that may be under way at
     /// once. See `NODE_CALLS`.
     calls: Option<Rc<Semaphore>>,
+    /// A node's client: the connections for work a client asked for. See `WorkClient`.
+    work: Option<WorkClient>,
 }
+
+/// Work a client asked a node's engine for (creates, pulls, network and volume creates,
+/// commits: `PostRequest::long`) goes over connections of its own, made on first use. It
+/// may rightly take minutes (`Timeouts::long`), and on the refresh connections two such
+/// calls would hold up the node's refreshes until they failed and marked a healthy engine
+/// sick. At most `NODE_WORK_CONNECTIONS` at once; awc's pool queues the rest, which only
+/// clients' own calls can fill.
+struct WorkClient {
+    tls: Option<super::tls::EngineTls>,
+    client: std::cell::OnceCell<awc::Client>,
+}
+
+/// Connections a node keeps for work a client asked for (see `WorkClient`).
+const NODE_WORK_CONNECTIONS: usize = 2;
 
 /// Connections a NodeActor keeps to its engine: its event stream, and two for refreshes
 /// and inspects. Bounded because a thousand nodes with awc's default of 100 each held
@@ -69,8 +85,13 @@ impl HttpEngine {
     /// Builds the client a NodeActor uses for `addr`: at most `NODE_CONNECTIONS` at once.
     /// Must run on the thread that will use it.
     pub fn for_node(addr: EngineAddr, timeouts: Timeouts) -> Self {
-        let mut engine = Self::with_limit(addr, timeouts, NODE_CONNECTIONS);
+        let tls = super::tls::engine_tls();
+        let mut engine = Self::with_tls(addr, timeouts, NODE_CONNECTIONS, tls.clone());
         engine.calls = Some(Rc::new(Semaphore::new(NODE_CALLS)));
+        engine.work = Some(WorkClient {
+            tls,
+            client: std::cell::OnceCell::new(),
+        });
         engine
     }
 
@@ -97,6 +118,7 @@ impl HttpEngine {
             client,
             timeouts,
             calls: None,
+            work: None,
         }
     }
 
@@ -135,8 +157,17 @@ impl HttpEngine {
             self.timeouts.call
         };
         let timed = (method.to_string(), path.clone());
-        let (client, url) = (self.client.clone(), format!("{}{}", self.base, path));
-        let calls = self.calls.clone();
+        let url = format!("{}{}", self.base, path);
+        let (client, calls) = match (&self.work, r.long) {
+            (Some(work), true) => {
+                let client = work.client.get_or_init(|| {
+                    let tls = work.tls.clone();
+                    http_client(&self.addr, self.timeouts.call, NODE_WORK_CONNECTIONS, tls).0
+                });
+                (client.clone(), None)
+            }
+            _ => (self.client.clone(), self.calls.clone()),
+        };
         let call = Box::pin(async move {
             let exchange = async {
                 // Closed never: the semaphore lives as long as this client.
@@ -465,5 +496,54 @@ mod framing_tests {
             .unwrap();
         assert_eq!((status, &body[..]), (200, &b"exec output"[..]));
         assert_eq!(&engine.get("/_ping").await.unwrap()[..], b"OK");
+    }
+
+    /// Work a client asked for that the engine takes long over (two creates looking for a
+    /// log plugin) does not hold up the node's own calls: those have connections of their
+    /// own, and the node is not taken for sick.
+    #[actix_rt::test]
+    async fn slow_work_leaves_the_nodes_own_calls_their_connections() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        actix_rt::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                actix_rt::spawn(async move {
+                    loop {
+                        let head = read_head(&mut s).await;
+                        if head.is_empty() {
+                            return;
+                        }
+                        if head.starts_with(b"POST") {
+                            // Works for a minute.
+                            actix_rt::time::sleep(Duration::from_secs(60)).await;
+                        }
+                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK";
+                        if s.write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let addr = EngineAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let timeouts = Timeouts {
+            call: Duration::from_secs(1),
+            long: Duration::from_secs(30),
+        };
+        let engine = HttpEngine::for_node(addr, timeouts);
+        let work: Vec<_> = (0..2)
+            .map(|_| actix_rt::spawn(engine.post(PostRequest::new("/containers/create").work())))
+            .collect();
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+        for _ in 0..3 {
+            assert_eq!(&engine.get("/_ping").await.unwrap()[..], b"OK");
+        }
+        for w in work {
+            w.abort();
+        }
     }
 }
