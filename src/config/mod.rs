@@ -261,7 +261,7 @@ impl ManageConfig {
                 },
                 timeouts: Timeouts {
                     call: args.engine_timeout,
-                    ..Timeouts::default()
+                    long: args.engine_work_timeout,
                 },
                 ..ClusterConfig::default()
             },
