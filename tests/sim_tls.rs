@@ -248,3 +248,91 @@ async fn idle_connections_are_closed_before_and_after_the_handshake() {
     handle.stop(false).await;
     fleet.stop().await;
 }
+
+/// `shoal list -H` against a TLS Shoal, as the process a user runs.
+async fn shoal_list(args: &[&str], env: &[(&str, &Path)]) -> (bool, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_shoal"));
+    cmd.arg("list").args(args);
+    for k in ["DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_HOST"] {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[actix_rt::test]
+async fn shoal_list_asks_a_tls_shoal_with_the_docker_cli_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shoal, good) = pki(dir.path(), "a");
+    let (_, stranger) = pki(dir.path(), "b");
+    let (fleet, handle, port) = start(&shoal, ClientAuth::Required).await;
+    let host = format!("127.0.0.1:{port}");
+    let flags = |c: &Certs| {
+        vec![
+            "-H".to_string(),
+            host.clone(),
+            "--tlsverify".into(),
+            "--tlscacert".into(),
+            shoal.ca.display().to_string(),
+            "--tlscert".into(),
+            c.cert.display().to_string(),
+            "--tlskey".into(),
+            c.key.display().to_string(),
+        ]
+    };
+    let good_flags = flags(&good);
+    let good_flags: Vec<&str> = good_flags.iter().map(String::as_str).collect();
+    // Flags: the node, once the engine is in.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, text) = shoal_list(&good_flags, &[]).await;
+        assert!(ok, "{text}");
+        if text.contains("t1\t") && text.contains("\tHealthy\t") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node never listed healthy: {text}"
+        );
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    // DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, laid out as the docker CLI wants them.
+    let cert_path = dir.path().join("docker");
+    std::fs::create_dir_all(&cert_path).unwrap();
+    for (from, to) in [
+        (&shoal.ca, "ca.pem"),
+        (&good.cert, "cert.pem"),
+        (&good.key, "key.pem"),
+    ] {
+        std::fs::copy(from, cert_path.join(to)).unwrap();
+    }
+    let (ok, text) = shoal_list(
+        &["-H", &host],
+        &[
+            ("DOCKER_TLS_VERIFY", Path::new("1")),
+            ("DOCKER_CERT_PATH", &cert_path),
+        ],
+    )
+    .await;
+    assert!(ok && text.contains("t1\t"), "{text}");
+    // Plain HTTP, or a certificate of another CA: refused, said on one line.
+    for (what, args) in [
+        ("plain", vec!["-H".to_string(), host.clone()]),
+        ("stranger", flags(&stranger)),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, text) = shoal_list(&args, &[]).await;
+        assert!(!ok, "{what}: {text}");
+        assert!(text.contains("cannot ask shoal at"), "{what}: {text}");
+    }
+    handle.stop(false).await;
+    fleet.stop().await;
+}
