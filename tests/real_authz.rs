@@ -11,24 +11,8 @@
 mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::pki::Pki;
+use support::authz::{AuthzPki, POLICY};
 use support::{DockerTls, HarnessError, RealCluster, ShoalDaemon};
-
-const POLICY: &str = r#"
-default = "deny"
-
-[clients.auditor]
-read_only = true
-
-[clients.team-a]
-tenant = "a"
-allow_exec = true
-constraints = ["pool==batch"]
-
-[clients.team-b]
-tenant = "b"
-allow_exec = true
-"#;
 
 fn now() -> u64 {
     SystemTime::now()
@@ -54,15 +38,15 @@ fn engine_containers(cluster: &RealCluster) -> usize {
 #[test]
 fn tenants_read_only_clients_and_create_rules_with_the_docker_cli() -> Result<(), HarnessError> {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let pki = Pki::new(&dir.path().join("pki"), "authz");
+    let certs = AuthzPki::new(&dir.path().join("pki"));
     let cluster = RealCluster::new()
         .engine("web-node", &["pool=web"])
         .engine("batch-node", &["pool=batch"])
-        .tls(&pki)
+        .tls(&certs.pki)
         .start()?;
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, POLICY).expect("policy written");
-    let shoal_cert = pki.shoal(&["IP:127.0.0.1"]);
+    let shoal_cert = &certs.shoal;
     let path = |p: &std::path::Path| p.display().to_string();
     let discovery = format!("nodes://{}", cluster.tcp_addrs());
     let shoal = ShoalDaemon::start(&[
@@ -81,7 +65,7 @@ fn tenants_read_only_clients_and_create_rules_with_the_docker_cli() -> Result<()
         "2s",
         &discovery,
     ]);
-    let cli = |cn: &str| DockerTls::new(shoal.host(), &pki.client(cn).docker_cert_path());
+    let cli = |cn: &str| DockerTls::new(shoal.host(), &certs.client(cn).docker_cert_path());
     let (a, b, auditor, stranger) = (
         cli("team-a"),
         cli("team-b"),
@@ -142,7 +126,7 @@ fn tenants_read_only_clients_and_create_rules_with_the_docker_cli() -> Result<()
     );
 
     // An exec is its container's tenant's: b cannot inspect, start or resize a's.
-    execs_are_their_containers_tenants(&pki, shoal.host());
+    execs_are_their_containers_tenants(&certs, shoal.host());
 
     // Tenant b: a's container does not exist for it.
     let o = b.run(&["ps", "-a", "--format", "{{.Names}}"]);
@@ -294,10 +278,10 @@ fn tenants_read_only_clients_and_create_rules_with_the_docker_cli() -> Result<()
 /// Over the API (the CLI never shows an exec ID): a's exec in `web-a` is a 404 to b for
 /// inspect, detached and hijacked start, and resize, in the words of a missing exec; a
 /// inspects it; b's exec create in a's container is a 404 too.
-fn execs_are_their_containers_tenants(pki: &Pki, host: &str) {
+fn execs_are_their_containers_tenants(certs: &AuthzPki, host: &str) {
     use serde_json::{json, Value};
     let client = |cn: &str| {
-        let files = pki.client(cn);
+        let files = certs.client(cn);
         let tls = shoal_actors::engine::tls::EngineTls::load(
             &shoal_actors::engine::tls::EngineTlsFiles {
                 ca: files.ca.clone(),

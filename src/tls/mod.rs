@@ -15,6 +15,8 @@
 //! only with `--tlsverify`, unless `--insecure-listen` says the risk is taken.
 
 mod identity;
+#[cfg(test)]
+pub(crate) mod test_pki;
 
 pub use identity::ClientIdentity;
 
@@ -234,32 +236,10 @@ fn check(surface: Surface, ip: IpAddr, tls: &TlsConfig) -> Result<bool, Exposed>
 mod tests {
     use super::*;
 
-    fn pki(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = ca.self_signed(&ca_key).unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-            .unwrap()
-            .signed_by(&key, &ca, &ca_key)
-            .unwrap();
-        let w = |n: &str, t: String| {
-            let p = dir.join(n);
-            std::fs::write(&p, t).unwrap();
-            p
-        };
-        (
-            w("ca.pem", ca.pem()),
-            w("cert.pem", cert.pem()),
-            w("key.pem", key.serialize_pem()),
-        )
-    }
-
     #[test]
     fn only_loopback_unix_or_verified_clients_pass_unless_told() {
         let dir = tempfile::tempdir().unwrap();
-        let (ca, cert, key) = pki(dir.path());
+        let [ca, cert, key] = test_pki::ca_and_leaf(dir.path());
         let files = |auth| ApiTlsFiles {
             auth,
             ca: Some(ca.clone()),
@@ -319,7 +299,7 @@ mod tests {
     #[test]
     fn bad_files_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let (ca, cert, key) = pki(dir.path());
+        let [ca, cert, key] = test_pki::ca_and_leaf(dir.path());
         let load = |ca: &PathBuf, cert: &PathBuf, key: &PathBuf| {
             ApiTls::load(&ApiTlsFiles {
                 auth: ClientAuth::Required,
