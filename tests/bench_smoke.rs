@@ -146,6 +146,8 @@ fn bench_smoke_produces_every_figure_and_an_exact_view() {
     for (scenario, sides) in [
         ("proxy_tls", ["plain", "tls"]),
         ("authz_guard", ["tls", "guarded"]),
+        // The control: two identical TLS Shoals, their difference the noise.
+        ("noise_floor", ["tls", "tls_twin"]),
     ] {
         let rows = find(scenario);
         let routes: Vec<&str> = rows.iter().filter_map(|r| r["route"].as_str()).collect();
