@@ -87,6 +87,17 @@ impl fmt::Display for Dependency {
     }
 }
 
+impl Dependency {
+    /// The dependency as a user reads it in a message: `--volumes-from vol0`.
+    pub fn spelled(&self) -> String {
+        match self.kind {
+            DependencyKind::VolumesFrom => format!("--volumes-from {}", self.raw),
+            DependencyKind::Link => format!("--link {}", self.raw),
+            DependencyKind::NetContainer => format!("--net container:{}", self.raw),
+        }
+    }
+}
+
 /// Everything placement needs from one create request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PlacementRequest {
@@ -112,6 +123,9 @@ pub struct PlacementRequest {
     pub avoid: BTreeSet<NodeId>,
     /// The reschedule policy asked for; `None` when the request named none.
     pub reschedule: Option<ReschedulePolicy>,
+    /// A re-created container's failed node: the name it still holds there is its own,
+    /// not a conflict. Shoal's own, like `avoid`.
+    pub takes_name_from: Option<NodeId>,
 }
 
 fn parse_exprs(
