@@ -57,15 +57,15 @@ pub struct SimArgs {
 
     /// Serve every engine with TLS showing this certificate (with --tlskey), as
     /// `dockerd --tls` does; the benchmark measures TLS to engines with it.
-    #[arg(long, requires = "tlskey")]
+    #[arg(long, env = "SHOAL_SIM_TLSCERT", requires = "tlskey")]
     pub tlscert: Option<PathBuf>,
 
     /// The key of --tlscert.
-    #[arg(long, requires = "tlscert")]
+    #[arg(long, env = "SHOAL_SIM_TLSKEY", requires = "tlscert")]
     pub tlskey: Option<PathBuf>,
 
     /// Ask every client for a certificate this CA signed, as `dockerd --tlsverify` does.
-    #[arg(long, requires = "tlscert")]
+    #[arg(long, env = "SHOAL_SIM_TLSCACERT", requires = "tlscert")]
     pub tlscacert: Option<PathBuf>,
 }
 
