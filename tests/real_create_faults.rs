@@ -1,8 +1,9 @@
 //! Creates against a frozen real engine (SIGSTOP: it accepts connections and answers
-//! nothing), before Shoal marks it unhealthy: the creates it swallows answer failure, and
-//! once it thaws and reads them, nothing they made is left behind (checked on the engines
-//! directly). An unnamed create is tried on the other node; a named one is not, and its
-//! name stays booked until its fate is known.
+//! nothing), placed there before Shoal marks it unhealthy: the creates it swallows end when
+//! the mark comes (not after the work timeout, 10 minutes by default), and once it thaws
+//! and reads them, nothing they made is left behind (checked on the engines directly). An
+//! unnamed create is tried on the other node; a named one is not, and its name stays booked
+//! until its fate is known.
 #![allow(
     clippy::disallowed_methods,
     reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
@@ -11,7 +12,7 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::{docker_cli_timeout, wait_until, RealCluster, ShoalDaemon};
 
@@ -46,39 +47,70 @@ fn creates_on_a_frozen_engine_leave_no_orphan_once_it_thaws() {
         .engines(2)
         .start()
         .expect("two dockerd engines start");
-    // A short call and work timeout (a create is work), and the frozen engine kept
-    // "healthy" for the whole test: the window between a freeze and the unhealthy mark is
-    // what this is about.
+    // The default work timeout (10 minutes): what ends a create on the frozen engine is
+    // the unhealthy mark, after 2 failed refreshes of at most 3 s each, 2 s apart at most.
     let shoal = ShoalDaemon::over(
         &cluster,
-        &[
-            "--engine-timeout",
-            "3s",
-            "--engine-work-timeout",
-            "3s",
-            "--engine-failure-retry",
-            "1000",
-        ],
+        &["--engine-timeout", "3s", "--engine-failure-retry", "2"],
     );
     let docker = |args: &[&str]| docker_cli_timeout(shoal.host(), args, Duration::from_secs(60));
     let (n1, n2) = (cluster.engine("node-1"), cluster.engine("node-2"));
 
     n1.freeze();
-    // Named, and only node-1 will do: it fails, and it is not tried elsewhere.
-    let named = docker(&[
-        "create",
-        "--name",
-        "stuck",
-        "-e",
-        "constraint:node==node-1",
-        "busybox",
-        "true",
-    ]);
+    let froze = Instant::now();
+    // Both sent at once, before the mark, so both are placed on node-1 and wait there.
+    let (named, moved) = std::thread::scope(|s| {
+        // Named, and only node-1 will do: it fails, and it is not tried elsewhere.
+        let named = s.spawn(|| {
+            let o = docker(&[
+                "create",
+                "--name",
+                "stuck",
+                "-e",
+                "constraint:node==node-1",
+                "busybox",
+                "true",
+            ]);
+            (o, froze.elapsed())
+        });
+        // Unnamed and only preferring node-1: tried there, then on node-2.
+        let moved = s.spawn(|| {
+            let o = docker(&[
+                "create",
+                "-e",
+                "constraint:node==~node-1",
+                "busybox",
+                "true",
+            ]);
+            (o, froze.elapsed())
+        });
+        (
+            named.join().expect("named create"),
+            moved.join().expect("moved create"),
+        )
+    });
+    eprintln!(
+        "frozen engine: named create failed after {:.1} s, unnamed one answered after {:.1} s",
+        named.1.as_secs_f64(),
+        moved.1.as_secs_f64()
+    );
+    let (named, moved) = (named.0, moved.0);
     assert!(
         !named.success(),
         "a create on a frozen engine answered: {named}"
     );
-    assert!(named.stderr.contains("did not answer"), "{named}");
+    assert!(
+        named.stderr.contains("node node-1 turned unhealthy"),
+        "{named}"
+    );
+    assert!(moved.success(), "{moved}");
+    // 2 x (2 s + 3 s) to the mark, and some slack for a loaded machine: far below the
+    // work timeout.
+    let ended = froze.elapsed();
+    assert!(
+        ended < Duration::from_secs(25),
+        "the creates ended {ended:?} after the freeze"
+    );
     // Its name is booked while its fate is unknown: no second `stuck` on node-2.
     let twin = docker(&[
         "create",
@@ -91,18 +123,16 @@ fn creates_on_a_frozen_engine_leave_no_orphan_once_it_thaws() {
     ]);
     assert!(!twin.success(), "{twin}");
     assert!(twin.stderr.contains("Conflict"), "{twin}");
-    // Unnamed and only preferring node-1: tried there, then on node-2.
-    let moved = docker(&[
-        "create",
-        "-e",
-        "constraint:node==~node-1",
-        "busybox",
-        "true",
-    ]);
-    assert!(moved.success(), "{moved}");
     let id = moved.out().to_string();
     let node = docker(&["inspect", "--format", "{{.Node.Name}}", &id]).expect_success();
     assert_eq!(node.out(), "node-2");
+    // It went to node-2 after its try on node-1 was cut, not straight there.
+    let m = metrics(shoal.host());
+    let cut = m
+        .lines()
+        .find(|l| l.starts_with("shoal_create_retries_total{reason=\"io\"}"))
+        .unwrap_or_else(|| panic!("no retry after a cut create in {m}"));
+    assert!(cut.ends_with(" 1"), "{cut}");
     n1.thaw();
 
     // Whatever node-1 read while frozen is found by its swarm ID and removed.

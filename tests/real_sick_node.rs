@@ -2,8 +2,9 @@
 //! (SIGSTOP: it accepts connections and answers nothing). Once Shoal marks it unhealthy,
 //! `docker ps` hides its containers, `docker ps -a` shows them `Host Down` (classic Swarm's
 //! words), `docker info` says `Unhealthy`, and a call to its container fails at once with a
-//! 5xx naming the node, instead of after the engine timeout. After SIGCONT the next calls
-//! go through again, without waiting for the longest back-off.
+//! 5xx naming the node, instead of after the engine timeout; calls that were waiting on it
+//! (`logs -f`, `wait`) end at the mark. After SIGCONT the next calls go through again,
+//! without waiting for the longest back-off.
 #![allow(
     clippy::disallowed_methods,
     reason = "plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
@@ -12,7 +13,9 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::{docker_cli, wait_until, DockerOutput, RealCluster, RealEngine, ShoalDaemon};
+use support::{
+    docker_cli, docker_cli_timeout, wait_until, DockerOutput, RealCluster, RealEngine, ShoalDaemon,
+};
 
 /// Thaws a frozen engine when dropped, so a failing test never leaves a dockerd stopped.
 struct Frozen<'a>(&'a RealEngine);
@@ -59,6 +62,17 @@ fn a_frozen_node_is_shown_as_down_and_refused_at_once_then_serves_again() {
     let o = docker(&["ps", "--format", "{{.Names}} {{.Status}}"]).expect_success();
     assert!(o.stdout.contains(&format!("{web} Up")), "{o}");
 
+    // Calls that wait on the engine, under way when it freezes: they end at the mark.
+    let waiting = |args: &'static [&'static str]| {
+        let host = shoal.host().to_string();
+        std::thread::spawn(move || {
+            let o = docker_cli_timeout(&host, args, Duration::from_secs(90));
+            (o, Instant::now())
+        })
+    };
+    let follow = waiting(&["logs", "-f", "web"]);
+    let wait = waiting(&["wait", "web"]);
+    std::thread::sleep(Duration::from_millis(500));
     let frozen = Frozen::freeze(sick);
     let froze = Instant::now();
     wait_until("the frozen node to be unhealthy", 60, || {
@@ -78,6 +92,23 @@ fn a_frozen_node_is_shown_as_down_and_refused_at_once_then_serves_again() {
         "frozen node unhealthy after {:.1} s",
         froze.elapsed().as_secs_f64()
     );
+    let marked = froze.elapsed();
+    for (what, call) in [("logs -f", follow), ("wait", wait)] {
+        let (o, ended) = call.join().expect("the call's thread");
+        let after = ended.duration_since(froze);
+        println!(
+            "`docker {what}` ended {:.1} s after the freeze",
+            after.as_secs_f64()
+        );
+        // dockerd answers both heads at once, so both are streams cut short: the CLI
+        // fails on the broken answer.
+        assert!(!o.success(), "{o}");
+        println!("`docker {what}`: {}", o.stderr.trim());
+        assert!(
+            after < marked + Duration::from_secs(5),
+            "`docker {what}` ended {after:?} after the freeze, the mark came after {marked:?}: {o}"
+        );
+    }
 
     // `docker ps` hides what the sick node last listed; `-a` shows it as `Host Down`.
     let o = docker(&["ps", "--format", "{{.Names}} {{.Status}}"]).expect_success();

@@ -1,10 +1,13 @@
 //! What the API shows of an unhealthy node, over simulated engines (the real-engine
 //! version, with a frozen dockerd, is `real_sick_node.rs`): its containers are hidden from
 //! `ps`, shown `Host Down` by `ps -a`, and calls about them are refused at once with a 503
-//! naming the node; once its engine answers again they go through.
+//! naming the node; once its engine answers again they go through. Work already in flight
+//! there when it turns unhealthy ends then, not after the work timeout.
 
 mod sim_fixture;
 
+use awc::http::Method;
+use shoal::config::PlacementConfig;
 use shoal_actors::node::Health;
 use shoal_sim::{EngineConfig, Fault};
 use sim_fixture::SimCluster;
@@ -101,4 +104,103 @@ async fn containers_of_an_unhealthy_node_are_down_and_refused_at_once() {
     }
     let running = names(&c.get("/containers/json").await.json());
     assert_eq!(running.len(), 4, "{running:?}");
+}
+
+/// The ID of the first container listed whose name starts with `/node/`.
+async fn container_on(c: &sim_fixture::Started, node: &str) -> String {
+    let list = c.get("/containers/json").await.json();
+    list.as_array()
+        .and_then(|a| {
+            a.iter().find(|x| {
+                x["Names"][0]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with(&format!("/{node}/"))
+            })
+        })
+        .and_then(|x| x["Id"].as_str())
+        .unwrap_or_else(|| panic!("a container on {node}: {list}"))
+        .to_string()
+}
+
+/// Work in flight on an engine that stops answering (a `wait` on one of its containers,
+/// which the engine answers only when the container exits, and a create placed there) ends
+/// as soon as the node is marked unhealthy, not after the work timeout (30 s here): the
+/// `wait` answers 503 naming the node, and the unnamed create is tried on the other node
+/// and answered 201.
+#[actix_rt::test]
+async fn work_in_flight_on_a_node_that_turns_unhealthy_ends_then() {
+    let c = SimCluster::new()
+        .engine(EngineConfig::new("ok").containers(1))
+        .engine(EngineConfig::new("sick").containers(1))
+        .placement(PlacementConfig {
+            create_retry: 2,
+            ..PlacementConfig::default()
+        })
+        .start()
+        .await;
+    c.wait_healthy(2).await;
+    let sick_id = container_on(&c, "sick").await;
+    let wait_path = format!("/containers/{sick_id}/wait");
+    let wait = async {
+        let began = Instant::now();
+        (c.request(Method::POST, &wait_path, None).await, began)
+    };
+    let freeze_then_create = async {
+        // The wait is with the engine; then the engine stops answering anything.
+        actix_rt::time::sleep(Duration::from_millis(200)).await;
+        c.fleet
+            .engine(1)
+            .set_fault(Fault::Slow(Duration::from_secs(120)));
+        let froze = Instant::now();
+        let body = serde_json::json!({
+            "Image": "busybox",
+            "Cmd": ["true"],
+            "Env": ["constraint:node==~sick"],
+        });
+        let created = c
+            .request(Method::POST, "/containers/create", Some(body))
+            .await;
+        (created, froze, froze.elapsed())
+    };
+    let ((waited, wait_began), (created, froze, create_took)) =
+        futures_util::join!(wait, freeze_then_create);
+    let wait_took = wait_began.elapsed();
+    let marked = c.health().contains(&Health::Unhealthy);
+    assert!(marked, "sick marked unhealthy: {:?}", c.health());
+
+    // Marked within failure_retry x (refresh interval + call timeout) = 2 x 1.2 s.
+    assert_eq!(
+        waited.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&waited.body)
+    );
+    assert!(
+        waited.message().contains("node sick turned unhealthy"),
+        "{}",
+        waited.message()
+    );
+    assert!(
+        froze.elapsed() < Duration::from_secs(10) && wait_took < Duration::from_secs(10),
+        "the wait ended {wait_took:?} after it began"
+    );
+
+    assert_eq!(
+        created.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    assert!(
+        create_took < Duration::from_secs(10),
+        "the create took {create_took:?}"
+    );
+    let id = created.json()["Id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let inspect = c.get(&format!("/containers/{id}/json")).await.json();
+    assert_eq!(inspect["Node"]["Name"], "ok", "{inspect}");
+    c.fleet.engine(1).set_fault(Fault::None);
 }

@@ -192,10 +192,7 @@ impl HttpEngine {
                     .body()
                     .limit(BODY_LIMIT)
                     .await
-                    .map_err(|e| EngineError::Io {
-                        addr: addr.clone(),
-                        reason: e.to_string(),
-                    })?;
+                    .map_err(|e| body_error(&addr, e))?;
                 Ok((status, bytes))
             };
             match actix_rt::time::timeout(limit, exchange).await {
@@ -246,10 +243,19 @@ fn http_client(
 /// Why a request got no answer head. Only a request the engine cannot have read whole
 /// is a `Connect` (no connection, or writing it failed): a create that failed so created
 /// nothing and may be tried on another node. A connection closed after the request was
-/// sent (awc reports it as `Connect(Disconnected)`) or a garbled answer is `Io`: the
-/// engine may have acted on it.
+/// sent (awc reports it as `Connect(Disconnected)`), cut because the node turned unhealthy
+/// while the answer was awaited (`sever`), or a garbled answer is `Io`: the engine may
+/// have acted on it.
 fn send_error(addr: &str, e: awc::error::SendRequestError) -> EngineError {
     use awc::error::{ConnectError, SendRequestError};
+    if let Some(why) = super::severed_send(&e) {
+        let reason = why.to_string();
+        let addr = addr.to_string();
+        return match e {
+            SendRequestError::Send(_) => EngineError::Connect { addr, reason },
+            _ => EngineError::Io { addr, reason },
+        };
+    }
     match e {
         SendRequestError::Connect(ConnectError::Disconnected) | SendRequestError::Response(_) => {
             EngineError::Io {
@@ -264,12 +270,24 @@ fn send_error(addr: &str, e: awc::error::SendRequestError) -> EngineError {
     }
 }
 
+/// A failed read of an answer's body: the connection broke (or was cut, `sever`).
+pub(super) fn body_error(addr: &str, e: awc::error::PayloadError) -> EngineError {
+    let reason = match super::severed_payload(&e) {
+        Some(why) => why.to_string(),
+        None => e.to_string(),
+    };
+    EngineError::Io {
+        addr: addr.to_string(),
+        reason,
+    }
+}
+
 /// Waits for the head of an engine's answer, up to `limit`; the body is left to the caller.
-pub(super) async fn answer_head<R, E: std::fmt::Display>(
+pub(super) async fn answer_head<R>(
     addr: &str,
     path: &str,
     limit: std::time::Duration,
-    sent: impl std::future::Future<Output = Result<R, E>>,
+    sent: impl std::future::Future<Output = Result<R, awc::error::SendRequestError>>,
 ) -> Result<R, EngineError> {
     match actix_rt::time::timeout(limit, sent).await {
         Err(_) => Err(EngineError::Timeout {
@@ -277,6 +295,7 @@ pub(super) async fn answer_head<R, E: std::fmt::Display>(
             path: path.to_string(),
             secs: limit.as_secs_f64(),
         }),
+        Ok(Err(e)) if super::severed_send(&e).is_some() => Err(send_error(addr, e)),
         Ok(Err(e)) => Err(EngineError::Connect {
             addr: addr.to_string(),
             reason: e.to_string(),
@@ -341,12 +360,7 @@ impl Engine for HttpEngine {
                     message: "event stream refused".to_string(),
                 });
             }
-            let stream = resp.map(move |chunk| {
-                chunk.map_err(|e| EngineError::Io {
-                    addr: addr.clone(),
-                    reason: e.to_string(),
-                })
-            });
+            let stream = resp.map(move |chunk| chunk.map_err(|e| body_error(&addr, e)));
             Ok(Box::pin(stream) as EngineStream)
         })
     }
@@ -545,5 +559,70 @@ mod framing_tests {
         for w in work {
             w.abort();
         }
+    }
+
+    /// Work in flight on an engine that stopped answering ends when its node turns
+    /// unhealthy (`sever`), long before the work timeout: as a call whose fate is unknown
+    /// (`Io`: the engine may have acted on it), naming the node. Calls made after the cut
+    /// (the unhealthy node's probes) go through on new connections.
+    #[actix_rt::test]
+    async fn work_in_flight_ends_when_its_node_turns_unhealthy() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        actix_rt::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                actix_rt::spawn(async move {
+                    loop {
+                        let head = read_head(&mut s).await;
+                        if head.is_empty() {
+                            return;
+                        }
+                        if head.starts_with(b"POST") {
+                            // Never answers.
+                            actix_rt::time::sleep(Duration::from_secs(3600)).await;
+                        }
+                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK";
+                        if s.write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let addr = EngineAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let timeouts = Timeouts {
+            call: Duration::from_secs(1),
+            long: Duration::from_secs(600),
+        };
+        let engine = HttpEngine::for_node(addr.clone(), timeouts);
+        let create = PostRequest::new("/containers/create").json(Bytes::from_static(b"{}"));
+        let work = actix_rt::spawn(engine.post(create.work()));
+        let waiting = actix_rt::spawn(engine.post(PostRequest::new("/containers/x/wait").work()));
+        actix_rt::time::sleep(Duration::from_millis(300)).await;
+        assert!(!work.is_finished() && !waiting.is_finished());
+        let cut = std::time::Instant::now();
+        crate::engine::sever(&addr, "node-7", "engine did not answer /info within 1.0s");
+        for call in [work, waiting] {
+            let e = actix_rt::time::timeout(Duration::from_secs(2), call)
+                .await
+                .expect("ends at the cut, not after the work timeout")
+                .expect("task")
+                .expect_err("fails");
+            assert!(matches!(e, EngineError::Io { .. }), "{e:?}");
+            assert!(
+                e.to_string().contains("node node-7 turned unhealthy"),
+                "{e}"
+            );
+        }
+        assert!(
+            cut.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            cut.elapsed()
+        );
+        assert_eq!(&engine.get("/_ping").await.unwrap()[..], b"OK");
     }
 }

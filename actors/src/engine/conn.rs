@@ -21,7 +21,11 @@
 //! Because the wrapper must see plain HTTP, it sits above TLS: [`connector`] dials TCP, TLS
 //! or a unix socket itself ([`connect`], shared with the hijack relay's raw connections),
 //! and awc is handed `http://` URLs whatever the transport.
+//!
+//! Every connection [`connect`] opens is also [`Severable`]: cut when its node turns
+//! unhealthy (see `sever`).
 
+use super::sever::{self, Severable};
 use super::tls::EngineTls;
 use super::EngineAddr;
 use actix_rt::net::{ActixStream, Ready};
@@ -47,9 +51,18 @@ pub enum EngineSocket {
     Unix(UnixStream),
 }
 
-/// Opens a connection to `addr` (with TLS on TCP when `tls` is given, handshake included).
-/// No deadline of its own: callers put one around it.
-pub async fn connect(addr: &EngineAddr, tls: Option<&EngineTls>) -> io::Result<EngineSocket> {
+/// Opens a connection to `addr` (with TLS on TCP when `tls` is given, handshake included),
+/// cut when the engine's node turns unhealthy. No deadline of its own: callers put one
+/// around it.
+pub async fn connect(
+    addr: &EngineAddr,
+    tls: Option<&EngineTls>,
+) -> io::Result<Severable<EngineSocket>> {
+    let line = sever::lifeline(addr);
+    Ok(Severable::new(line, dial(addr, tls).await?))
+}
+
+async fn dial(addr: &EngineAddr, tls: Option<&EngineTls>) -> io::Result<EngineSocket> {
     Ok(match addr {
         EngineAddr::Tcp { host, port } => {
             let tcp = TcpStream::connect((host.as_str(), *port)).await?;
@@ -76,7 +89,7 @@ pub fn connector(
     tls: Option<EngineTls>,
 ) -> impl Service<
     ConnectInfo<Uri>,
-    Response = Connection<Uri, AnswerFraming<EngineSocket>>,
+    Response = Connection<Uri, AnswerFraming<Severable<EngineSocket>>>,
     Error = ConnectError,
 > + Clone
        + 'static {
@@ -391,9 +404,9 @@ impl AsyncWrite for EngineSocket {
 
 /// awc asks its connections for `ActixStream` but never calls these; they answer the
 /// readiness of the socket under any TLS.
-impl ActixStream for AnswerFraming<EngineSocket> {
+impl ActixStream for AnswerFraming<Severable<EngineSocket>> {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<Ready>> {
-        match &self.io {
+        match self.io.get_ref() {
             EngineSocket::Tcp(s) => ActixStream::poll_read_ready(s, cx),
             EngineSocket::Tls(s) => ActixStream::poll_read_ready(s.get_ref().0, cx),
             EngineSocket::Unix(s) => ActixStream::poll_read_ready(s, cx),
@@ -401,7 +414,7 @@ impl ActixStream for AnswerFraming<EngineSocket> {
     }
 
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<Ready>> {
-        match &self.io {
+        match self.io.get_ref() {
             EngineSocket::Tcp(s) => ActixStream::poll_write_ready(s, cx),
             EngineSocket::Tls(s) => ActixStream::poll_write_ready(s.get_ref().0, cx),
             EngineSocket::Unix(s) => ActixStream::poll_write_ready(s, cx),

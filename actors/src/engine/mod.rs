@@ -6,13 +6,16 @@
 //! both ways (pull progress, save, load, build) from the HTTP front's own thread; `unix` is
 //! the awc connector for engines behind a unix socket; `tls` dials TCP engines with TLS when
 //! the process was started with it; `conn` is the connection awc speaks over, which makes
-//! an answer that runs to the close end with it (never left in a pooled connection).
+//! an answer that runs to the close end with it (never left in a pooled connection);
+//! `sever` cuts every connection to an engine when its node turns unhealthy, so work in
+//! flight on a frozen engine ends then, not after the work timeout.
 
 mod addr;
 mod client;
 pub mod conn;
 mod error;
 mod path;
+mod sever;
 mod stream;
 pub mod tls;
 mod unix;
@@ -21,6 +24,7 @@ pub use addr::{AddrError, EngineAddr};
 pub use client::{error_message, EngineStream, HttpEngine, Timeouts, NODE_CONNECTIONS};
 pub use error::EngineError;
 pub use path::{escape_param, split_api_version};
+pub use sever::{sever, severed_io, severed_payload, severed_send, Severed};
 pub use stream::{local_engine, StreamBody, StreamRequest, StreamResponse};
 pub use unix::unix_connector;
 

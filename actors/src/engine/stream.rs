@@ -137,12 +137,8 @@ impl HttpEngine {
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            let body = resp.map(move |chunk| {
-                chunk.map_err(|e| EngineError::Io {
-                    addr: addr.clone(),
-                    reason: e.to_string(),
-                })
-            });
+            let body =
+                resp.map(move |chunk| chunk.map_err(|e| super::client::body_error(&addr, e)));
             Ok(StreamResponse {
                 status,
                 content_type,

@@ -7,7 +7,10 @@
 //!
 //! Everything that can go wrong with an engine (refused connection, timeout, garbage) ends
 //! here as a failed refresh of this node. Nothing here waits on another node, and the actor
-//! never blocks: every engine call is a spawned future with its own timeout.
+//! never blocks: every engine call is a spawned future with its own timeout. When the node
+//! turns unhealthy every connection to its engine is cut (`engine::sever`), so work in
+//! flight there (which may have a long timeout or none) ends with it, and new work is
+//! refused (`refuse_work`).
 
 mod handlers;
 mod relist;
@@ -121,6 +124,33 @@ impl NodeActor {
 
     pub(super) fn addr(&self) -> &EngineAddr {
         &self.addr
+    }
+
+    /// The engine's name, or its address while it never answered.
+    fn shown_name(&self) -> String {
+        match &self.publisher.current().facts {
+            Some(f) if !f.name.is_empty() => f.name.clone(),
+            _ => self.addr.to_string(),
+        }
+    }
+
+    /// Refuses work for the engine (a create, a pull, an object call) while the node is
+    /// unhealthy: the scheduler and the front stop sending it once they see the mark, and
+    /// this answers what was sent before they saw it at once, instead of on a connection
+    /// to a frozen engine. Nothing reached the engine, so a create is tried elsewhere.
+    pub(super) fn refuse_work(&self) -> Result<(), EngineError> {
+        if self.health.state() != Health::Unhealthy {
+            return Ok(());
+        }
+        let last = self.publisher.current().last_error.clone();
+        Err(EngineError::Connect {
+            addr: self.addr.to_string(),
+            reason: format!(
+                "node {} is unhealthy: {}",
+                self.shown_name(),
+                last.as_deref().unwrap_or("no answer")
+            ),
+        })
     }
 
     /// Who to tell when this actor stops.
@@ -287,6 +317,11 @@ impl NodeActor {
             s.failures = failures;
             s.last_error = Some(msg.clone());
         });
+        if changed == Some(Health::Unhealthy) {
+            // Work in flight on the engine (creates, waits, logs, attaches: no timeout of
+            // their own ends them soon) ends now, not when the engine answers.
+            crate::engine::sever(&self.addr, &self.shown_name(), &msg);
+        }
         if changed.is_some() {
             self.report(NodeChange::Unhealthy { error: msg });
         }

@@ -4,7 +4,9 @@
 //!
 //! These go through the NodeActor (not straight from the front) so the node can refresh
 //! what it publishes right after, and so every call to an engine keeps its timeout and its
-//! failure in one place. The engine calls themselves are plain functions over the `Engine`
+//! failure in one place. A create, pull, network or volume create sent while the node is
+//! unhealthy is refused at once (a `Connect` failure: nothing reached the engine); one in
+//! flight when it turns unhealthy fails then (`engine::sever`). The engine calls themselves are plain functions over the `Engine`
 //! trait ([`calls`]), so the create flow's tests drive the very same requests against a
 //! fake engine.
 
@@ -273,6 +275,9 @@ impl Handler<CreateContainer> for NodeActor {
     /// itself (one engine call fewer than an inspect). The engine's `create` event, which
     /// may arrive before that list answers, asks for no list of its own.
     fn handle(&mut self, msg: CreateContainer, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.refuse_work() {
+            return Box::pin(actix::fut::ready(Err(e)));
+        }
         let post = calls::create(&*self.engine(), msg.name.as_deref(), msg.body.clone());
         Box::pin(post.into_actor(self).then(move |answer, act, _| {
             let id = match &answer {
@@ -298,6 +303,9 @@ impl Handler<PullImage> for NodeActor {
     type Result = ResponseFuture<Result<(), EngineError>>;
 
     fn handle(&mut self, msg: PullImage, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.refuse_work() {
+            return Box::pin(std::future::ready(Err(e)));
+        }
         calls::pull(&*self.engine(), &msg.image, msg.registry_auth)
     }
 }
@@ -306,6 +314,9 @@ impl Handler<CreateNetwork> for NodeActor {
     type Result = ResponseFuture<Result<(), EngineError>>;
 
     fn handle(&mut self, msg: CreateNetwork, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.refuse_work() {
+            return Box::pin(std::future::ready(Err(e)));
+        }
         calls::create_named(&*self.engine(), "/networks/create", &msg.name)
     }
 }
@@ -314,6 +325,9 @@ impl Handler<CreateVolume> for NodeActor {
     type Result = ResponseFuture<Result<(), EngineError>>;
 
     fn handle(&mut self, msg: CreateVolume, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.refuse_work() {
+            return Box::pin(std::future::ready(Err(e)));
+        }
         calls::create_named(&*self.engine(), "/volumes/create", &msg.name)
     }
 }

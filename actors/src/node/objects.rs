@@ -151,7 +151,8 @@ impl ObjectOp {
 }
 
 /// Sent by the API for an image, network or volume route it resolved to this node.
-/// Answers the engine's status and body; a failure to reach the engine is the error.
+/// Answers the engine's status and body; a failure to reach the engine is the error (at
+/// once while the node is unhealthy).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(u16, Bytes), EngineError>")]
 pub struct ObjectCall(pub ObjectOp);
@@ -161,6 +162,9 @@ impl Handler<ObjectCall> for NodeActor {
 
     fn handle(&mut self, msg: ObjectCall, _: &mut Context<Self>) -> Self::Result {
         let _m = metrics::handling("node", self.addr(), msg.0.name());
+        if let Err(e) = self.refuse_work() {
+            return Box::pin(actix::fut::ready(Err(e)));
+        }
         let changes = msg.0.changes();
         let engine = self.engine();
         let work = async move {

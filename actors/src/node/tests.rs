@@ -1,6 +1,6 @@
 //! The NodeActor against a fake engine (`fake_engine`): health transitions and back-off, a
-//! failed refresh, the probe that brings an unhealthy node back, and an engine event that
-//! lists one container again.
+//! failed refresh, the probe that brings an unhealthy node back, an engine event that
+//! lists one container again, and work refused while the node is unhealthy.
 
 use super::fake_engine::{FakeEngine, Mode};
 use super::{Health, NodeActor, NodeConfig, NodeSnapshot};
@@ -204,4 +204,34 @@ async fn an_event_lists_its_one_container_again() {
     assert!(rx.borrow().containers.by_id("aaa").is_some());
     // What it holds is learned by an inspect of that one container.
     until(&rx, 5, "its reservation", |s| s.reserved.memory == 128).await;
+}
+
+/// Work sent to a node after it turned unhealthy (placed before the scheduler saw the
+/// mark) is refused at once, as a failure that reached no engine, so a create is tried
+/// on another node instead of waiting on a frozen engine.
+#[actix::test]
+async fn work_sent_to_an_unhealthy_node_is_refused_at_once() {
+    use super::CreateContainer;
+    use crate::engine::EngineError;
+    let engine = FakeEngine::new("127.0.0.1:2375", "node-1");
+    let (node, rx, _) = start(&engine, config(20, 80, 2));
+    until(&rx, 5, "healthy", |s| s.health == Health::Healthy).await;
+    engine.set_mode(Mode::Down);
+    until(&rx, 5, "unhealthy", |s| s.health == Health::Unhealthy).await;
+    let began = Instant::now();
+    let answer = node
+        .send(CreateContainer {
+            name: None,
+            body: bytes::Bytes::from_static(b"{\"Image\":\"busybox\"}"),
+        })
+        .await
+        .expect("the node answers");
+    assert!(began.elapsed() < Duration::from_millis(100));
+    match answer {
+        Err(EngineError::Connect { reason, .. }) => {
+            assert!(reason.contains("node node-1 is unhealthy"), "{reason}")
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    assert!(engine.calls_to("/containers/create").is_empty());
 }

@@ -16,6 +16,11 @@
 //! no deadline: `logs -f` may run for days. A request with a body (`PUT .../archive`) is
 //! not bounded past connecting, since its upload counts as sending.
 //!
+//! What ends a call to a frozen engine is its node's health instead: when the node turns
+//! unhealthy every connection to the engine is cut (`engine::sever`). A call still waiting
+//! for its head then answers 503 naming the node (as one refused for an unhealthy node
+//! does); a body already streaming (`logs -f`) ends, the client's connection closed.
+//!
 //! awc clients are `!Send` and bound to their thread, so each actix-web worker keeps its
 //! own client per engine in a thread-local cache (`local_engine`), made with the engine
 //! deadlines of `ApiState`.
@@ -29,10 +34,12 @@ use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderMap, HeaderName};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
+use awc::error::{PayloadError, SendRequestError};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use shoal_actors::engine::{
-    error_message, local_engine, split_api_version, EngineAddr, EngineError, Timeouts,
+    error_message, local_engine, severed_payload, severed_send, split_api_version, EngineAddr,
+    EngineError, Severed, Timeouts,
 };
 use shoal_actors::node::{NodeActor, RefreshNode, SyncContainer};
 use std::time::Duration;
@@ -141,6 +148,28 @@ fn engine_down(addr: &EngineAddr, reason: impl ToString) -> ApiError {
     })
 }
 
+/// A call cut because its node turned unhealthy while it was under way (`engine::sever`):
+/// 503 naming the node, as a call refused for an unhealthy node is.
+fn node_turned_sick(why: &Severed) -> ApiError {
+    ApiError::Unavailable(why.to_string())
+}
+
+/// Why a request to `addr` got no answer.
+fn send_failed(addr: &EngineAddr, e: SendRequestError) -> ApiError {
+    match severed_send(&e) {
+        Some(why) => node_turned_sick(why),
+        None => engine_down(addr, e),
+    }
+}
+
+/// Why an answer's body could not be read.
+fn body_failed(addr: &EngineAddr, e: PayloadError) -> ApiError {
+    match severed_payload(&e) {
+        Some(why) => node_turned_sick(why),
+        None => engine_down(addr, e),
+    }
+}
+
 /// Sends the request and waits for the head of the answer.
 async fn send(
     node: &EngineAddr,
@@ -183,7 +212,7 @@ async fn send(
         })?,
         None => sent.await,
     };
-    answered.map_err(|e| engine_down(node, e))
+    answered.map_err(|e| send_failed(node, e))
 }
 
 /// Forwards a request and streams the answer back.
@@ -357,7 +386,7 @@ pub async fn exchange(
     let bytes = actix_rt::time::timeout(limit, answer.body().limit(WHOLE_LIMIT))
         .await
         .map_err(|_| engine_down(node, "answer body timed out"))?
-        .map_err(|e| engine_down(node, e))?;
+        .map_err(|e| body_failed(node, e))?;
     Ok((status, headers, bytes))
 }
 
@@ -374,7 +403,7 @@ pub async fn probe(node: &EngineAddr, path: &str, timeouts: Timeouts) -> Result<
     let mut answer = actix_rt::time::timeout(limit, client.get(format!("{base}{path}")).send())
         .await
         .map_err(|_| engine_down(node, "timed out"))?
-        .map_err(|e| engine_down(node, e))?;
+        .map_err(|e| send_failed(node, e))?;
     // Read the small body so the connection goes back to the pool.
     let _ = actix_rt::time::timeout(limit, answer.body().limit(WHOLE_LIMIT)).await;
     Ok(answer.status().is_success())
@@ -394,13 +423,13 @@ pub async fn post_whole(
             .post(format!("{base}{path}"))
             .send()
             .await
-            .map_err(|e| engine_down(node, e))?;
+            .map_err(|e| send_failed(node, e))?;
         let status = answer.status();
         let body = answer
             .body()
             .limit(WHOLE_LIMIT)
             .await
-            .map_err(|e| engine_down(node, e))?;
+            .map_err(|e| body_failed(node, e))?;
         if status.is_success() {
             Ok(body)
         } else {
