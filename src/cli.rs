@@ -1,8 +1,11 @@
 //! The command line: `shoal manage [OPTIONS] [DISCOVERY]`, `shoal list DISCOVERY`,
 //! `shoal join --advertise HOST:PORT etcd://...` (register an engine), and
 //! `shoal sim`, the simulated fleet (the benchmark harness is `shoal-bench`, a binary of
-//! its own: `bench/`).
+//! its own: `bench/`). Every flag can also be set by an environment variable `SHOAL_*`
+//! (named beside it in `--help`), so a service's environment file can hold them; the
+//! hidden `shoal completions SHELL` and `shoal man` print what packaging installs.
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
 
@@ -28,6 +31,22 @@ pub enum Command {
     Join(crate::join_cmd::JoinArgs),
     /// Serve simulated Docker engines on 127.0.0.1 until killed (a fleet to measure against).
     Sim(crate::sim_cmd::SimArgs),
+    /// Print the completion script of SHELL (bash, zsh, fish, ...) for `shoal`.
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page shoal(1), or write it and one page per subcommand into a folder.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write shoal.1, shoal-manage.1, ... into this folder instead of shoal.1 on stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -35,6 +54,7 @@ pub struct ManageArgs {
     /// nodes://h1:2375,h2:2375 (ranges like 10.0.0.[10:20]:2375), file:///path,
     /// etcd://h1:2379,h2:2379/prefix, or unix:///path. Default: unix:///var/run/docker.sock
     /// when it exists.
+    #[arg(env = "SHOAL_DISCOVERY")]
     pub discovery: Option<String>,
 
     /// Discovery option KEY=VALUE (repeat for several), for etcd: kv.cacertfile=PATH,
@@ -43,70 +63,96 @@ pub struct ManageArgs {
     pub discovery_opts: Vec<String>,
 
     /// Where to serve the Docker API: host:port, tcp://host:port or unix:///path.
-    #[arg(short = 'H', long = "host", default_value = "127.0.0.1:2375")]
+    #[arg(
+        short = 'H',
+        long = "host",
+        env = "SHOAL_HOST",
+        default_value = "127.0.0.1:2375"
+    )]
     pub host: String,
 
     /// Shortest time between two refreshes of an engine.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SHOAL_ENGINE_REFRESH_MIN_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub engine_refresh_min_interval: Duration,
 
     /// Longest time between two refreshes of an engine (also the longest back-off).
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SHOAL_ENGINE_REFRESH_MAX_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     pub engine_refresh_max_interval: Duration,
 
     /// Failed refreshes in a row after which an engine is marked unhealthy.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "SHOAL_ENGINE_FAILURE_RETRY", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub engine_failure_retry: u32,
 
     /// Time limit of every call to an engine.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SHOAL_ENGINE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub engine_timeout: Duration,
 
     /// Start N simulated engines in this process and use them as the cluster.
-    #[arg(long, value_name = "N", conflicts_with = "discovery")]
+    #[arg(
+        long,
+        env = "SHOAL_SIM",
+        value_name = "N",
+        conflicts_with = "discovery"
+    )]
     pub sim: Option<usize>,
 
     /// Placement strategy: spread, binpack or random.
-    #[arg(long, default_value = "spread")]
+    #[arg(long, env = "SHOAL_STRATEGY", default_value = "spread")]
     pub strategy: String,
 
     /// A placement filter to enable (repeat for several): health, port, containerslots,
     /// dependency, affinity, constraint, whitelist. Default: all of them.
-    #[arg(long = "filter", value_name = "FILTER")]
+    #[arg(
+        long = "filter",
+        env = "SHOAL_FILTER",
+        value_name = "FILTER",
+        value_delimiter = ','
+    )]
     pub filters: Vec<String>,
 
     /// Cluster option KEY=VALUE (repeat for several): `swarm.overcommit=0.05` (share of
     /// CPU and memory placed beyond a node's total), `swarm.createretry=2` (further nodes
     /// tried after an engine failed a create: refused connection, 5xx, or, for an unnamed
     /// container, no answer).
-    #[arg(long = "cluster-opt", value_name = "KEY=VALUE")]
+    #[arg(
+        long = "cluster-opt",
+        env = "SHOAL_CLUSTER_OPT",
+        value_name = "KEY=VALUE",
+        value_delimiter = ','
+    )]
     pub cluster_opts: Vec<String>,
 
+    /// How long a node stays unhealthy before its containers with the reschedule policy
+    /// `on-node-failure` are created again on other nodes (the originals are removed when
+    /// the node comes back).
+    #[arg(long, env = "SHOAL_RESCHEDULE_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub reschedule_grace: Duration,
+
     /// Log level: error, warn, info, debug, trace (or a tracing filter directive).
-    #[arg(long, default_value = "info")]
+    #[arg(long, env = "SHOAL_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 
     /// How log lines are written.
-    #[arg(long, value_enum, default_value_t = crate::telemetry::LogFormat::Text)]
+    #[arg(long, env = "SHOAL_LOG_FORMAT", value_enum, default_value_t = crate::telemetry::LogFormat::Text)]
     pub log_format: crate::telemetry::LogFormat,
 
     /// Debug logs (when --log-level is left at info), and /shoal/debug/* routes, mounted
     /// only when -H is a loopback address or a unix socket.
-    #[arg(long)]
+    #[arg(long, env = "SHOAL_DEBUG", value_parser = BoolishValueParser::new())]
     pub debug: bool,
 
     /// Serve browser requests (which carry `Origin`) from this origin, or from any with `*`;
     /// written into `Access-Control-Allow-Origin`, as dockerd's flag. Default: refuse them.
-    #[arg(long, value_name = "ORIGIN")]
+    #[arg(long, env = "SHOAL_API_CORS_HEADER", value_name = "ORIGIN")]
     pub api_cors_header: Option<String>,
 
     /// Per-client authorization: a TOML policy deciding, by client certificate CN, what
     /// each client may do and see (needs --tlsverify; reloaded on SIGHUP).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "SHOAL_AUTHZ_POLICY", value_name = "FILE")]
     pub authz_policy: Option<std::path::PathBuf>,
 
     /// Also serve /metrics on this host:port (e.g. a port only Prometheus can reach).
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, env = "SHOAL_METRICS_ADDR", value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
 
     #[command(flatten)]
@@ -118,42 +164,52 @@ pub struct ManageArgs {
 #[derive(Debug, Args, Default)]
 pub struct TlsArgs {
     /// Serve TLS to clients (with --tlscert and --tlskey) and dial TCP engines with TLS.
-    #[arg(long)]
+    #[arg(long, env = "SHOAL_TLS", value_parser = BoolishValueParser::new())]
     pub tls: bool,
 
     /// Like --tls, and clients must show a certificate signed by --tlscacert (implies --tls).
-    #[arg(long)]
+    #[arg(long, env = "SHOAL_TLSVERIFY", value_parser = BoolishValueParser::new())]
     pub tlsverify: bool,
 
     /// CA certificate(s) (PEM): clients' certificates are checked against it, and so are
     /// the engines' unless --engine-tlscacert is given.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, env = "SHOAL_TLSCACERT", value_name = "PATH")]
     pub tlscacert: Option<std::path::PathBuf>,
 
     /// Shoal's certificate (PEM), shown to clients and, unless --engine-tlscert is given,
     /// to engines.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, env = "SHOAL_TLSCERT", value_name = "PATH")]
     pub tlscert: Option<std::path::PathBuf>,
 
     /// The key of --tlscert (PEM).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, env = "SHOAL_TLSKEY", value_name = "PATH")]
     pub tlskey: Option<std::path::PathBuf>,
 
     /// The engines' CA, when it is not --tlscacert (turns TLS to engines on).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, env = "SHOAL_ENGINE_TLSCACERT", value_name = "PATH")]
     pub engine_tlscacert: Option<std::path::PathBuf>,
 
     /// The client certificate shown to engines, when it is not --tlscert.
-    #[arg(long, value_name = "PATH", requires = "engine_tlskey")]
+    #[arg(
+        long,
+        env = "SHOAL_ENGINE_TLSCERT",
+        value_name = "PATH",
+        requires = "engine_tlskey"
+    )]
     pub engine_tlscert: Option<std::path::PathBuf>,
 
     /// The key of --engine-tlscert.
-    #[arg(long, value_name = "PATH", requires = "engine_tlscert")]
+    #[arg(
+        long,
+        env = "SHOAL_ENGINE_TLSKEY",
+        value_name = "PATH",
+        requires = "engine_tlscert"
+    )]
     pub engine_tlskey: Option<std::path::PathBuf>,
 
     /// Serve a -H address other than loopback without --tlsverify. Anyone who reaches it is
     /// root on every engine; a warning says so at start and in `docker info`.
-    #[arg(long)]
+    #[arg(long, env = "SHOAL_INSECURE_LISTEN", value_parser = BoolishValueParser::new())]
     pub insecure_listen: bool,
 }
 
@@ -176,7 +232,12 @@ pub struct ListArgs {
 
     /// A running Shoal (host:port) to ask instead: prints each node's name, address,
     /// health and containers, as `docker info`, the page and the metrics show them.
-    #[arg(short = 'H', long = "host", conflicts_with = "discovery")]
+    #[arg(
+        short = 'H',
+        long = "host",
+        env = "SHOAL_HOST",
+        conflicts_with = "discovery"
+    )]
     pub host: Option<String>,
 
     /// Discovery option KEY=VALUE, as for `shoal manage` (etcd TLS files).

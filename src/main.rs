@@ -4,6 +4,7 @@
 use clap::Parser;
 use shoal::cli::{Cli, Command};
 use shoal::config::{ListenAddr, ManageConfig};
+use shoal::readiness;
 use shoal::server::{self, Listener};
 use std::process::ExitCode;
 
@@ -31,6 +32,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sim(args) => shoal::sim_cmd::run(args),
+        Command::Completions { shell } => {
+            shoal::docs_cmd::completions(shell, &mut std::io::stdout().lock());
+            ExitCode::SUCCESS
+        }
+        Command::Man(args) => match shoal::docs_cmd::man(&args, &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("shoal: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::List(args) => match shoal::list_cmd::run(&args) {
             Ok(lines) => {
                 for l in lines {
@@ -74,9 +86,26 @@ fn main() -> ExitCode {
                 Listener::Tcp(l) => l.local_addr().map_or(args.host.clone(), |a| a.to_string()),
                 Listener::Unix(_) => args.host.clone(),
             };
+            // Under systemd's Type=notify: read before anything starts, so a bad
+            // NOTIFY_SOCKET is a start-up error, not a unit that never becomes ready.
+            let notifier = match readiness::Notifier::from_env() {
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!("shoal: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let result = actix_rt::System::new().block_on(async move {
                 let running = server::start(config, listener).await?;
                 tracing::info!(target: "shoal::listen", host = %args.host, addr = %bound, "shoal is serving the Docker API");
+                if let Some(notifier) = notifier {
+                    actix_rt::spawn(readiness::announce(
+                        notifier,
+                        running.view.clone(),
+                        running.discovered,
+                        readiness::READY_LIMIT,
+                    ));
+                }
                 running.server.await?;
                 if let Some(sim) = running.sim {
                     sim.stop().await;

@@ -10,7 +10,9 @@ use actix::{Actor, Addr, Arbiter};
 use actix_service::{fn_factory, fn_service, map_config, ServiceFactory, ServiceFactoryExt};
 use actix_web::{web, App};
 use shoal_actors::cluster::{ClusterActor, ClusterView};
+use shoal_actors::create::FlowConfig;
 use shoal_actors::events::{EventsHub, HubConfig};
+use shoal_actors::reschedule::{MemoryLedger, Rescheduler, ReschedulerConfig};
 use shoal_actors::scheduler::SchedulerActor;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -80,6 +82,9 @@ pub struct Running {
     pub hub: Addr<EventsHub>,
     /// Simulated engines started for `--sim`, kept alive with the daemon.
     pub sim: Option<shoal_sim::SimFleet>,
+    /// How many engines discovery named at start: the first full view has them all
+    /// (see `readiness`).
+    pub discovered: usize,
 }
 
 fn daemon_facts(placement: &PlacementConfig, warnings: Vec<String>) -> DaemonFacts {
@@ -269,6 +274,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         other => other.read().await?,
     };
     let (status_out, discovery_status) = discovery.status().unzip();
+    let discovered = first.len();
     // The scheduler gets a thread of its own: its decisions are the one serial point of
     // every create, so nothing else may delay them.
     let scheduler_config = config.placement.scheduler.clone();
@@ -290,6 +296,25 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         .changes_to(hub.clone().recipient())
         .start();
     actix_rt::spawn(discovery.run(cluster.clone(), first, status_out));
+    // One manager: the ledger is in memory, and the containers' labels tell a restarted
+    // Shoal what was moved. Replicated managers will run it on the primary only, with an
+    // etcd ledger.
+    // It needs no address kept: its tick keeps it running for the life of the daemon.
+    Rescheduler::new(
+        ReschedulerConfig {
+            grace: config.placement.reschedule_grace,
+            flow: FlowConfig {
+                retries: config.placement.create_retry,
+                ..FlowConfig::default()
+            },
+            ..ReschedulerConfig::default()
+        },
+        view.clone(),
+        scheduler.clone(),
+        Rc::new(MemoryLedger::default()),
+    )
+    .events_to(hub.clone().recipient())
+    .start();
     // The policy is published for the workers and read again on SIGHUP.
     let authz = match config.api.authz.clone() {
         None => None,
@@ -358,6 +383,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         view,
         hub,
         sim,
+        discovered,
     })
 }
 

@@ -26,31 +26,31 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone, Args)]
 pub struct SimArgs {
     /// How many engines to serve.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, env = "SHOAL_SIM_ENGINES", default_value_t = 3)]
     pub engines: usize,
 
     /// Engine i listens on 127.0.0.1:(PORT_BASE + i); 0 lets the OS pick each port.
-    #[arg(long, default_value_t = 20000)]
+    #[arg(long, env = "SHOAL_SIM_PORT_BASE", default_value_t = 20000)]
     pub port_base: u16,
 
     /// Containers each engine holds at start (two of every three running).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, env = "SHOAL_SIM_CONTAINERS_PER_ENGINE", default_value_t = 30)]
     pub containers_per_engine: usize,
 
     /// Engines are named sim-<FIRST_INDEX + i>, so several sim processes can share a cluster.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "SHOAL_SIM_FIRST_INDEX", default_value_t = 0)]
     pub first_index: usize,
 
     /// Server threads shared by all engines.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, env = "SHOAL_SIM_WORKERS", default_value_t = 2)]
     pub workers: usize,
 
     /// Emit this many events per second from the start, until killed (0: none).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, env = "SHOAL_SIM_EMIT_RATE", default_value_t = 0.0)]
     pub emit_rate: f64,
 
     /// Write `tcp://127.0.0.1:PORT` of every engine here, one a line (a discovery file).
-    #[arg(long)]
+    #[arg(long, env = "SHOAL_SIM_ADDRS_FILE")]
     pub addrs_file: Option<PathBuf>,
 }
 

@@ -275,7 +275,7 @@ async fn images_merge_across_nodes_and_inspect() {
 }
 
 #[actix_rt::test]
-async fn unknown_routes_404_later_routes_501_and_versions_checked() {
+async fn unknown_routes_404_swarm_routes_503_and_versions_checked() {
     let c = SimCluster::three().start().await;
     c.wait_healthy(3).await;
     let a = c.get("/v1.41/nothing/here").await;
@@ -283,10 +283,11 @@ async fn unknown_routes_404_later_routes_501_and_versions_checked() {
     let a = c
         .request(awc::http::Method::POST, "/v1.41/swarm/init", None)
         .await;
-    assert_eq!(a.status, 501);
-    assert_eq!(
-        a.message(),
-        "POST /swarm/init is not supported by shoal yet"
+    assert_eq!(a.status, 503);
+    assert!(
+        a.message().contains("standalone cluster manager"),
+        "{}",
+        a.message()
     );
     let a = c.get("/v1.99/info").await;
     assert_eq!(a.status, 400);

@@ -19,8 +19,19 @@ pub enum ApiError {
     Forbidden(String),
     #[error("page not found")]
     NoRoute,
-    #[error("{method} {path} is not supported by shoal yet")]
-    NotImplemented { method: String, path: String },
+    /// A route a standalone cluster cannot serve; `reason` says why and what to do. The
+    /// words "not supported" matter: `docker inspect NAME` tries every object kind and
+    /// skips one whose answer says so (it asks `/plugins/NAME/json` too).
+    #[error("{method} {path} is not supported by shoal: {reason}")]
+    NotImplemented {
+        method: String,
+        path: String,
+        reason: &'static str,
+    },
+    /// What an engine outside swarm mode answers to swarm-mode routes (and Shoal to
+    /// `swarm init`/`join`): 503, so clients read "not in a swarm".
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Resolve(#[from] ResolveError),
     /// An engine answered with an error of its own: its status and message pass through.
@@ -68,7 +79,7 @@ impl ResponseError for ApiError {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
             }
             ApiError::EngineDown(_) => StatusCode::BAD_GATEWAY,
-            ApiError::NoNode(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NoNode(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Schedule(e) => {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
             }

@@ -44,13 +44,27 @@ pub enum ConfigError {
     Authz(#[from] crate::authz::PolicyError),
 }
 
-/// Placement settings: the scheduler's own, and the front's retry count.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// Placement settings: the scheduler's own, the front's retry count, and how long the
+/// rescheduler waits on a failed node.
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlacementConfig {
     pub scheduler: SchedulerConfig,
     /// Further nodes tried when an engine fails a create (`swarm.createretry`, default
     /// `DEFAULT_RETRIES`).
     pub create_retry: u32,
+    /// `--reschedule-grace`: how long a node stays unhealthy before its
+    /// `on-node-failure` containers are moved.
+    pub reschedule_grace: std::time::Duration,
+}
+
+impl Default for PlacementConfig {
+    fn default() -> Self {
+        PlacementConfig {
+            scheduler: SchedulerConfig::default(),
+            create_retry: 0,
+            reschedule_grace: shoal_actors::reschedule::DEFAULT_GRACE,
+        }
+    }
 }
 
 impl PlacementConfig {
@@ -77,6 +91,7 @@ impl PlacementConfig {
         Ok(PlacementConfig {
             scheduler: SchedulerConfig::parse(strategy, &filters, overcommit)?,
             create_retry,
+            ..PlacementConfig::default()
         })
     }
 }
@@ -232,11 +247,10 @@ impl ManageConfig {
         };
         Ok(ManageConfig {
             tls,
-            placement: PlacementConfig::from_args(
-                &args.strategy,
-                &args.filters,
-                &args.cluster_opts,
-            )?,
+            placement: PlacementConfig {
+                reschedule_grace: args.reschedule_grace,
+                ..PlacementConfig::from_args(&args.strategy, &args.filters, &args.cluster_opts)?
+            },
             listen: ListenAddr::parse(&args.host)?,
             engines,
             cluster: ClusterConfig {

@@ -296,3 +296,26 @@ fn bad_flags_are_errors() {
         ListenAddr::Unix("/run/shoal.sock".into())
     );
 }
+
+#[test]
+fn reschedule_grace_is_a_duration_30s_by_default() {
+    let none = Path::new("/nonexistent");
+    let c = |line: &[&str]| ManageConfig::from_args_with_local(&args(line), none);
+    assert_eq!(
+        c(&["nodes://h:1"]).unwrap().placement.reschedule_grace,
+        std::time::Duration::from_secs(30)
+    );
+    let short = c(&["--reschedule-grace", "1500ms", "nodes://h:1"]).unwrap();
+    assert_eq!(
+        short.placement.reschedule_grace,
+        std::time::Duration::from_millis(1500)
+    );
+    let bad = Cli::try_parse_from([
+        "shoal",
+        "manage",
+        "--reschedule-grace",
+        "soon",
+        "nodes://h:1",
+    ]);
+    assert!(bad.is_err());
+}

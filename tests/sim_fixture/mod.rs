@@ -169,7 +169,7 @@ impl SimCluster {
             cluster,
             view,
             hub,
-            sim: _,
+            ..
         } = running;
         let handle = server.handle();
         // The server serves while its future is polled; the handle stops it.

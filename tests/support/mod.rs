@@ -33,6 +33,7 @@ mod netns;
 pub mod pki;
 mod proc;
 mod real_cluster;
+pub mod registry;
 mod shoal;
 mod sweep;
 

@@ -16,6 +16,7 @@
 use super::index::ClusterIndex;
 use crate::engine::EngineAddr;
 use crate::node::{ContainerEntry, Health, NodeActor, NodeSnapshot};
+use crate::scheduler::LABEL_SWARM_ID;
 use actix::Addr;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -309,6 +310,9 @@ impl ClusterRead {
             .enumerate()
             .filter_map(|(i, n)| n.snapshot.containers.by_name(bare).map(|e| (i, e)))
             .collect();
+        if let Some(one) = self.moved_one(&named) {
+            return Ok(one);
+        }
         match named.len() {
             1 => return Ok(named[0]),
             0 => {}
@@ -337,6 +341,33 @@ impl ClusterRead {
             }
         }
         found.ok_or_else(|| ResolveError::NotFound(reference.to_string()))
+    }
+}
+
+impl ClusterRead {
+    /// Of several containers of one name that share a `com.docker.swarm.id`, the one the
+    /// name means: they are one container the rescheduler moved (the original stays on
+    /// its failed node until that node returns), so the newest on a live node.
+    fn moved_one<'a>(
+        &self,
+        named: &[(usize, &'a ContainerEntry)],
+    ) -> Option<(usize, &'a ContainerEntry)> {
+        if named.len() < 2 {
+            return None;
+        }
+        let swarm_id = |e: &ContainerEntry| e.info.labels.get(LABEL_SWARM_ID).cloned();
+        let first = swarm_id(named.first()?.1)?;
+        if !named
+            .iter()
+            .all(|(_, e)| swarm_id(e).as_ref() == Some(&first))
+        {
+            return None;
+        }
+        named
+            .iter()
+            .filter(|(i, _)| self.nodes[*i].snapshot.health != Health::Unhealthy)
+            .max_by_key(|(_, e)| e.created)
+            .copied()
     }
 }
 

@@ -16,7 +16,7 @@ use crate::scheduler::{NodeId, LABEL_SWARM_ID};
 
 /// What the fake engine does with its next `POST /containers/create`.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Step {
+pub(crate) enum Step {
     /// Creates (404 "No such image" when the image is missing).
     Create,
     /// Connection refused: nothing reached the engine.
@@ -31,28 +31,32 @@ pub(super) enum Step {
     CutOffCreated,
 }
 
-pub(super) struct Container {
-    pub(super) id: String,
-    swarm_id: String,
-    name: Option<String>,
+pub(crate) struct Container {
+    pub(crate) id: String,
+    pub(crate) swarm_id: String,
+    pub(crate) name: Option<String>,
+    /// The create body as the engine got it.
+    pub(crate) body: serde_json::Value,
 }
 
-pub(super) struct FakeEngine {
-    pub(super) addr: EngineAddr,
-    pub(super) script: RefCell<VecDeque<Step>>,
+pub(crate) struct FakeEngine {
+    pub(crate) addr: EngineAddr,
+    pub(crate) script: RefCell<VecDeque<Step>>,
     /// Used once the script is empty.
-    pub(super) default: Cell<Step>,
-    pub(super) containers: RefCell<Vec<Container>>,
-    pub(super) images: RefCell<HashSet<String>>,
-    pub(super) networks: RefCell<Vec<String>>,
-    pub(super) volumes: RefCell<Vec<String>>,
+    pub(crate) default: Cell<Step>,
+    pub(crate) containers: RefCell<Vec<Container>>,
+    pub(crate) images: RefCell<HashSet<String>>,
+    pub(crate) networks: RefCell<Vec<String>>,
+    pub(crate) volumes: RefCell<Vec<String>>,
     /// Lists that time out before the engine answers again.
-    pub(super) silent_lists: Cell<u32>,
-    pub(super) calls: RefCell<Vec<String>>,
+    pub(crate) silent_lists: Cell<u32>,
+    /// Container removals answered 500 (a daemon that cannot remove).
+    pub(crate) refuse_removals: Cell<bool>,
+    pub(crate) calls: RefCell<Vec<String>>,
 }
 
 impl FakeEngine {
-    pub(super) fn new(name: &str) -> Rc<Self> {
+    pub(crate) fn new(name: &str) -> Rc<Self> {
         Rc::new(FakeEngine {
             addr: format!("{name}:2375").parse().unwrap(),
             script: RefCell::new(VecDeque::new()),
@@ -62,16 +66,17 @@ impl FakeEngine {
             networks: RefCell::default(),
             volumes: RefCell::default(),
             silent_lists: Cell::new(0),
+            refuse_removals: Cell::new(false),
             calls: RefCell::default(),
         })
     }
 
-    pub(super) fn then(self: &Rc<Self>, step: Step) -> Rc<Self> {
+    pub(crate) fn then(self: &Rc<Self>, step: Step) -> Rc<Self> {
         self.script.borrow_mut().push_back(step);
         self.clone()
     }
 
-    pub(super) fn creates(&self) -> usize {
+    pub(crate) fn creates(&self) -> usize {
         self.calls
             .borrow()
             .iter()
@@ -79,7 +84,7 @@ impl FakeEngine {
             .count()
     }
 
-    pub(super) fn names(&self) -> Vec<Option<String>> {
+    pub(crate) fn names(&self) -> Vec<Option<String>> {
         self.containers
             .borrow()
             .iter()
@@ -111,6 +116,7 @@ impl FakeEngine {
                 id: id.clone(),
                 swarm_id: swarm_id.clone(),
                 name: name.clone(),
+                body: v.clone(),
             });
             id
         };
@@ -185,6 +191,11 @@ impl Engine for FakeEngine {
         } else if req.path == "/networks/create" {
             self.networks.borrow_mut().push(name());
             Ok((201, Bytes::from("{}")))
+        } else if req.path.starts_with("/containers/")
+            || (req.path.starts_with("/networks/") && req.path.ends_with("/connect"))
+        {
+            // start, rename, connect: the fake only records them.
+            Ok((204, Bytes::new()))
         } else if req.path == "/volumes/create" {
             self.volumes.borrow_mut().push(name());
             Ok((201, Bytes::from("{}")))
@@ -196,6 +207,9 @@ impl Engine for FakeEngine {
 
     fn delete(&self, path: &str) -> LocalBoxFuture<'static, Result<(u16, Bytes), EngineError>> {
         self.calls.borrow_mut().push(format!("DELETE {path}"));
+        if self.refuse_removals.get() {
+            return ready(Ok((500, Bytes::from(r#"{"message":"device busy"}"#))));
+        }
         let id = path
             .trim_start_matches("/containers/")
             .split('?')
@@ -254,10 +268,17 @@ impl NodeTarget for FakeNode {
     fn remove(&self, id: String) -> LocalBoxFuture<'static, Result<(), EngineError>> {
         calls::remove(&*self.0, &id)
     }
+    fn call(
+        &self,
+        id: String,
+        op: crate::node::ContainerOp,
+    ) -> LocalBoxFuture<'static, Result<(), EngineError>> {
+        calls::container_op(&*self.0, &id, &op)
+    }
 }
 
 /// The fake cluster: engines by the scheduler's node ID.
-pub(super) struct FakeNodes(pub(super) HashMap<NodeId, Rc<FakeEngine>>);
+pub(crate) struct FakeNodes(pub(crate) HashMap<NodeId, Rc<FakeEngine>>);
 
 impl Nodes for FakeNodes {
     fn node(&self, id: &NodeId) -> Option<Rc<dyn NodeTarget>> {

@@ -190,7 +190,7 @@ impl CreateFlow {
         self.ensure_objects(&*node, req, made)
             .await
             .map_err(Failed::before_create)?;
-        let body = req.engine_body(placed.reservation.as_str());
+        let body = req.engine_body(req.swarm_id(placed.reservation.as_str()));
         let name = req.name().map(str::to_owned);
         let mut answer = node
             .create(name.clone(), body.clone())
@@ -277,6 +277,7 @@ impl CreateFlow {
             nodes: self.nodes.clone(),
             node: placed.node.clone(),
             reservation: placed.reservation.clone(),
+            swarm_id: req.swarm_id(placed.reservation.as_str()).to_owned(),
             if_landed: req.if_landed(),
         };
         let scheduler = self.scheduler.clone();

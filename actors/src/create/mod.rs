@@ -1,8 +1,9 @@
 //! The create flow: the one place that owns a container create, from a typed request to
 //! an answer. The HTTP front parses `POST /containers/create` into a [`CreateRequest`] and
-//! awaits [`CreateFlow::run`]; the coming rescheduler (re-create a container of a dead
-//! node) and the authorization guard (labels and constraints forced onto a create) build
-//! or amend the same request and go through the same flow. Nothing here knows HTTP.
+//! awaits [`CreateFlow::run`]; the rescheduler (`crate::reschedule`: re-create a
+//! container of a dead node, keeping its swarm id and name) and the authorization guard
+//! (labels and constraints forced onto a create) build or amend the same request and go
+//! through the same flow. Nothing here knows HTTP.
 //!
 //! A create passes through these files in order:
 //! - [`request`]: the body, read once: the raw JSON (so fields this build does not model
@@ -28,7 +29,7 @@ pub mod request;
 pub mod resolve;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod tests;
 

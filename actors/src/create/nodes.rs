@@ -15,7 +15,8 @@ use tokio::sync::watch;
 use crate::cluster::ClusterView;
 use crate::engine::EngineError;
 use crate::node::{
-    CreateContainer, CreateNetwork, CreateVolume, FindCreated, NodeActor, PullImage, RemoveOrphan,
+    ContainerCall, ContainerOp, CreateContainer, CreateNetwork, CreateVolume, FindCreated,
+    NodeActor, PullImage, RemoveOrphan,
 };
 use crate::scheduler::NodeId;
 
@@ -42,6 +43,9 @@ pub trait NodeTarget {
     ) -> LocalBoxFuture<'static, Result<Option<String>, EngineError>>;
     /// Removes a container (force); gone already counts as removed.
     fn remove(&self, id: String) -> LocalBoxFuture<'static, Result<(), EngineError>>;
+    /// Starts, renames or connects a container (the rescheduler's calls after a create).
+    fn call(&self, id: String, op: ContainerOp)
+        -> LocalBoxFuture<'static, Result<(), EngineError>>;
 }
 
 /// The nodes as the create flow sees them.
@@ -149,5 +153,13 @@ impl NodeTarget for ActorNode {
 
     fn remove(&self, id: String) -> LocalBoxFuture<'static, Result<(), EngineError>> {
         ask!(self, RemoveOrphan { id })
+    }
+
+    fn call(
+        &self,
+        id: String,
+        op: ContainerOp,
+    ) -> LocalBoxFuture<'static, Result<(), EngineError>> {
+        ask!(self, ContainerCall { id, op })
     }
 }

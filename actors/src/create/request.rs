@@ -13,7 +13,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::error::CreateError;
-use crate::scheduler::{Expr, ExprKind, PlacementRequest, ScheduleError};
+use crate::scheduler::{Expr, ExprKind, NodeId, PlacementRequest, ScheduleError};
 
 /// What to do with a container found on an engine after its create went unanswered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,6 +36,8 @@ pub struct CreateRequest {
     registry_auth: Option<String>,
     forced_labels: BTreeMap<String, String>,
     if_landed: IfLanded,
+    /// The `com.docker.swarm.id` to keep (a re-created container); `None`: the reservation's.
+    swarm_id: Option<String>,
 }
 
 /// Docker's rule for container names.
@@ -82,6 +84,7 @@ impl CreateRequest {
             registry_auth: None,
             forced_labels: BTreeMap::new(),
             if_landed: IfLanded::Remove,
+            swarm_id: None,
         })
     }
 
@@ -114,6 +117,20 @@ impl CreateRequest {
             self.placement.constraints.push(expr);
         }
         Ok(())
+    }
+
+    /// Re-creates a container of node `from` (the rescheduler): the copy keeps the
+    /// original's `com.docker.swarm.id`, is never placed on `from`, and may take the name
+    /// the original still holds there (it is the same container, moved).
+    pub fn replace_from(&mut self, swarm_id: impl Into<String>, from: NodeId) {
+        self.swarm_id = Some(swarm_id.into());
+        self.placement.avoid.insert(from.clone());
+        self.placement.takes_name_from = Some(from);
+    }
+
+    /// The `com.docker.swarm.id` the container gets: the kept one, else the reservation's.
+    pub(crate) fn swarm_id<'a>(&'a self, reservation: &'a str) -> &'a str {
+        self.swarm_id.as_deref().unwrap_or(reservation)
     }
 
     /// The container name asked for, without the leading `/`.

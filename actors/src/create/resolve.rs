@@ -83,6 +83,9 @@ pub(crate) struct Silent {
     pub nodes: Rc<dyn Nodes>,
     pub node: NodeId,
     pub reservation: ReservationId,
+    /// The label the container carries: the reservation's id, or the one a re-created
+    /// container keeps.
+    pub swarm_id: String,
     pub if_landed: IfLanded,
 }
 
@@ -92,7 +95,7 @@ pub(crate) async fn resolve(
     scheduler: Addr<SchedulerActor>,
     config: ResolveConfig,
 ) -> Resolved {
-    let swarm_id = silent.reservation.as_str().to_owned();
+    let swarm_id = silent.swarm_id.clone();
     let mut delay = config.first_delay;
     let mut absent = 0;
     let mut resolution = Resolution::Unresolved;

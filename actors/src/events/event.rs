@@ -98,8 +98,21 @@ impl HubEvent {
         } else {
             node.id.clone()
         };
+        HubEvent::own("node", action, actor_id, attributes, node, time_nano)
+    }
+
+    /// An event Shoal makes itself (a node change, a rescheduled container), in Docker's
+    /// shape, with the node fields added as to an engine's.
+    pub fn own(
+        kind: &str,
+        action: &str,
+        actor_id: String,
+        attributes: BTreeMap<String, String>,
+        node: Arc<NodeFields>,
+        time_nano: i64,
+    ) -> Self {
         let wire = ShoalEvent {
-            kind: "node",
+            kind,
             action,
             actor: ShoalActor {
                 id: &actor_id,
@@ -112,7 +125,7 @@ impl HubEvent {
         let raw = serde_json::to_vec(&wire).unwrap_or_default();
         let line = splice_node(&raw, &node).unwrap_or_default();
         let event = EngineEvent {
-            kind: "node".to_string(),
+            kind: kind.to_string(),
             action: action.to_string(),
             actor: crate::node::EventActor {
                 id: actor_id.clone(),

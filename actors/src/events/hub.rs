@@ -8,7 +8,7 @@
 
 use super::event::{HubEvent, NodeFields};
 use super::messages::{
-    HubCounts, HubStats, NodeChanged, Subscribe, SubscriberId, Subscription, Unsubscribe,
+    EmitEvent, HubCounts, HubStats, NodeChanged, Subscribe, SubscriberId, Subscription, Unsubscribe,
 };
 use super::EventFilter;
 use crate::cluster::ClusterView;
@@ -152,6 +152,24 @@ impl Handler<NodeChanged> for EventsHub {
         // A node that just turned healthy has just published its name and ID.
         let node = self.names.fields_fresh(&msg.addr);
         let ev = HubEvent::from_change(&msg.change, node, now_nanos());
+        self.publish(ev);
+    }
+}
+
+impl Handler<EmitEvent> for EventsHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: EmitEvent, _ctx: &mut Context<Self>) {
+        self.counts.events_in += 1;
+        let node = self.names.fields_fresh(&msg.addr);
+        let ev = HubEvent::own(
+            msg.kind,
+            msg.action,
+            msg.actor_id,
+            msg.attributes,
+            node,
+            now_nanos(),
+        );
         self.publish(ev);
     }
 }

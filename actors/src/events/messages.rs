@@ -17,6 +17,22 @@ pub struct NodeChanged {
     pub change: NodeChange,
 }
 
+/// Sent by the rescheduler: an event of Shoal's own about a container (`reschedule`,
+/// `reschedule_cleanup`, ...) on the node at `addr`. The hub gives it the node fields and
+/// fans it out as it does an engine's. Answers nothing.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct EmitEvent {
+    pub addr: EngineAddr,
+    /// Docker's `Type` (`container`).
+    pub kind: &'static str,
+    /// Docker's `Action`.
+    pub action: &'static str,
+    /// Docker's `Actor.ID`: the container's ID.
+    pub actor_id: String,
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
 /// Names one subscriber of the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SubscriberId(pub u64);

@@ -6,7 +6,10 @@
 //! bounded ring of recent events for `since`, and fans every event out to the subscribers
 //! whose filter wants it.
 //!
-//! Messages it takes (in `messages`): `NodeEvent`, `NodeChanged`, `Subscribe`,
+//! The rescheduler sends `EmitEvent`: Shoal's own container events (what it re-created,
+//! from where to where).
+//!
+//! Messages it takes (in `messages`): `NodeEvent`, `NodeChanged`, `EmitEvent`, `Subscribe`,
 //! `Unsubscribe`, `HubStats`.
 //!
 //! Each subscriber is a bounded channel the hub `try_send`s into. One whose buffer is full
@@ -22,5 +25,5 @@ pub use event::{HubEvent, NodeChange, NodeFields};
 pub use filter::{EventFilter, EVENT_FILTERS};
 pub use hub::{EventsHub, HubConfig};
 pub use messages::{
-    HubCounts, HubStats, NodeChanged, Subscribe, SubscriberId, Subscription, Unsubscribe,
+    EmitEvent, HubCounts, HubStats, NodeChanged, Subscribe, SubscriberId, Subscription, Unsubscribe,
 };

@@ -255,6 +255,24 @@ pub fn create_resolutions(outcome: &str) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------
+// Rescheduler. `actors/src/reschedule/` calls these.
+
+/// One container of a failed node re-created elsewhere (`done`) or not (`failed`).
+pub fn rescheduled(outcome: &'static str) {
+    METRICS.reschedules.with_label_values(&[outcome]).inc();
+}
+
+/// How many reschedules ended with `outcome` so far (tests).
+pub fn reschedules(outcome: &str) -> u64 {
+    METRICS.reschedules.with_label_values(&[outcome]).get()
+}
+
+/// One stale copy on a node that came back: `removed`, `renamed` or `failed`.
+pub fn reschedule_stale(outcome: &'static str) {
+    METRICS.reschedule_stale.with_label_values(&[outcome]).inc();
+}
+
+// ---------------------------------------------------------------------------------------
 // API.
 
 /// Records one answered API request.

@@ -46,6 +46,9 @@ pub struct Metrics {
     // Create flow.
     pub create_retries: IntCounterVec,
     pub create_resolutions: IntCounterVec,
+    // Rescheduler.
+    pub reschedules: IntCounterVec,
+    pub reschedule_stale: IntCounterVec,
     // API.
     pub api_requests: IntCounterVec,
     pub api_request_seconds: HistogramVec,
@@ -192,6 +195,18 @@ impl Metrics {
                 &r,
                 "shoal_create_resolutions_total",
                 "Creates whose engine went silent, by how they were resolved: removed (an orphan), adopted, absent, unresolved.",
+                &["outcome"],
+            ),
+            reschedules: counter(
+                &r,
+                "shoal_reschedules_total",
+                "Containers of a failed node created again on another node (outcome=done), or not (outcome=failed: placement, create or start refused; tried again later).",
+                &["outcome"],
+            ),
+            reschedule_stale: counter(
+                &r,
+                "shoal_reschedule_stale_total",
+                "Stale copies found on a node that came back after its containers were rescheduled: removed, renamed (removal failed), or failed (both failed; tried again).",
                 &["outcome"],
             ),
             api_requests: counter(

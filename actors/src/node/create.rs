@@ -191,6 +191,41 @@ pub mod calls {
         })
     }
 
+    /// One [`ContainerOp`] on container `id`.
+    pub fn container_op(
+        engine: &dyn Engine,
+        id: &str,
+        op: &ContainerOp,
+    ) -> LocalBoxFuture<'static, Result<(), EngineError>> {
+        let req = match op {
+            ContainerOp::Start => {
+                PostRequest::new(format!("/containers/{}/start", query_escape(id)))
+            }
+            ContainerOp::Rename { name } => PostRequest::new(format!(
+                "/containers/{}/rename?name={}",
+                query_escape(id),
+                query_escape(name)
+            )),
+            ContainerOp::Connect { network, endpoint } => {
+                let endpoint: serde_json::Value =
+                    serde_json::from_slice(endpoint).unwrap_or(serde_json::Value::Null);
+                let body = serde_json::json!({ "Container": id, "EndpointConfig": endpoint });
+                PostRequest::new(format!("/networks/{}/connect", query_escape(network)))
+                    .json(Bytes::from(body.to_string()))
+            }
+        };
+        let path = req.path.clone();
+        let call = engine.post(req);
+        let addr = engine.addr().to_string();
+        Box::pin(async move {
+            let (status, body) = call.await?;
+            if status == 304 {
+                return Ok(());
+            }
+            checked(addr, path, status, &body)
+        })
+    }
+
     /// `DELETE /containers/{id}?force=1&v=1`; a 404 counts as removed.
     pub fn remove(
         engine: &dyn Engine,
@@ -207,6 +242,27 @@ pub mod calls {
             checked(addr, path, status, &body)
         })
     }
+}
+
+/// What the rescheduler does to a container it re-created (or to the stale copy it left).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerOp {
+    /// `POST /containers/{id}/start` (a 304, already started, counts as done).
+    Start,
+    /// `POST /containers/{id}/rename?name=`.
+    Rename { name: String },
+    /// `POST /networks/{network}/connect` with `{"Container": id, "EndpointConfig": ..}`:
+    /// an engine before API 1.44 takes only one network at create.
+    Connect { network: String, endpoint: Bytes },
+}
+
+/// Sent by the rescheduler: one change to a container of this node. Answers once the
+/// engine did it and the node listed the container again.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), EngineError>")]
+pub struct ContainerCall {
+    pub id: String,
+    pub op: ContainerOp,
 }
 
 impl Handler<CreateContainer> for NodeActor {
@@ -277,6 +333,21 @@ impl Handler<RemoveOrphan> for NodeActor {
     /// scheduler's offer) drop it, as a create lists the new one.
     fn handle(&mut self, msg: RemoveOrphan, _: &mut Context<Self>) -> Self::Result {
         let call = calls::remove(&*self.engine(), &msg.id);
+        Box::pin(call.into_actor(self).then(move |answer, act, _| {
+            let listed: ResponseActFuture<NodeActor, ()> = match answer {
+                Ok(()) => act.list_ids(vec![msg.id]),
+                Err(_) => Box::pin(actix::fut::ready(())),
+            };
+            listed.map(move |(), _, _| answer)
+        }))
+    }
+}
+
+impl Handler<ContainerCall> for NodeActor {
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
+
+    fn handle(&mut self, msg: ContainerCall, _: &mut Context<Self>) -> Self::Result {
+        let call = calls::container_op(&*self.engine(), &msg.id, &msg.op);
         Box::pin(call.into_actor(self).then(move |answer, act, _| {
             let listed: ResponseActFuture<NodeActor, ()> = match answer {
                 Ok(()) => act.list_ids(vec![msg.id]),

@@ -3,7 +3,7 @@
 //! Messages it takes: `RefreshNode`, `SyncContainer`, `SyncOffer`, `InspectContainer`,
 //! `InspectImage`, `ListContainerSizes`, `RestartNode`, `StopNode` (in `messages`);
 //! `CreateContainer`, `PullImage`, `CreateNetwork`, `CreateVolume`, `FindCreated`,
-//! `RemoveOrphan` (in `create`);
+//! `RemoveOrphan`, `ContainerCall` (in `create`);
 //! `ObjectCall` (in `objects`). It publishes `NodeSnapshot`s through a watch channel, keeps
 //! the cluster's container index up to date, tells the ClusterActor `LayoutChanged` when
 //! its name, health or API version changed and `NodeStopped` when it ends.
@@ -37,8 +37,8 @@ mod tests;
 
 pub use actor::{NodeActor, NodeEvent};
 pub use create::{
-    calls, pull_query, CreateContainer, CreateNetwork, CreateVolume, FindCreated, PullImage,
-    RemoveOrphan,
+    calls, pull_query, ContainerCall, ContainerOp, CreateContainer, CreateNetwork, CreateVolume,
+    FindCreated, PullImage, RemoveOrphan,
 };
 pub use events::{EngineEvent, EventActor};
 pub use facts::EngineFacts;

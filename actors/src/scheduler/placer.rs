@@ -210,7 +210,13 @@ impl Placer {
 
     fn check_name(&self, req: &PlacementRequest) -> Result<(), ScheduleError> {
         if let Some(name) = &req.name {
-            if let Some((_, id)) = self.state.names.get(name).and_then(|v| v.first()) {
+            // A name held only on the node a re-created container leaves is its own.
+            let holder = self.state.names.get(name).and_then(|v| {
+                v.iter().find(|(slot, _)| {
+                    req.takes_name_from.as_ref() != Some(&self.state.slot(*slot).offer.node)
+                })
+            });
+            if let Some((_, id)) = holder {
                 return Err(ScheduleError::NameConflict {
                     name: name.clone(),
                     id: id.clone(),

@@ -8,6 +8,7 @@ pub mod disk_usage;
 pub mod events;
 pub mod filters;
 pub mod images;
+pub mod local_objects;
 pub mod networks;
 pub mod prune;
 pub mod reference;

@@ -12,6 +12,7 @@
 //! disconnect go to the container's node.
 
 use crate::api::docker::filters::{Filters, ListQuery};
+use crate::api::docker::local_objects::{self, ListSpec};
 use crate::api::error::ApiError;
 use crate::api::forward::fanout::{self, call, healthy, no_node, pass, with_node};
 use crate::api::state::ApiState;
@@ -68,38 +69,43 @@ pub async fn list(
         )));
     }
     let read = state.read();
+    let keep = |e: &ObjectEntry, json: &Value| {
+        let driver = json.get("Driver").and_then(Value::as_str).unwrap_or("");
+        let builtin = BUILTIN.contains(&e.name.as_str());
+        filters.matches("name", &e.name)
+            && filters.matches("id", &e.id)
+            && filters
+                .get("driver")
+                .is_none_or(|d| d.iter().any(|x| x == driver))
+            && filters.get("scope").is_none_or(|s| s.contains(&e.scope))
+            && filters
+                .get("type")
+                .is_none_or(|t| t.iter().any(|x| (x == "builtin") == builtin))
+            && filters.matches_labels("label", &labels_of(json))
+    };
+    // Built-in networks are everyone's; the others, their tenant's.
+    let builtin = |e: &ObjectEntry| BUILTIN.contains(&e.name.as_str());
+    let listing = local_objects::list(
+        &read,
+        tenant.as_deref(),
+        &ListSpec {
+            kind: "networks",
+            table: |s| &s.networks,
+            public: &builtin,
+            keep: &keep,
+        },
+    );
+    // The answer is a bare array, with no room for warnings: they are logged.
+    for w in &listing.warnings {
+        tracing::debug!("{w}");
+    }
     let mut seen_global = HashSet::new();
     let mut out = Vec::new();
-    for (_, node) in healthy(&read) {
-        for e in node.snapshot.networks.iter() {
-            if is_global(e) && !seen_global.insert(e.id.clone()) {
-                continue;
-            }
-            let json = e.json();
-            let driver = json.get("Driver").and_then(Value::as_str).unwrap_or("");
-            let builtin = BUILTIN.contains(&e.name.as_str());
-            let keep = filters.matches("name", &e.name)
-                && filters.matches("id", &e.id)
-                && filters
-                    .get("driver")
-                    .is_none_or(|d| d.iter().any(|x| x == driver))
-                && filters.get("scope").is_none_or(|s| s.contains(&e.scope))
-                && filters
-                    .get("type")
-                    .is_none_or(|t| t.iter().any(|x| (x == "builtin") == builtin))
-                && filters.matches_labels("label", &labels_of(&json))
-                // Built-in networks are everyone's; the others, their tenant's.
-                && (builtin
-                    || Grant::sees(tenant.as_deref(), |k| {
-                        json.get("Labels")?.get(k)?.as_str()
-                    }));
-            if keep {
-                out.push(if is_global(e) {
-                    json
-                } else {
-                    with_node(json, node)
-                });
-            }
+    for l in listing.objects {
+        if !is_global(l.entry) {
+            out.push(with_node(l.json, l.node));
+        } else if seen_global.insert(l.entry.id.clone()) {
+            out.push(l.json);
         }
     }
     Ok(HttpResponse::Ok().json(out))
@@ -190,11 +196,18 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiErr
 
 /// Asks the scheduler for a node to hold a new network or volume; nothing is reserved.
 pub async fn place(state: &ApiState, read: &ClusterRead) -> Result<usize, ApiError> {
-    let placement = state
-        .scheduler
-        .send(Place(PlacementRequest::default()))
-        .await??;
-    // Networks and volumes hold no CPU, memory or port: release at once.
+    place_for(state, read, PlacementRequest::default()).await
+}
+
+/// Asks the scheduler for a node that fits `request` (a build's wishes); nothing is
+/// reserved.
+pub async fn place_for(
+    state: &ApiState,
+    read: &ClusterRead,
+    request: PlacementRequest,
+) -> Result<usize, ApiError> {
+    let placement = state.scheduler.send(Place(request)).await??;
+    // Networks, volumes and builds hold no CPU, memory or port: release at once.
     state
         .scheduler
         .send(CancelPlacement {

@@ -1,5 +1,6 @@
 //! `/_ping`, `/version`, `/info`: Shoal's own answers, aggregated from the node snapshots
-//! like classic Swarm did (sums of containers, images, CPUs and memory; one block of
+//! like classic Swarm did (sums of containers, CPUs and memory, the distinct images as
+//! `/images/json` lists them; one block of
 //! `SystemStatus` lines per node, which `docker info` prints); and `POST /auth`.
 
 use crate::api::error::ApiError;
@@ -196,7 +197,9 @@ pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse
         push_pair(&mut status, "Discovery Status", &d.state);
     }
     let (mut containers, mut running, mut paused, mut stopped) = (0, 0, 0, 0);
-    let (mut images, mut ncpu, mut mem) = (0, 0u64, 0u64);
+    // An image on several nodes is one image, as `GET /images/json` lists it.
+    let mut images = std::collections::HashSet::new();
+    let (mut ncpu, mut mem) = (0u64, 0u64);
     for n in &read.nodes {
         let s = &n.snapshot;
         status.push(b',');
@@ -223,7 +226,7 @@ pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse
             paused += p;
             stopped += st;
         }
-        images += s.images.len();
+        images.extend(s.images.iter().map(|i| i.id.as_str()));
         if let Some(f) = &s.facts {
             ncpu += u64::from(f.ncpu);
             mem += f.mem_total;
@@ -237,7 +240,7 @@ pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse
         "ContainersRunning": running,
         "ContainersPaused": paused,
         "ContainersStopped": stopped,
-        "Images": images,
+        "Images": images.len(),
         "Driver": "",
         "DriverStatus": [],
         "Plugins": {"Volume": [], "Network": [], "Authorization": null, "Log": []},

@@ -10,6 +10,7 @@
 //! answers that volume, as one engine answers a create of an existing volume.
 
 use crate::api::docker::filters::{Filters, ListQuery};
+use crate::api::docker::local_objects::{self, ListSpec};
 use crate::api::docker::networks::{json_object, labels_of, place};
 use crate::api::error::ApiError;
 use crate::api::forward::fanout::{self, call, healthy, pass, with_node};
@@ -18,8 +19,8 @@ use crate::authz::Grant;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
-use shoal_actors::cluster::ClusterRead;
-use shoal_actors::node::{Health, ObjectOp};
+use shoal_actors::cluster::{ClusterRead, NodeRead};
+use shoal_actors::node::{ObjectEntry, ObjectOp};
 
 const LIST_FILTERS: &[&str] = &["driver", "label", "name"];
 
@@ -41,30 +42,30 @@ pub async fn list(
     let tenant = Grant::tenant_of(&req);
     let filters = Filters::parse(q.filters.as_deref(), LIST_FILTERS)?;
     let read = state.read();
-    let mut volumes = Vec::new();
-    let mut warnings = Vec::new();
-    for node in &read.nodes {
-        if node.snapshot.health != Health::Healthy {
-            warnings.push(format!(
-                "node {} is {}: its volumes are not listed",
-                node.name, node.snapshot.health
-            ));
-            continue;
-        }
-        for e in node.snapshot.volumes.iter() {
-            let json = e.json();
-            let driver = json.get("Driver").and_then(Value::as_str).unwrap_or("");
-            let keep = filters.matches("name", &e.name)
-                && filters
-                    .get("driver")
-                    .is_none_or(|d| d.iter().any(|x| x == driver))
-                && filters.matches_labels("label", &labels_of(&json))
-                && Grant::sees(tenant.as_deref(), |k| json.get("Labels")?.get(k)?.as_str());
-            if keep {
-                volumes.push(with_node(json, node));
-            }
-        }
-    }
+    let keep = |e: &ObjectEntry, json: &Value| {
+        let driver = json.get("Driver").and_then(Value::as_str).unwrap_or("");
+        filters.matches("name", &e.name)
+            && filters
+                .get("driver")
+                .is_none_or(|d| d.iter().any(|x| x == driver))
+            && filters.matches_labels("label", &labels_of(json))
+    };
+    let listing = local_objects::list(
+        &read,
+        tenant.as_deref(),
+        &ListSpec {
+            kind: "volumes",
+            table: |s| &s.volumes,
+            public: &|_| false,
+            keep: &keep,
+        },
+    );
+    let volumes: Vec<Value> = listing
+        .objects
+        .into_iter()
+        .map(|l| with_node(l.json, l.node))
+        .collect();
+    let warnings = listing.warnings;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "Volumes": volumes,
         "Warnings": if warnings.is_empty() { Value::Null } else { warnings.into() },
@@ -143,12 +144,10 @@ pub async fn create(
     let read = state.read();
     if !name.is_empty() {
         if let Some(&i) = holders(&read, &name).first() {
-            let existing = inspect_on(&read, i, &name).await?;
-            let body = existing.into_body();
-            let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
-            return Ok(HttpResponse::Created()
-                .content_type("application/json")
-                .body(bytes));
+            let node = &read.nodes[i];
+            if let Some(entry) = listed(&node.snapshot.volumes, node, &name) {
+                return Ok(HttpResponse::Created().json(entry));
+            }
         }
     }
     let i = place(&state, &read).await?;
@@ -166,11 +165,18 @@ pub async fn create(
         snap.volumes.iter().any(|v| v.name == made)
     })
     .await;
-    Ok(HttpResponse::Created()
-        .content_type("application/json")
-        .body(crate::api::docker::containers::list::with_node_field(
-            &answer, node,
-        )))
+    // The answer is the volume's entry in `GET /volumes`, field for field; the engine's
+    // own answer only when the node has not listed it in time.
+    let published = node.handle.state.borrow().clone();
+    let entry = listed(&published.volumes, node, &made)
+        .unwrap_or_else(|| with_node(serde_json::from_slice(&answer).unwrap_or(Value::Null), node));
+    Ok(HttpResponse::Created().json(entry))
+}
+
+/// The volume `name` as `GET /volumes` lists it, from `table`, the node's volumes.
+fn listed(table: &[ObjectEntry], node: &NodeRead, name: &str) -> Option<Value> {
+    let entry = table.iter().find(|v| v.name == name)?;
+    Some(with_node(entry.json(), node))
 }
 
 /// `DELETE /volumes/{name}`: on every node that has it.

@@ -1,10 +1,18 @@
 //! Streamed calls made from the front's own thread (pull, push, save, load, build) and
 //! the progress of several engines merged into one answer.
 //!
-//! Progress (pull, load) from several engines becomes one stream of JSON lines, each line
-//! marked with its node as classic Swarm did: `id` and `status` (or `stream`, `error`) start
-//! with `node-1: `, so the CLI shows one progress bar per node and layer.
+//! Progress (pull, load, import) from several engines becomes one stream of JSON lines that
+//! a client parses as one engine's: the engine's `status`, `stream`, `aux` and `error`
+//! texts are kept as written (SDKs look for `Loaded image: ...`), each line gains a `node`
+//! object (the `Node` object of list entries) saying which node wrote it, per-layer
+//! progress has its `id` marked `node-1: <id>` (so the CLI draws one bar per node and
+//! layer), a line several nodes wrote identically is sent once (with the `node` of the
+//! first), and errors come last, so the CLI, which stops at the first error, has shown
+//! every node's progress; an error's `errorDetail.message`, which the CLI prints, starts
+//! with the node's name. A node that could not start or broke off adds an error line of
+//! Shoal's own that names it.
 
+use super::fanout::node_value;
 use crate::api::state::ApiState;
 use actix_web::HttpRequest;
 use bytes::{Bytes, BytesMut};
@@ -12,6 +20,7 @@ use futures_util::stream::{self, LocalBoxStream, StreamExt};
 use serde_json::Value;
 use shoal_actors::cluster::NodeRead;
 use shoal_actors::engine::{local_engine, EngineError, EngineStream, HttpEngine};
+use std::collections::{HashSet, VecDeque};
 use std::rc::Rc;
 
 /// Longest progress line kept whole; a longer one is passed on as it is.
@@ -34,48 +43,109 @@ pub fn stream_engine(state: &ApiState, node: &NodeRead) -> Rc<HttpEngine> {
     local_engine(&node.handle.addr, state.timeouts)
 }
 
-/// Rewrites one progress line with its node's name.
-fn mark_line(node: &str, line: &[u8]) -> Bytes {
-    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(line) else {
-        return Bytes::copy_from_slice(line);
-    };
-    let mark = |v: &mut Value| {
-        if let Value::String(s) = v {
-            *s = format!("{node}: {s}");
-        }
-    };
-    if let Some(id) = map.get_mut("id") {
-        mark(id);
-    } else if let Some(status) = map.get_mut("status") {
-        mark(status);
-    }
-    if let Some(s) = map.get_mut("stream") {
-        mark(s);
-    }
-    if let Some(e) = map.get_mut("error") {
-        mark(e);
-    }
-    if let Some(Value::Object(detail)) = map.get_mut("errorDetail") {
-        if let Some(m) = detail.get_mut("message") {
-            mark(m);
+/// Who wrote a line: the node's name, and the `node` object added to its lines (the
+/// `Node` object of list entries).
+#[derive(Clone)]
+pub struct LineSource {
+    pub name: String,
+    pub node: Value,
+}
+
+impl LineSource {
+    pub fn of(node: &NodeRead) -> Self {
+        LineSource {
+            name: node.name.to_string(),
+            node: node_value(node),
         }
     }
+}
+
+/// One line of one node's progress, sorted by how the merge treats it.
+#[derive(Debug, PartialEq)]
+pub enum NodeLine {
+    /// Per-layer progress (it has an `id`): passed on at once, its `id` marked with the
+    /// node so each node has its own bar.
+    Own(Bytes),
+    /// Any other line (`status`, `stream`, `aux`): passed on once, however many nodes
+    /// write it; `key` is the engine's line as written, `line` what is sent.
+    Shared { key: Bytes, line: Bytes },
+    /// An error: held until the other nodes are done, then sent last, so a client that
+    /// stops at the first error (the CLI does) sees every node's progress first.
+    Error(Bytes),
+}
+
+fn to_line(map: serde_json::Map<String, Value>) -> Bytes {
     let mut out = serde_json::to_vec(&Value::Object(map)).unwrap_or_default();
     out.push(b'\n');
     Bytes::from(out)
 }
 
-/// Splits one engine's progress stream into lines and marks each with the node's name.
-/// An engine that fails mid-stream ends with an error line of its own, so the client sees
-/// which node did not finish.
-pub fn marked_lines(node: String, body: EngineStream) -> LocalBoxStream<'static, Bytes> {
+/// Sorts one engine line and adds its node: the engine's `status`, `stream`, `aux` and
+/// `error` stay as written; only `id` is marked (`node-1: <id>`). A line that is not a
+/// JSON object passes as it is.
+fn node_line(src: &LineSource, line: &[u8]) -> NodeLine {
+    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(line) else {
+        let mut raw = BytesMut::from(line);
+        raw.extend_from_slice(b"\n");
+        return NodeLine::Own(raw.freeze());
+    };
+    let is_error = map.contains_key("error") || map.contains_key("errorDetail");
+    let has_id = matches!(map.get("id"), Some(Value::String(id)) if !id.is_empty());
+    if has_id && !is_error {
+        if let Some(Value::String(id)) = map.get_mut("id") {
+            *id = format!("{}: {id}", src.name);
+        }
+    }
+    map.insert("node".into(), src.node.clone());
+    if is_error {
+        name_the_node(&mut map, &src.name);
+        NodeLine::Error(to_line(map))
+    } else if has_id {
+        NodeLine::Own(to_line(map))
+    } else {
+        NodeLine::Shared {
+            key: Bytes::copy_from_slice(line),
+            line: to_line(map),
+        }
+    }
+}
+
+/// Makes an engine's error line name its node where the CLI reads it: `errorDetail.message`
+/// becomes `node-1: <message>` (made from `error` when the engine wrote none); `error`
+/// stays as the engine wrote it, for programs that match it.
+fn name_the_node(map: &mut serde_json::Map<String, Value>, node: &str) {
+    let message = match map.get("errorDetail").and_then(|d| d.get("message")) {
+        Some(Value::String(m)) => m.clone(),
+        _ => map
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let detail = map
+        .entry("errorDetail")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if let Value::Object(detail) = detail {
+        detail.insert(
+            "message".into(),
+            Value::String(format!("{node}: {message}")),
+        );
+    } else {
+        *detail = serde_json::json!({ "message": format!("{node}: {message}") });
+    }
+}
+
+/// Splits one engine's progress stream into lines, each sorted and given its node. An
+/// engine that fails mid-stream ends with an error line of Shoal's naming the node, so
+/// the client sees which node did not finish.
+pub fn node_lines(src: LineSource, body: EngineStream) -> LocalBoxStream<'static, NodeLine> {
     struct St {
-        node: String,
+        src: LineSource,
         body: Option<EngineStream>,
         buf: BytesMut,
     }
     let st = St {
-        node,
+        src,
         body: Some(body),
         buf: BytesMut::new(),
     };
@@ -87,11 +157,11 @@ pub fn marked_lines(node: String, body: EngineStream) -> LocalBoxStream<'static,
                 if line.trim_ascii().is_empty() {
                     continue;
                 }
-                return Some((mark_line(&st.node, line), st));
+                return Some((node_line(&st.src, line), st));
             }
             if st.buf.len() > MAX_LINE {
                 let all = st.buf.split().freeze();
-                return Some((all, st));
+                return Some((NodeLine::Own(all), st));
             }
             let body = st.body.as_mut()?;
             match body.next().await {
@@ -99,7 +169,7 @@ pub fn marked_lines(node: String, body: EngineStream) -> LocalBoxStream<'static,
                 Some(Err(e)) => {
                     st.body = None;
                     st.buf.clear();
-                    let line = error_line(&st.node, &e.to_string());
+                    let line = error_line(&st.src, &e.to_string());
                     return Some((line, st));
                 }
                 None => {
@@ -108,7 +178,7 @@ pub fn marked_lines(node: String, body: EngineStream) -> LocalBoxStream<'static,
                         return None;
                     }
                     let rest = st.buf.split().freeze();
-                    return Some((mark_line(&st.node, rest.trim_ascii()), st));
+                    return Some((node_line(&st.src, rest.trim_ascii()), st));
                 }
             }
         }
@@ -116,21 +186,51 @@ pub fn marked_lines(node: String, body: EngineStream) -> LocalBoxStream<'static,
     Box::pin(lines)
 }
 
-/// A progress line that tells the client one node failed.
-pub fn error_line(node: &str, message: &str) -> Bytes {
-    let msg = format!("{node}: {message}");
-    let mut out =
-        serde_json::to_vec(&serde_json::json!({ "errorDetail": { "message": msg }, "error": msg }))
-            .unwrap_or_default();
-    out.push(b'\n');
-    Bytes::from(out)
+/// An error line of Shoal's own (a node that could not start or broke off): its text
+/// names the node, and it carries the `node` object as engine lines do.
+pub fn error_line(src: &LineSource, message: &str) -> NodeLine {
+    let msg = format!("{}: {message}", src.name);
+    let mut map = serde_json::Map::new();
+    map.insert("errorDetail".into(), serde_json::json!({ "message": msg }));
+    map.insert("error".into(), Value::String(msg));
+    map.insert("node".into(), src.node.clone());
+    NodeLine::Error(to_line(map))
 }
 
-/// Merges the marked progress of several nodes into one response body, in arrival order.
+/// How many distinct shared lines are remembered to send each once; past it (a very long
+/// stream of `stream` lines), lines are sent as they come.
+const MAX_SHARED: usize = 10_000;
+
+/// Merges the progress of several nodes into one response body, in arrival order: a
+/// shared line once, per-layer lines all, errors last.
 pub fn merged_progress(
-    parts: Vec<LocalBoxStream<'static, Bytes>>,
+    parts: Vec<LocalBoxStream<'static, NodeLine>>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
-    stream::select_all(parts).map(Ok::<_, actix_web::Error>)
+    struct St {
+        lines: stream::SelectAll<LocalBoxStream<'static, NodeLine>>,
+        seen: HashSet<Bytes>,
+        errors: VecDeque<Bytes>,
+    }
+    let st = St {
+        lines: stream::select_all(parts),
+        seen: HashSet::new(),
+        errors: VecDeque::new(),
+    };
+    stream::unfold(st, |mut st| async move {
+        loop {
+            match st.lines.next().await {
+                Some(NodeLine::Own(line)) => return Some((line, st)),
+                Some(NodeLine::Shared { key, line }) => {
+                    if st.seen.len() >= MAX_SHARED || st.seen.insert(key) {
+                        return Some((line, st));
+                    }
+                }
+                Some(NodeLine::Error(line)) => st.errors.push_back(line),
+                None => return st.errors.pop_front().map(|line| (line, st)),
+            }
+        }
+    })
+    .map(Ok::<_, actix_web::Error>)
 }
 
 /// An engine's body stream as a response body.
@@ -144,40 +244,99 @@ pub fn body_stream(
 mod tests {
     use super::*;
 
+    fn src() -> LineSource {
+        LineSource {
+            name: "node-1".into(),
+            node: serde_json::json!({"Name": "node-1"}),
+        }
+    }
+
+    fn json(line: &Bytes) -> Value {
+        serde_json::from_slice(line).unwrap()
+    }
+
     #[test]
-    fn progress_lines_carry_the_node() {
-        let l = mark_line("node-1", br#"{"status":"Pulling fs layer","id":"abc"}"#);
-        let v: Value = serde_json::from_slice(&l).unwrap();
+    fn engine_texts_stay_and_the_node_is_added() {
+        let NodeLine::Own(l) = node_line(&src(), br#"{"status":"Pulling fs layer","id":"abc"}"#)
+        else {
+            panic!("a layer line is the node's own");
+        };
+        let v = json(&l);
         assert_eq!(v["id"], "node-1: abc");
         assert_eq!(v["status"], "Pulling fs layer");
-        let l = mark_line("n", br#"{"status":"Digest: x"}"#);
-        assert!(String::from_utf8_lossy(&l).contains("\"n: Digest: x\""));
-        let l = mark_line("n", br#"{"error":"boom","errorDetail":{"message":"boom"}}"#);
-        let v: Value = serde_json::from_slice(&l).unwrap();
-        assert_eq!(v["error"], "n: boom");
-        assert_eq!(v["errorDetail"]["message"], "n: boom");
-        assert_eq!(&mark_line("n", b"not json")[..], b"not json");
+        assert_eq!(v["node"]["Name"], "node-1");
+        let raw = br#"{"stream":"Loaded image: busybox:latest\n"}"#;
+        let NodeLine::Shared { key, line } = node_line(&src(), raw) else {
+            panic!("a stream line is shared");
+        };
+        assert_eq!(&key[..], &raw[..]);
+        assert_eq!(json(&line)["stream"], "Loaded image: busybox:latest\n");
+        let NodeLine::Error(l) = node_line(
+            &src(),
+            br#"{"error":"boom","errorDetail":{"message":"boom"}}"#,
+        ) else {
+            panic!("an error is held");
+        };
+        let v = json(&l);
+        assert_eq!(v["error"], "boom");
+        assert_eq!(v["errorDetail"]["message"], "node-1: boom");
+        assert_eq!(v["node"]["Name"], "node-1");
+        let NodeLine::Error(l) = node_line(&src(), br#"{"error":"bare"}"#) else {
+            panic!("an error is held");
+        };
+        assert_eq!(json(&l)["errorDetail"]["message"], "node-1: bare");
+        assert_eq!(
+            node_line(&src(), b"not json"),
+            NodeLine::Own(Bytes::from_static(b"not json\n"))
+        );
+    }
+
+    fn body(chunks: &[&'static [u8]]) -> EngineStream {
+        let chunks: Vec<Result<Bytes, EngineError>> =
+            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
+        Box::pin(stream::iter(chunks))
     }
 
     #[actix_rt::test]
     async fn split_lines_across_chunks() {
-        let chunks: Vec<Result<Bytes, EngineError>> = vec![
-            Ok(Bytes::from_static(b"{\"status\":\"a\"}\n{\"sta")),
-            Ok(Bytes::from_static(b"tus\":\"b\"}\n\n{\"status\":\"c\"}")),
-        ];
-        let body: EngineStream = Box::pin(stream::iter(chunks));
-        let lines: Vec<Bytes> = marked_lines("x".into(), body).collect().await;
-        let text: Vec<String> = lines
+        let b = body(&[
+            b"{\"status\":\"a\"}\n{\"sta",
+            b"tus\":\"b\"}\n\n{\"status\":\"c\"}",
+        ]);
+        let lines: Vec<NodeLine> = node_lines(src(), b).collect().await;
+        let status: Vec<String> = lines
             .iter()
-            .map(|l| String::from_utf8_lossy(l).trim().to_string())
+            .map(|l| match l {
+                NodeLine::Shared { line, .. } => json(line)["status"].as_str().unwrap().to_string(),
+                other => panic!("{other:?}"),
+            })
             .collect();
-        assert_eq!(
-            text,
-            [
-                r#"{"status":"x: a"}"#,
-                r#"{"status":"x: b"}"#,
-                r#"{"status":"x: c"}"#
-            ]
+        assert_eq!(status, ["a", "b", "c"]);
+    }
+
+    #[actix_rt::test]
+    async fn shared_lines_once_layers_all_errors_last() {
+        let two = LineSource {
+            name: "node-2".into(),
+            node: serde_json::json!({"Name": "node-2"}),
+        };
+        let a = node_lines(src(), body(&[b"{\"error\":\"no space\"}\n"]));
+        let b = node_lines(
+            two,
+            body(&[b"{\"status\":\"Loading layer\",\"id\":\"l1\"}\n{\"stream\":\"Loaded image: bb\\n\"}\n"]),
         );
+        let c = node_lines(src(), body(&[b"{\"stream\":\"Loaded image: bb\\n\"}\n"]));
+        let out: Vec<Value> = merged_progress(vec![a, b, c])
+            .map(|l| json(&l.unwrap()))
+            .collect()
+            .await;
+        let loaded = out
+            .iter()
+            .filter(|v| v["stream"] == "Loaded image: bb\n")
+            .count();
+        assert_eq!(loaded, 1, "{out:?}");
+        assert!(out.iter().any(|v| v["id"] == "node-2: l1"), "{out:?}");
+        assert_eq!(out.last().unwrap()["error"], "no space", "{out:?}");
+        assert_eq!(out.len(), 3, "{out:?}");
     }
 }

@@ -1,5 +1,6 @@
 //! The route table of the Docker API: which handler answers which method and path, and
-//! what every request passes first (the cross-site guard, the authorization guard of
+//! what every request passes first (a redirect of a path with `//`, as dockerd's router
+//! answers it (`clean_path`), the cross-site guard, the authorization guard of
 //! `--authz-policy` (`crate::authz::guard`), the API version check).
 //!
 //! Each route is registered twice, unversioned and under `/v{version}`, as the engine does.
@@ -7,8 +8,11 @@
 //! refuses it, so clients negotiate down. A request no route takes is answered by
 //! `fallback` as dockerd answers it.
 
+pub mod buildkit;
+mod clean_path;
 pub mod cross_site;
 mod fallback;
+mod swarm;
 
 use super::docker::containers::{attach_ws, create, exec, lifecycle, list as containers};
 use super::docker::images::{build, names as image_names, read as images, transfer};
@@ -40,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // Before the version check: a client the policy refuses hears only that.
             .wrap(from_fn(crate::authz::guard::guard))
             .wrap(from_fn(cross_site::guard))
+            .wrap(from_fn(clean_path::redirect))
             .configure(routes)
             .default_service(web::to(fallback::unrouted)),
     )
@@ -47,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("")
             .wrap(from_fn(crate::authz::guard::guard))
             .wrap(from_fn(cross_site::guard))
+            .wrap(from_fn(clean_path::redirect))
             .configure(routes)
             .default_service(web::to(fallback::unrouted)),
     );
@@ -168,5 +174,11 @@ fn object_routes(cfg: &mut web::ServiceConfig) {
         .route("/volumes/{name:.+}", web::get().to(volumes::inspect))
         .route("/volumes/{name:.+}", web::delete().to(volumes::remove))
         .route("/system/df", web::get().to(disk_usage::df))
-        .route("/auth", web::post().to(system::auth));
+        .route("/auth", web::post().to(system::auth))
+        .route(
+            "/distribution/{name:.+}/json",
+            web::get().to(transfer::distribution),
+        )
+        .configure(swarm::configure)
+        .configure(buildkit::configure);
 }

@@ -112,6 +112,9 @@ pub struct PlacementRequest {
     pub avoid: BTreeSet<NodeId>,
     /// The reschedule policy asked for; `None` when the request named none.
     pub reschedule: Option<ReschedulePolicy>,
+    /// A re-created container's failed node: the name it still holds there is its own,
+    /// not a conflict. Shoal's own, like `avoid`.
+    pub takes_name_from: Option<NodeId>,
 }
 
 fn parse_exprs(

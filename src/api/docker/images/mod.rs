@@ -3,6 +3,7 @@
 //! here: the `{name}` of their paths, and which nodes show an image.
 
 pub mod build;
+mod context;
 pub mod names;
 pub mod read;
 pub mod transfer;

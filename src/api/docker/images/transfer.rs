@@ -1,18 +1,20 @@
 //! Image routes that move image bytes or progress between the client and the engines:
-//! pull, push, save, load.
+//! pull, import, push, save, load.
 //!
 //! - pull (`POST /images/create`): every healthy node at once, progress merged with each
 //!   line marked by its node; a node that fails adds an error line, so the CLI reports it;
 //! - push, save: one node that has the image(s), its stream passed on as it is;
-//! - load: the tarball is copied to every healthy node as it arrives (the slowest engine
-//!   sets the pace, nothing is buffered whole), so a loaded image runs anywhere, as a
-//!   pulled one does.
+//! - load, and import (`POST /images/create?fromSrc=-`): the tarball is copied to every
+//!   healthy node as it arrives (the slowest engine sets the pace, nothing is buffered
+//!   whole), so a loaded image runs anywhere, as a pulled one does; an import from a URL
+//!   (`fromSrc=<url>`) is asked of every node, each fetching the URL itself.
 
 use super::{has_image, image_nodes, ImagePath};
 use crate::api::error::ApiError;
 use crate::api::forward::fanout::{healthy, no_node, worst};
 use crate::api::forward::progress::{
-    self, body_stream, error_line, marked_lines, merged_progress, registry_auth, stream_engine,
+    self, body_stream, error_line, merged_progress, node_lines, registry_auth, stream_engine,
+    LineSource, NodeLine,
 };
 use crate::api::state::ApiState;
 use actix_web::http::Method;
@@ -61,35 +63,44 @@ pub struct PullQuery {
     from_src: Option<String>,
 }
 
-/// `POST /images/create`: pull on every healthy node, progress merged.
+/// `POST /images/create`: pull (`fromImage`) or import (`fromSrc`) on every healthy node,
+/// progress merged.
 pub async fn pull(
     state: web::Data<ApiState>,
     req: HttpRequest,
     q: web::Query<PullQuery>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if q.from_src.is_some() {
-        return Err(ApiError::NotImplemented {
-            method: "POST".into(),
-            path: "/images/create?fromSrc (import)".into(),
-        });
+    match q.from_src.as_deref() {
+        // The tarball is the body: every node gets a copy, as `load` does.
+        Some("-") => return copy_to_all(&state, &req, payload).await,
+        // Every node fetches the URL itself, as it pulls an image itself.
+        Some(_) => return open_on_all(&state, &req).await,
+        None => {}
     }
     let image = q.from_image.clone().unwrap_or_default();
     if image.is_empty() {
         return Err(ApiError::BadRequest("fromImage is required".into()));
     }
+    open_on_all(&state, &req).await
+}
+
+/// Opens the request's path and query, without a body, on every healthy node, with the
+/// client's registry credentials; their progress merged.
+async fn open_on_all(state: &ApiState, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
     let read = state.read();
     let nodes: Vec<&NodeRead> = healthy(&read).map(|(_, n)| n).collect();
     if nodes.is_empty() {
         return Err(no_node());
     }
-    let path = format!("/images/create?{}", req.query_string());
-    let auth = registry_auth(&req);
+    let path = with_query(unversioned(req), req.query_string());
+    let auth = registry_auth(req);
     let opens = nodes.iter().map(|n| {
-        let engine = stream_engine(&state, n);
+        let engine = stream_engine(state, n);
         let r =
             StreamRequest::new(Method::POST, path.clone()).header("X-Registry-Auth", auth.clone());
-        let (name, addr, path) = (n.name.clone(), n.handle.addr.clone(), path.clone());
-        async move { (name, open_progress(&engine, r, &addr, &path).await) }
+        let (src, addr, path) = (LineSource::of(n), n.handle.addr.clone(), path.clone());
+        async move { (src, open_progress(&engine, r, &addr, &path).await) }
     });
     let opened = futures_util::future::join_all(opens).await;
     merged_answer(opened, &nodes)
@@ -109,33 +120,33 @@ async fn open_progress(
     }
 }
 
-/// One answer from the progress streams of several nodes: every line marked with its node,
-/// a node that could not start adding one error line (so the CLI exits 1), and an error
+/// One answer from the progress streams of several nodes (merged as `progress` says), a
+/// node that could not start adding one error line (so the CLI exits 1), and an error
 /// answer only when no node started.
 fn merged_answer(
-    opened: Vec<(std::sync::Arc<str>, Result<EngineStream, EngineError>)>,
+    opened: Vec<(LineSource, Result<EngineStream, EngineError>)>,
     nodes: &[&NodeRead],
 ) -> Result<HttpResponse, ApiError> {
-    let (mut parts, mut failed): (Vec<LocalBoxStream<'static, Bytes>>, Vec<_>) =
+    let (mut parts, mut failed): (Vec<LocalBoxStream<'static, NodeLine>>, Vec<_>) =
         (Vec::new(), Vec::new());
-    for (name, result) in opened {
+    for (src, result) in opened {
         match result {
-            Ok(body) => parts.push(marked_lines(name.to_string(), body)),
-            Err(e) => failed.push((name, e)),
+            Ok(body) => parts.push(node_lines(src, body)),
+            Err(e) => failed.push((src, e)),
         }
     }
     if parts.is_empty() {
         let errors: Vec<ApiError> = failed.into_iter().map(|(_, e)| ApiError::from(e)).collect();
         return Err(worst(errors, no_node));
     }
-    for (name, e) in failed {
+    for (src, e) in failed {
         let message = match &e {
             EngineError::Status { message, .. } => message.clone(),
             other => other.to_string(),
         };
-        parts.push(Box::pin(stream::once(async move {
-            error_line(&name, &message)
-        })));
+        parts.push(Box::pin(stream::once(
+            async move { error_line(&src, &message) },
+        )));
     }
     let actors = nodes.iter().map(|n| n.handle.actor.clone()).collect();
     Ok(HttpResponse::Ok()
@@ -161,6 +172,31 @@ pub async fn push(
     stream_from(&state, node, r, &engine_path).await
 }
 
+/// `GET /distribution/{name}/json`: the registry's manifest facts, asked by one healthy
+/// node (they all ask the same registry), with the client's credentials.
+pub async fn distribution(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<ImagePath>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner().reference()?;
+    let read = state.read();
+    let (_, node) = healthy(&read).next().ok_or_else(no_node)?;
+    let engine_path = format!("/distribution/{}/json", escape_param(&name));
+    let r = StreamRequest::new(Method::GET, engine_path.clone())
+        .header("X-Registry-Auth", registry_auth(&req));
+    let resp = stream_engine(&state, node).open(r).await?;
+    if !(200..300).contains(&resp.status) {
+        return Err(resp
+            .into_error(&node.handle.addr, &engine_path)
+            .await
+            .into());
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .streaming(body_stream(resp.body)))
+}
+
 /// Opens `r` on `node` and streams its answer back as it is.
 async fn stream_from(
     state: &ApiState,
@@ -180,6 +216,13 @@ async fn stream_from(
     }
     let actors = vec![node.handle.actor.clone()];
     Ok(out.streaming(refreshing(body_stream(resp.body), actors)))
+}
+
+/// The request's path without its `/v1.xx` prefix, as the other engine calls are made.
+fn unversioned(req: &HttpRequest) -> String {
+    shoal_actors::engine::split_api_version(req.path())
+        .1
+        .to_string()
 }
 
 fn with_query(path: String, query: &str) -> String {
@@ -243,6 +286,16 @@ async fn save(state: &ApiState, names: &[String], path: String) -> Result<HttpRe
 pub async fn load(
     state: web::Data<ApiState>,
     req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    copy_to_all(&state, &req, payload).await
+}
+
+/// Sends the request (its path, query and `Content-Type`) to every healthy node, its body
+/// copied to each as it arrives; their progress merged.
+async fn copy_to_all(
+    state: &ApiState,
+    req: &HttpRequest,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let read = state.read();
@@ -250,8 +303,8 @@ pub async fn load(
     if nodes.is_empty() {
         return Err(no_node());
     }
-    let path = with_query("/images/load".into(), req.query_string());
-    let content_type = progress::header(&req, "Content-Type");
+    let path = with_query(unversioned(req), req.query_string());
+    let content_type = progress::header(req, "Content-Type");
     let mut senders = Vec::new();
     let mut opens = Vec::new();
     for n in &nodes {
@@ -261,9 +314,9 @@ pub async fn load(
         let r = StreamRequest::new(Method::POST, path.clone())
             .header("Content-Type", content_type.clone())
             .body(StreamBody::Stream(Box::pin(body)));
-        let engine = stream_engine(&state, n);
-        let (name, addr, path) = (n.name.clone(), n.handle.addr.clone(), path.clone());
-        opens.push(async move { (name, open_progress(&engine, r, &addr, &path).await) });
+        let engine = stream_engine(state, n);
+        let (src, addr, path) = (LineSource::of(n), n.handle.addr.clone(), path.clone());
+        opens.push(async move { (src, open_progress(&engine, r, &addr, &path).await) });
     }
     // Copies each chunk to every engine still reading; one that stopped is left out.
     actix_rt::spawn(async move {

@@ -1,6 +1,10 @@
 //! The live cluster page at `GET /shoal/`: one HTML file with its CSS and JS inline,
 //! compiled into the binary, no build step. It polls `/shoal/api/cluster` every few
-//! seconds and draws everything in the browser.
+//! seconds and draws everything in the browser: a map of every node, a summary by label
+//! value, a filter, and the node list (nodes needing a look first, then natural order).
+//! It is made for 1,000 nodes and more: the list is drawn in chunks the browser lays out
+//! only near the screen, and what the user chose (filter, open node) lives in the URL's
+//! fragment, so it survives every poll and can be shared.
 
 use actix_web::http::header;
 use actix_web::HttpResponse;
