@@ -59,7 +59,12 @@ pub struct ManageArgs {
 
     /// Discovery option KEY=VALUE (repeat for several), for etcd: kv.cacertfile=PATH,
     /// kv.certfile=PATH, kv.keyfile=PATH (TLS to etcd).
-    #[arg(long = "discovery-opt", value_name = "KEY=VALUE")]
+    #[arg(
+        long = "discovery-opt",
+        env = "SHOAL_DISCOVERY_OPT",
+        value_name = "KEY=VALUE",
+        value_delimiter = ','
+    )]
     pub discovery_opts: Vec<String>,
 
     /// Where to serve the Docker API: host:port, tcp://host:port or unix:///path.
@@ -241,6 +246,11 @@ pub struct ListArgs {
     pub host: Option<String>,
 
     /// Discovery option KEY=VALUE, as for `shoal manage` (etcd TLS files).
-    #[arg(long = "discovery-opt", value_name = "KEY=VALUE")]
+    #[arg(
+        long = "discovery-opt",
+        env = "SHOAL_DISCOVERY_OPT",
+        value_name = "KEY=VALUE",
+        value_delimiter = ','
+    )]
     pub discovery_opts: Vec<String>,
 }

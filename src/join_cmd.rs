@@ -21,27 +21,33 @@ const PING_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Args)]
 pub struct JoinArgs {
     /// The etcd discovery to join: etcd://h1:2379,h2:2379/prefix.
+    #[arg(env = "SHOAL_DISCOVERY")]
     pub discovery: String,
 
     /// The engine's address as managers reach it (host:port of its Docker API).
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, env = "SHOAL_ADVERTISE", value_name = "HOST:PORT")]
     pub advertise: String,
 
     /// How often the lease is renewed.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SHOAL_HEARTBEAT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub heartbeat: Duration,
 
     /// How long the key outlives the last renewal (whole seconds, at least 2s).
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SHOAL_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub ttl: Duration,
 
     /// Discovery option KEY=VALUE (repeat): kv.cacertfile=PATH, kv.certfile=PATH,
     /// kv.keyfile=PATH (TLS to etcd).
-    #[arg(long = "discovery-opt", value_name = "KEY=VALUE")]
+    #[arg(
+        long = "discovery-opt",
+        env = "SHOAL_DISCOVERY_OPT",
+        value_name = "KEY=VALUE",
+        value_delimiter = ','
+    )]
     pub discovery_opts: Vec<String>,
 
     /// Log level: error, warn, info, debug, trace (or a tracing filter directive).
-    #[arg(long, default_value = "info")]
+    #[arg(long, env = "SHOAL_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 }
 
