@@ -70,6 +70,7 @@ async fn start(server: &Certs, auth: ClientAuth) -> (SimFleet, actix_web::dev::S
         key: server.key.clone(),
     };
     let config = ManageConfig {
+        replication: None,
         listen: ListenAddr::Tcp(format!("127.0.0.1:{port}")),
         engines: EngineSource::Discovery(Discovery::Nodes(
             fleet.addrs().into_iter().map(tcp).collect(),
