@@ -88,9 +88,15 @@ pub struct ManageArgs {
     #[arg(long, env = "SHOAL_ENGINE_FAILURE_RETRY", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub engine_failure_retry: u32,
 
-    /// Time limit of every call to an engine.
+    /// Time limit of Shoal's own calls to an engine (refreshes, lists, inspects) and of
+    /// connecting to it.
     #[arg(long, env = "SHOAL_ENGINE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub engine_timeout: Duration,
+
+    /// Time limit of the work a client asked an engine for: creates, starts, stops,
+    /// removes, pulls, builds (until the answer's head).
+    #[arg(long, env = "SHOAL_ENGINE_WORK_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub engine_work_timeout: Duration,
 
     /// Start N simulated engines in this process and use them as the cluster.
     #[arg(

@@ -277,11 +277,15 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         tracing::warn!("{w}");
     }
     // Discovery is read before any actor starts, so a bad one is a clean start-up error.
-    // etcd's TLS files are checked now; etcd itself may be down, and is followed later.
+    // etcd's TLS files are checked now; etcd itself may be down at start, which is no
+    // start-up error: its watch follows it when it answers.
     let (first, etcd) = match &discovery {
         Discovery::Etcd(etcd) => {
             let loaded = etcd.load().await.map_err(DiscoveryError::from)?;
-            (Vec::new(), Some((etcd.clone(), loaded)))
+            (
+                crate::discovery::etcd::read_at_start(etcd).await,
+                Some((etcd.clone(), loaded)),
+            )
         }
         other => (other.read().await?, None),
     };

@@ -190,7 +190,13 @@ fn the_man_pages_render_without_warnings() {
     pages.sort();
     assert_eq!(
         pages,
-        ["shoal-list.1", "shoal-manage.1", "shoal-sim.1", "shoal.1"]
+        [
+            "shoal-join.1",
+            "shoal-list.1",
+            "shoal-manage.1",
+            "shoal-sim.1",
+            "shoal.1"
+        ]
     );
     let groff = support::find_program("SHOAL_IT_GROFF", "groff", "groff-base");
     let o = Command::new(groff)

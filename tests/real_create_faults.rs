@@ -46,11 +46,19 @@ fn creates_on_a_frozen_engine_leave_no_orphan_once_it_thaws() {
         .engines(2)
         .start()
         .expect("two dockerd engines start");
-    // A short call timeout, and the frozen engine kept "healthy" for the whole test: the
-    // window between a freeze and the unhealthy mark is what this is about.
+    // A short call and work timeout (a create is work), and the frozen engine kept
+    // "healthy" for the whole test: the window between a freeze and the unhealthy mark is
+    // what this is about.
     let shoal = ShoalDaemon::over(
         &cluster,
-        &["--engine-timeout", "3s", "--engine-failure-retry", "1000"],
+        &[
+            "--engine-timeout",
+            "3s",
+            "--engine-work-timeout",
+            "3s",
+            "--engine-failure-retry",
+            "1000",
+        ],
     );
     let docker = |args: &[&str]| docker_cli_timeout(shoal.host(), args, Duration::from_secs(60));
     let (n1, n2) = (cluster.engine("node-1"), cluster.engine("node-2"));

@@ -400,6 +400,53 @@ fn tls_three_member_etcd_losing_one_member() {
     etcd.start_member(0);
 }
 
+/// A hung etcd (SIGSTOP: connections stay open, nothing answers) is noticed by the
+/// HTTP/2 pings on the manager's watch, not only a closed connection; then caught up.
+#[test]
+fn a_hung_etcd_is_noticed_and_caught_up() {
+    let etcd = EtcdCluster::start(1);
+    let shoal = manage(&etcd.url("hung-test"));
+    time_until(&shoal, "etcd connected", Duration::from_secs(5), |t| {
+        t.contains("connected (revision")
+    });
+    etcd.freeze();
+    let took = time_until(&shoal, "a hung etcd noticed", Duration::from_secs(8), |t| {
+        t.contains("unreachable since")
+    });
+    println!("hung etcd noticed after {:.2} s", took.as_secs_f64());
+    // Pings every 2 s, answered within 2 s, then one more attempt bounded by the 3 s call
+    // timeout before etcd is said to be unreachable.
+    assert!(took < Duration::from_secs(9), "{took:?}");
+    etcd.thaw();
+    let took = time_until(&shoal, "caught up", Duration::from_secs(5), |t| {
+        t.contains("connected (revision")
+    });
+    println!("caught up {:.2} s after etcd resumed", took.as_secs_f64());
+}
+
+/// etcd down when the manager starts: it serves anyway, says so, and follows etcd once
+/// it answers.
+#[test]
+fn a_manager_starts_while_etcd_is_down() {
+    let etcd = EtcdCluster::start(1);
+    etcd.stop();
+    let shoal = manage(&etcd.url("start-test"));
+    let took = time_until(
+        &shoal,
+        "etcd reported unreachable",
+        Duration::from_secs(2),
+        |t| t.contains("unreachable since"),
+    );
+    println!(
+        "manager serving, etcd unreachable, {:.2} s after start",
+        took.as_secs_f64()
+    );
+    etcd.start_again();
+    time_until(&shoal, "etcd connected", Duration::from_secs(5), |t| {
+        t.contains("connected (revision")
+    });
+}
+
 #[test]
 fn join_refuses_an_address_with_no_engine() {
     let out = Command::new(env!("CARGO_BIN_EXE_shoal"))

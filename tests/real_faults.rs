@@ -495,6 +495,10 @@ fn one_engine_frozen_then_killed_under_load() {
         &retry,
         "--engine-timeout",
         &timeout,
+        // Creates placed on the frozen engine before its mark: the test settles them after
+        // the engine timeout, as before creates had a limit of their own.
+        "--engine-work-timeout",
+        &timeout,
     ]);
     support::wait_healthy(shoal.host(), 3);
     let host = shoal.host().to_string();

@@ -314,7 +314,7 @@ impl ManageConfig {
                 },
                 timeouts: Timeouts {
                     call: args.engine_timeout,
-                    ..Timeouts::default()
+                    long: args.engine_work_timeout,
                 },
                 ..ClusterConfig::default()
             },

@@ -66,18 +66,47 @@ pub async fn read(config: &EtcdConfig) -> Result<Vec<EngineAddr>, DiscoveryError
     }
 }
 
+/// The engines listed at start, so the first view (and readiness) counts them; empty,
+/// with a warning, when etcd does not answer within [`START_WAIT`].
+pub async fn read_at_start(config: &EtcdConfig) -> Vec<EngineAddr> {
+    match tokio::time::timeout(START_WAIT, read(config)).await {
+        Ok(Ok(engines)) => engines,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "etcd unreachable at start: serving no engine until it answers");
+            Vec::new()
+        }
+        Err(_) => {
+            tracing::warn!(wait = ?START_WAIT, "etcd did not answer at start: serving no engine until it does");
+            Vec::new()
+        }
+    }
+}
+
+/// How long the manager waits for etcd's list at start before serving without it.
+pub const START_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Follows the engine keys until the cluster stops, sending `SetEngines` on each change
-/// and publishing the link's state to `status`.
+/// (`first`, the list read at start, at once) and publishing the link's state to
+/// `status`.
 pub async fn run(
     config: EtcdConfig,
     cluster: Addr<ClusterActor>,
+    first: Vec<EngineAddr>,
     status: watch::Sender<DiscoveryStatus>,
 ) -> Result<(), DiscoveryError> {
     let source = format!("etcd://{}{}", config.endpoints.join(","), config.prefix);
     let etcd = config.load().await?;
+    let mut sent: Option<BTreeSet<EngineAddr>> = None;
+    if !first.is_empty() {
+        let set = first.iter().cloned().collect();
+        shoal_actors::metrics::queued("cluster", "cluster");
+        if cluster.send(SetEngines(first)).await.is_err() {
+            return Ok(());
+        }
+        sent = Some(set);
+    }
     let watch = PrefixWatch::start(etcd, config.key(NODES));
     let mut view = watch.view();
-    let mut sent: Option<BTreeSet<EngineAddr>> = None;
     loop {
         let now = view.borrow_and_update().clone();
         status.send_replace(describe(&source, &now));

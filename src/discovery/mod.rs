@@ -125,7 +125,7 @@ impl Discovery {
         status: Option<watch::Sender<DiscoveryStatus>>,
     ) {
         if let (Discovery::Etcd(config), Some(status)) = (&self, status) {
-            if let Err(e) = etcd::run(config.clone(), cluster, status).await {
+            if let Err(e) = etcd::run(config.clone(), cluster, first, status).await {
                 tracing::error!(error = %e, "etcd discovery stopped");
             }
             return;

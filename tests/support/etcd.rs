@@ -7,6 +7,7 @@
 //!
 //! `EtcdCluster::start(1)` or `EtcdCluster::start(3)`; `endpoints()`, `url(prefix)`;
 //! `stop()` and `start_again()` (all members, same data: "etcd down for a while");
+//! `freeze()` and `thaw()` (SIGSTOP/SIGCONT: etcd hung, connections open);
 //! `stop_member(i)` / `start_member(i)`. Dropping it kills every member and removes
 //! its files, also when the test panics.
 
@@ -156,6 +157,25 @@ impl EtcdCluster {
         }
         for i in 0..self.members.len() {
             self.wait_ready(i);
+        }
+    }
+
+    /// SIGSTOP to every member: connections stay open and nothing answers (a hung host or
+    /// a cut network, as clients see it). `Drop` resumes them before stopping them.
+    pub fn freeze(&self) {
+        self.signal_all("STOP");
+    }
+
+    /// SIGCONT after [`freeze`](Self::freeze).
+    pub fn thaw(&self) {
+        self.signal_all("CONT");
+    }
+
+    fn signal_all(&self, sig: &str) {
+        for m in &self.members {
+            if let Some(child) = m.child.lock().unwrap().as_ref() {
+                signal(child.id(), sig);
+            }
         }
     }
 

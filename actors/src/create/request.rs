@@ -5,6 +5,10 @@
 //! not model still reach the engine unchanged. Only `Env` and `Labels` are rewritten
 //! (Shoal's placement entries move from the env to the `com.docker.swarm.*` labels, and
 //! labels a caller forces are added last, over the client's).
+//!
+//! Keys are read in Docker's spelling (serde matches exactly). A client may write them in
+//! any case, as Go's decoder on the engine takes them: the HTTP front puts them in Docker's
+//! spelling before the body gets here (`src/api/docker/json_keys.rs`).
 
 use std::collections::BTreeMap;
 

@@ -20,12 +20,15 @@ pub type EngineStream = LocalBoxStream<'static, Result<Bytes, EngineError>>;
 /// Largest body Shoal reads whole from an engine (lists of a busy engine stay far below).
 const BODY_LIMIT: usize = 256 * 1024 * 1024;
 
-/// Time limits of engine calls.
+/// Time limits of engine calls (`--engine-timeout`, `--engine-work-timeout`).
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
-    /// Connect + request + whole body of one ordinary call.
+    /// Connecting, and Shoal's own calls whole (refreshes, lists, inspects): an engine
+    /// that takes longer is sick, and its node is marked so.
     pub call: Duration,
-    /// The same for calls that may take minutes: image pulls.
+    /// Work a client asked an engine for (create, start, stop, remove, pull, build, commit,
+    /// prune): an engine may rightly take long (a create with an unknown log driver made
+    /// dockerd look for a plugin for over 10 s), so this is generous; still bounded.
     pub long: Duration,
 }
 
@@ -47,7 +50,23 @@ pub struct HttpEngine {
     /// A node's client: the calls (other than the event stream) that may be under way at
     /// once. See `NODE_CALLS`.
     calls: Option<Rc<Semaphore>>,
+    /// A node's client: the connections for work a client asked for. See `WorkClient`.
+    work: Option<WorkClient>,
 }
+
+/// Work a client asked a node's engine for (creates, pulls, network and volume creates,
+/// commits: `PostRequest::long`) goes over connections of its own, made on first use. It
+/// may rightly take minutes (`Timeouts::long`), and on the refresh connections two such
+/// calls would hold up the node's refreshes until they failed and marked a healthy engine
+/// sick. At most `NODE_WORK_CONNECTIONS` at once; awc's pool queues the rest, which only
+/// clients' own calls can fill.
+struct WorkClient {
+    tls: Option<super::tls::EngineTls>,
+    client: std::cell::OnceCell<awc::Client>,
+}
+
+/// Connections a node keeps for work a client asked for (see `WorkClient`).
+const NODE_WORK_CONNECTIONS: usize = 2;
 
 /// Connections a NodeActor keeps to its engine: its event stream, and two for refreshes
 /// and inspects. Bounded because a thousand nodes with awc's default of 100 each held
@@ -66,8 +85,13 @@ impl HttpEngine {
     /// Builds the client a NodeActor uses for `addr`: at most `NODE_CONNECTIONS` at once.
     /// Must run on the thread that will use it.
     pub fn for_node(addr: EngineAddr, timeouts: Timeouts) -> Self {
-        let mut engine = Self::with_limit(addr, timeouts, NODE_CONNECTIONS);
+        let tls = super::tls::engine_tls();
+        let mut engine = Self::with_tls(addr, timeouts, NODE_CONNECTIONS, tls.clone());
         engine.calls = Some(Rc::new(Semaphore::new(NODE_CALLS)));
+        engine.work = Some(WorkClient {
+            tls,
+            client: std::cell::OnceCell::new(),
+        });
         engine
     }
 
@@ -94,6 +118,7 @@ impl HttpEngine {
             client,
             timeouts,
             calls: None,
+            work: None,
         }
     }
 
@@ -132,8 +157,17 @@ impl HttpEngine {
             self.timeouts.call
         };
         let timed = (method.to_string(), path.clone());
-        let (client, url) = (self.client.clone(), format!("{}{}", self.base, path));
-        let calls = self.calls.clone();
+        let url = format!("{}{}", self.base, path);
+        let (client, calls) = match (&self.work, r.long) {
+            (Some(work), true) => {
+                let client = work.client.get_or_init(|| {
+                    let tls = work.tls.clone();
+                    http_client(&self.addr, self.timeouts.call, NODE_WORK_CONNECTIONS, tls).0
+                });
+                (client.clone(), None)
+            }
+            _ => (self.client.clone(), self.calls.clone()),
+        };
         let call = Box::pin(async move {
             let exchange = async {
                 // Closed never: the semaphore lives as long as this client.
@@ -196,34 +230,17 @@ fn http_client(
     tls: Option<super::tls::EngineTls>,
 ) -> (awc::Client, String) {
     let builder = awc::Client::builder().disable_timeout().disable_redirects();
-    match addr {
-        EngineAddr::Tcp { host, port } => {
-            let connector = awc::Connector::new()
-                .timeout(connect)
-                .handshake_timeout(connect)
-                .limit(max_connections);
-            // TLS is chosen by the scheme of the URL: https goes through the connector's
-            // rustls config; the handshake has the connect deadline too.
-            let (connector, scheme) = match tls {
-                Some(tls) => (connector.rustls_0_23(tls.client_config()), "https"),
-                None => (connector, "http"),
-            };
-            (
-                builder.connector(connector).finish(),
-                format!("{scheme}://{host}:{port}"),
-            )
-        }
-        EngineAddr::Unix(path) => {
-            let connector = awc::Connector::new()
-                .timeout(connect)
-                .limit(max_connections)
-                .connector(super::unix_connector(path.clone()));
-            (
-                builder.connector(connector).finish(),
-                "http://localhost".to_string(),
-            )
-        }
-    }
+    // Every connection is dialed (TLS included) and framed by `conn`, so awc speaks plain
+    // HTTP/1.1 on it whatever the transport; the URL only names the `Host` header.
+    let connector = awc::Connector::new()
+        .timeout(connect)
+        .limit(max_connections)
+        .connector(super::conn::connector(addr.clone(), tls));
+    let base = match addr {
+        EngineAddr::Tcp { host, port } => format!("http://{host}:{port}"),
+        EngineAddr::Unix(_) => "http://localhost".to_string(),
+    };
+    (builder.connector(connector).finish(), base)
 }
 
 /// Why a request got no answer head. Only a request the engine cannot have read whole
@@ -402,7 +419,7 @@ mod tests {
             1,
             Some(EngineTls::load(&files).unwrap()),
         );
-        assert!(engine.client().1.starts_with("https://127.0.0.1:"));
+        assert!(engine.client().1.starts_with("http://127.0.0.1:"));
         assert_eq!(&engine.get("/_ping").await.unwrap()[..], b"OK");
     }
 
@@ -422,5 +439,111 @@ mod tests {
         ));
         let closed = SendRequestError::Connect(ConnectError::Disconnected);
         assert!(matches!(send_error("e:1", closed), EngineError::Io { .. }));
+    }
+}
+
+#[cfg(test)]
+mod framing_tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Reads one request head from `s`.
+    async fn read_head(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut b = [0u8; 1];
+            if s.read_exact(&mut b).await.is_err() {
+                break;
+            }
+            head.push(b[0]);
+        }
+        head
+    }
+
+    /// An answer that runs to the close (as dockerd's `exec start` without an upgrade) is
+    /// read whole, and the call after it gets its own answer, not the rest of that stream.
+    #[actix_rt::test]
+    async fn an_answer_that_runs_to_the_close_is_read_whole_and_never_pooled() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        actix_rt::spawn(async move {
+            let (mut first, _) = listener.accept().await.unwrap();
+            read_head(&mut first).await;
+            first
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n",
+                )
+                .await
+                .unwrap();
+            actix_rt::time::sleep(Duration::from_millis(50)).await;
+            first.write_all(b"exec output").await.unwrap();
+            drop(first);
+            let (mut second, _) = listener.accept().await.unwrap();
+            read_head(&mut second).await;
+            second
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+                .await
+                .unwrap();
+        });
+        let addr = EngineAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let engine = HttpEngine::with_tls(addr, Timeouts::default(), 1, None);
+        let (status, body) = engine
+            .post(PostRequest::new("/exec/x/start"))
+            .await
+            .unwrap();
+        assert_eq!((status, &body[..]), (200, &b"exec output"[..]));
+        assert_eq!(&engine.get("/_ping").await.unwrap()[..], b"OK");
+    }
+
+    /// Work a client asked for that the engine takes long over (two creates looking for a
+    /// log plugin) does not hold up the node's own calls: those have connections of their
+    /// own, and the node is not taken for sick.
+    #[actix_rt::test]
+    async fn slow_work_leaves_the_nodes_own_calls_their_connections() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        actix_rt::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                actix_rt::spawn(async move {
+                    loop {
+                        let head = read_head(&mut s).await;
+                        if head.is_empty() {
+                            return;
+                        }
+                        if head.starts_with(b"POST") {
+                            // Works for a minute.
+                            actix_rt::time::sleep(Duration::from_secs(60)).await;
+                        }
+                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK";
+                        if s.write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let addr = EngineAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let timeouts = Timeouts {
+            call: Duration::from_secs(1),
+            long: Duration::from_secs(30),
+        };
+        let engine = HttpEngine::for_node(addr, timeouts);
+        let work: Vec<_> = (0..2)
+            .map(|_| actix_rt::spawn(engine.post(PostRequest::new("/containers/create").work())))
+            .collect();
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+        for _ in 0..3 {
+            assert_eq!(&engine.get("/_ping").await.unwrap()[..], b"OK");
+        }
+        for w in work {
+            w.abort();
+        }
     }
 }

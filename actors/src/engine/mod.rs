@@ -5,10 +5,12 @@
 //! swap in a fake engine that fails on demand; `stream` opens calls whose bodies are streamed
 //! both ways (pull progress, save, load, build) from the HTTP front's own thread; `unix` is
 //! the awc connector for engines behind a unix socket; `tls` dials TCP engines with TLS when
-//! the process was started with it.
+//! the process was started with it; `conn` is the connection awc speaks over, which makes
+//! an answer that runs to the close end with it (never left in a pooled connection).
 
 mod addr;
 mod client;
+pub mod conn;
 mod error;
 mod path;
 mod stream;
@@ -32,7 +34,8 @@ pub struct PostRequest {
     pub body: Option<Bytes>,
     /// `X-Registry-Auth`, passed through as the client sent it; never logged.
     pub registry_auth: Option<String>,
-    /// A call that may take minutes (a pull): it gets `Timeouts::long`.
+    /// Work a client asked for (create, pull, ...), which may take minutes: it gets
+    /// `Timeouts::long` instead of `Timeouts::call`.
     pub long: bool,
 }
 
@@ -46,6 +49,12 @@ impl PostRequest {
 
     pub fn json(mut self, body: Bytes) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    /// Marks the call as work a client asked for (see `long`).
+    pub fn work(mut self) -> Self {
+        self.long = true;
         self
     }
 }

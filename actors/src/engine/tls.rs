@@ -13,7 +13,7 @@
 
 use super::EngineAddr;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -169,27 +169,11 @@ pub async fn dial_with(
     limit: Duration,
     tls: Option<&EngineTls>,
 ) -> io::Result<Box<dyn EngineIo>> {
-    let connecting = async {
-        Ok::<Box<dyn EngineIo>, io::Error>(match addr {
-            EngineAddr::Tcp { host, port } => {
-                let tcp = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
-                tcp.set_nodelay(true)?;
-                match tls {
-                    None => Box::new(tcp),
-                    Some(tls) => {
-                        let name = ServerName::try_from(host.clone())
-                            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                        let connector = tokio_rustls::TlsConnector::from(tls.client_config());
-                        Box::new(connector.connect(name, tcp).await?)
-                    }
-                }
-            }
-            EngineAddr::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
-        })
-    };
-    tokio::time::timeout(limit, connecting)
+    let connecting = super::conn::connect(addr, tls);
+    let socket = tokio::time::timeout(limit, connecting)
         .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+    Ok(Box::new(socket))
 }
 
 #[cfg(test)]

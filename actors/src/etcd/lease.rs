@@ -6,10 +6,13 @@
 //! it retries; if the lease still lives when etcd answers again it goes on with it (and
 //! writes the key again, in case it was deleted), otherwise it grants a new one. So the
 //! key exists whenever etcd is up and the holder is alive, and disappears within `ttl`
-//! of the holder's death. [`HeldKey::release`] revokes the lease: the key goes at once.
+//! of the holder's death. [`HeldKey::release`] stops whatever attempt is under way
+//! (a connection to an etcd that does not answer included) and revokes the lease: the key
+//! goes at once.
 
 use super::{backoff, Etcd, EtcdError, RETRY_MIN};
 use etcd_client::{Client, PutOptions};
+use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
@@ -24,37 +27,26 @@ pub enum KeyState {
     Failing { error: String },
 }
 
-/// Why [`keep_alive`] returned.
-#[derive(Debug, PartialEq)]
-pub enum LeaseEnd {
-    /// `stop` fired (or was dropped): the lease is still alive, the caller revokes it.
-    Stopped,
-}
-
-/// Renews lease `id` every `heartbeat` until `stop` fires. An error means the lease could
-/// not be renewed (etcd unreachable: the lease may live on until its TTL runs out) or has
-/// expired ([`EtcdError::LeaseLost`]).
+/// Renews lease `id` every `heartbeat`, for as long as the future is polled: it returns
+/// only when a renewal fails, etcd unreachable (the lease may live on until its TTL runs
+/// out) or the lease expired ([`EtcdError::LeaseLost`]). Drop the future to stop renewing
+/// (in a `select!` with whatever ends the holder's term).
 pub async fn keep_alive(
     etcd: &Etcd,
     client: &mut Client,
     id: i64,
     heartbeat: Duration,
-    stop: &mut oneshot::Receiver<()>,
-) -> Result<LeaseEnd, EtcdError> {
+) -> Result<Infallible, EtcdError> {
     let (mut keeper, mut answers) = etcd.timed(client.lease_keep_alive(id)).await?;
     loop {
         // The stream opens with no renewal of its own: renew first, then wait.
         etcd.timed(keeper.keep_alive()).await?;
-        let answer = etcd.timed(answers.message()).await?;
-        match answer {
+        match etcd.timed(answers.message()).await? {
             Some(a) if a.ttl() > 0 => {}
             Some(_) => return Err(EtcdError::LeaseLost(id)),
             None => return Err(EtcdError::WatchEnded("keep-alive stream closed".into())),
         }
-        tokio::select! {
-            _ = &mut *stop => return Ok(LeaseEnd::Stopped),
-            _ = tokio::time::sleep(heartbeat) => {}
-        }
+        tokio::time::sleep(heartbeat).await;
     }
 }
 
@@ -63,6 +55,18 @@ pub struct HeldKey {
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     state: watch::Receiver<KeyState>,
+}
+
+/// What the holding task keeps from one attempt to the next.
+struct Holder {
+    etcd: Etcd,
+    key: String,
+    value: String,
+    ttl: i64,
+    heartbeat: Duration,
+    client: Option<Client>,
+    lease: Option<i64>,
+    state: watch::Sender<KeyState>,
 }
 
 impl HeldKey {
@@ -75,65 +79,25 @@ impl HeldKey {
         ttl: Duration,
         heartbeat: Duration,
     ) -> HeldKey {
-        let (stop_tx, mut stop) = oneshot::channel();
+        let (stop_tx, mut stop) = oneshot::channel::<()>();
         let (state_tx, state) = watch::channel(KeyState::Pending);
-        let ttl_secs = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+        let mut holder = Holder {
+            etcd,
+            key,
+            value,
+            ttl: i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX),
+            heartbeat,
+            client: None,
+            lease: None,
+            state: state_tx,
+        };
         let task = tokio::spawn(async move {
-            let mut lease: Option<i64> = None;
-            let mut client: Option<Client> = None;
-            let mut wait = RETRY_MIN;
-            loop {
-                let attempt = hold(
-                    &etcd,
-                    &mut client,
-                    &mut lease,
-                    &key,
-                    &value,
-                    ttl_secs,
-                    heartbeat,
-                    &state_tx,
-                    &mut stop,
-                )
-                .await;
-                match attempt {
-                    Ok(LeaseEnd::Stopped) => break,
-                    Err(e) => {
-                        if matches!(e, EtcdError::LeaseLost(_)) {
-                            lease = None;
-                        } else {
-                            // The next attempt connects afresh, to whichever member answers.
-                            client = None;
-                        }
-                        // A key that was held starts its retries afresh.
-                        if matches!(*state_tx.borrow(), KeyState::Held { .. }) {
-                            wait = RETRY_MIN;
-                        }
-                        tracing::warn!(key = %key, error = %e, "cannot keep the etcd key alive; retrying");
-                        state_tx.send_replace(KeyState::Failing {
-                            error: e.to_string(),
-                        });
-                    }
-                }
-                tokio::select! {
-                    _ = &mut stop => break,
-                    _ = tokio::time::sleep(wait) => {}
-                }
-                wait = backoff(wait);
+            // Stopping drops the attempt where it is; the holder keeps the lease to revoke.
+            tokio::select! {
+                _ = &mut stop => {}
+                _ = holder.hold_until_dropped() => {}
             }
-            // Revoke: the key goes now rather than at the end of its TTL.
-            let client = match client {
-                Some(c) => Some(c),
-                None if lease.is_some() => etcd.connect().await.ok(),
-                None => None,
-            };
-            if let (Some(id), Some(mut c)) = (lease, client) {
-                match etcd.timed(c.lease_revoke(id)).await {
-                    Ok(_) => tracing::info!(key = %key, "etcd lease revoked"),
-                    Err(e) => {
-                        tracing::warn!(key = %key, error = %e, "cannot revoke the lease; the key expires with it")
-                    }
-                }
-            }
+            holder.revoke().await;
         });
         HeldKey {
             stop: Some(stop_tx),
@@ -166,44 +130,80 @@ impl Drop for HeldKey {
     }
 }
 
-/// One attempt: connect if needed, reuse the lease if it still lives or grant one, write
-/// the key, then renew until stopped or failing.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the retry loop's state, passed by reference so it survives each attempt"
-)]
-async fn hold(
-    etcd: &Etcd,
-    client: &mut Option<Client>,
-    lease: &mut Option<i64>,
-    key: &str,
-    value: &str,
-    ttl: i64,
-    heartbeat: Duration,
-    state: &watch::Sender<KeyState>,
-    stop: &mut oneshot::Receiver<()>,
-) -> Result<LeaseEnd, EtcdError> {
-    let c = match client {
-        Some(c) => c,
-        None => client.insert(etcd.connect().await?),
-    };
-    if let Some(id) = *lease {
-        let alive = etcd.timed(c.lease_time_to_live(id, None)).await?;
-        if alive.ttl() <= 0 {
-            *lease = None;
+impl Holder {
+    /// Attempts, with a growing wait between failed ones, for as long as it is polled.
+    async fn hold_until_dropped(&mut self) {
+        let mut wait = RETRY_MIN;
+        loop {
+            let Err(e) = self.attempt().await;
+            if matches!(e, EtcdError::LeaseLost(_)) {
+                self.lease = None;
+            } else {
+                // The next attempt connects afresh, to whichever member answers.
+                self.client = None;
+            }
+            // A key that was held starts its retries afresh.
+            if matches!(*self.state.borrow(), KeyState::Held { .. }) {
+                wait = RETRY_MIN;
+            }
+            tracing::warn!(key = %self.key, error = %e, "cannot keep the etcd key alive; retrying");
+            self.state.send_replace(KeyState::Failing {
+                error: e.to_string(),
+            });
+            tokio::time::sleep(wait).await;
+            wait = backoff(wait);
         }
     }
-    let id = match *lease {
-        Some(id) => id,
-        None => {
-            let granted = etcd.timed(c.lease_grant(ttl, None)).await?;
-            *lease = Some(granted.id());
-            granted.id()
+
+    /// One attempt: connect if needed, reuse the lease if it still lives or grant one,
+    /// write the key, then renew until that fails.
+    async fn attempt(&mut self) -> Result<Infallible, EtcdError> {
+        let etcd = &self.etcd;
+        let client = match &mut self.client {
+            Some(c) => c,
+            None => self.client.insert(etcd.connect().await?),
+        };
+        if let Some(id) = self.lease {
+            if etcd.timed(client.lease_time_to_live(id, None)).await?.ttl() <= 0 {
+                self.lease = None;
+            }
         }
-    };
-    etcd.timed(c.put(key, value, Some(PutOptions::new().with_lease(id))))
-        .await?;
-    state.send_replace(KeyState::Held { lease: id });
-    tracing::info!(key = %key, lease = format_args!("{id:x}"), "etcd key written");
-    keep_alive(etcd, c, id, heartbeat, stop).await
+        let id = match self.lease {
+            Some(id) => id,
+            None => {
+                let granted = etcd.timed(client.lease_grant(self.ttl, None)).await?;
+                self.lease = Some(granted.id());
+                granted.id()
+            }
+        };
+        let put = client.put(
+            self.key.as_str(),
+            self.value.as_str(),
+            Some(PutOptions::new().with_lease(id)),
+        );
+        etcd.timed(put).await?;
+        self.state.send_replace(KeyState::Held { lease: id });
+        tracing::info!(key = %self.key, lease = format_args!("{id:x}"), "etcd key written");
+        keep_alive(etcd, client, id, self.heartbeat).await
+    }
+
+    /// Revokes the lease, if one was granted: the key goes now rather than at the end of
+    /// its TTL.
+    async fn revoke(&mut self) {
+        let Some(id) = self.lease else { return };
+        let client = match self.client.take() {
+            Some(c) => Some(c),
+            None => self.etcd.connect().await.ok(),
+        };
+        let Some(mut client) = client else {
+            tracing::warn!(key = %self.key, "etcd unreachable: the key expires with its lease");
+            return;
+        };
+        match self.etcd.timed(client.lease_revoke(id)).await {
+            Ok(_) => tracing::info!(key = %self.key, "etcd lease revoked"),
+            Err(e) => {
+                tracing::warn!(key = %self.key, error = %e, "cannot revoke the lease; the key expires with it")
+            }
+        }
+    }
 }

@@ -24,7 +24,7 @@ mod watch;
 
 pub use config::{Etcd, EtcdConfig, EtcdTlsFiles, DEFAULT_PREFIX};
 pub use etcd_client::Client;
-pub use lease::{keep_alive, HeldKey, KeyState, LeaseEnd};
+pub use lease::{keep_alive, HeldKey, KeyState};
 pub use watch::{Link, PrefixView, PrefixWatch};
 
 use std::time::Duration;

@@ -115,7 +115,7 @@ pub mod calls {
             Some(n) => format!("/containers/create?name={}", query_escape(n)),
             None => "/containers/create".to_string(),
         };
-        engine.post(PostRequest::new(path).json(body))
+        engine.post(PostRequest::new(path).json(body).work())
     }
 
     /// `POST /images/create?fromImage=..`, read to its end; an error in the stream fails.
@@ -154,7 +154,7 @@ pub mod calls {
         name: &str,
     ) -> LocalBoxFuture<'static, Result<(), EngineError>> {
         let body = serde_json::json!({ "Name": name }).to_string();
-        let call = engine.post(PostRequest::new(path).json(Bytes::from(body)));
+        let call = engine.post(PostRequest::new(path).json(Bytes::from(body)).work());
         let (addr, path) = (engine.addr().to_string(), path.to_string());
         Box::pin(async move {
             let (status, body) = call.await?;

@@ -32,6 +32,12 @@ pub enum ScheduleError {
         /// The filter that left no node (`locality` for the implicit node-local rule).
         reason: &'static str,
     },
+    /// Every container depended on (`--volumes-from`, `--link`, `--net container:`) exists,
+    /// but no one node holds them all: a container runs on one engine and can only use
+    /// that engine's containers. `placed` says where each is (`--volumes-from vol0 is on
+    /// node-1`), so the user can see which to move.
+    #[error("cannot place: {}; a container can only use containers of one node", .placed.join(", "))]
+    SplitDependencies { placed: Vec<String> },
     #[error("no resources available to schedule container")]
     NoResources,
     #[error("no node available in the cluster")]
@@ -48,6 +54,7 @@ impl ScheduleError {
             | ScheduleError::InvalidReschedule(_) => "invalid",
             ScheduleError::NameConflict { .. } => "name_conflict",
             ScheduleError::Unsatisfiable { reason, .. } => reason,
+            ScheduleError::SplitDependencies { .. } => "dependency",
             ScheduleError::NoResources => "no_resources",
             ScheduleError::NoNodes => "no_nodes",
         }
@@ -62,6 +69,7 @@ impl ScheduleError {
             | ScheduleError::InvalidReschedule(_) => 400,
             ScheduleError::NameConflict { .. } => 409,
             ScheduleError::Unsatisfiable { .. }
+            | ScheduleError::SplitDependencies { .. }
             | ScheduleError::NoResources
             | ScheduleError::NoNodes => 422,
         }

@@ -37,7 +37,6 @@ impl NodeSet {
         }
     }
 
-    #[cfg(test)]
     pub fn contains(&self, i: u32) -> bool {
         self.words
             .get((i / 64) as usize)

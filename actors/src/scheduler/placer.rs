@@ -330,6 +330,11 @@ impl Placer {
                 FilterKind::Whitelist => filters::whitelist(st, req, cand, tmp),
             }
             if cand.is_empty() {
+                if f == FilterKind::Dependency {
+                    if let Some(split) = self.split_dependencies(req) {
+                        return Err(split);
+                    }
+                }
                 return Err(self.unsatisfiable(req, soft, Some(f)));
             }
         }
@@ -340,6 +345,37 @@ impl Placer {
             }
         }
         Ok(())
+    }
+
+    /// The refusal of a request whose dependencies all exist on live nodes but on no one
+    /// node together: which node holds each. `None` when that is not why (one is missing,
+    /// or the node holding them all was left out by another filter).
+    fn split_dependencies(&self, req: &PlacementRequest) -> Option<ScheduleError> {
+        let st = &self.state;
+        let mut common = st.live.clone();
+        let mut placed = Vec::with_capacity(req.dependencies.len());
+        for d in &req.dependencies {
+            let mut holders = NodeSet::default();
+            if let Some(postings) = st.containers.get(&d.target.to_lowercase()) {
+                postings
+                    .slots()
+                    .filter(|&s| st.live.contains(s))
+                    .for_each(|s| holders.insert(s));
+            }
+            if holders.is_empty() {
+                return None;
+            }
+            common.intersect(&holders);
+            let mut names: Vec<&str> = holders
+                .iter()
+                .map(|s| st.slot(s).offer.name.as_str())
+                .collect();
+            names.sort_unstable();
+            placed.push(format!("{} is on {}", d.spelled(), names.join(" and ")));
+        }
+        common
+            .is_empty()
+            .then_some(ScheduleError::SplitDependencies { placed })
     }
 
     /// The request's conditions, as classic Swarm listed them in its refusal.

@@ -353,9 +353,20 @@ fn dependency_filter() {
         json!({"HostConfig": {"VolumesFrom": ["data"], "Links": ["db:db"]}}),
         None,
     );
+    let split = p.choose(&r).unwrap_err();
+    assert_eq!(
+        split.to_string(),
+        "cannot place: --volumes-from data is on n1, --link db:db is on n2; a container can only use containers of one node"
+    );
+    assert_eq!((split.status(), split.reason()), (422, "dependency"));
+    // A missing dependency is not a split: the conditions are listed as classic Swarm did.
+    let r = reqj(
+        json!({"HostConfig": {"VolumesFrom": ["data"], "Links": ["ghost:g"]}}),
+        None,
+    );
     assert_eq!(
         p.choose(&r).unwrap_err().to_string(),
-        "Unable to find a node that satisfies the following conditions [--volumes-from=data, --link=db:db]"
+        "Unable to find a node that satisfies the following conditions [--volumes-from=data, --link=ghost:g]"
     );
     // A container reserved but not yet in an offer is a dependency target too.
     let db2 = p.place(&reqj(json!({"Env": []}), Some("db2"))).unwrap();

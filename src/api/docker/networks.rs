@@ -21,7 +21,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
 use shoal_actors::cluster::ClusterRead;
-use shoal_actors::node::{ObjectEntry, ObjectOp};
+use shoal_actors::node::{ObjectEntry, ObjectOp, SyncContainer};
 use shoal_actors::scheduler::{CancelPlacement, Place, PlacementRequest};
 use std::collections::{HashMap, HashSet};
 
@@ -344,7 +344,7 @@ async fn attach(
             }
         }
     };
-    obj.insert("Container".into(), Value::String(container_id));
+    obj.insert("Container".into(), Value::String(container_id.clone()));
     let body = bytes::Bytes::from(Value::Object(obj).to_string());
     let node = &read.nodes[ci];
     let op = if connect {
@@ -353,5 +353,16 @@ async fn attach(
         ObjectOp::DisconnectNetwork { id, body }
     };
     let (s, answer) = call(node, op).await?;
+    if (200..300).contains(&s) {
+        // The container's networks changed: its node lists it again (and forgets its cached
+        // inspect) before the client hears the answer, so its next inspect shows the change.
+        let sync = node.handle.actor.send(SyncContainer { id: container_id });
+        if actix_rt::time::timeout(state.timeouts.call, sync)
+            .await
+            .is_err()
+        {
+            tracing::debug!("container not synced in time, the engine's events will do");
+        }
+    }
     pass(s, answer)
 }

@@ -7,11 +7,14 @@
 //! actix-web drops the answer's body stream, which drops the engine connection with it (awc
 //! closes a connection whose body was not read to the end instead of pooling it).
 //!
-//! Deadlines: connecting has the engine call timeout (in the awc connector), and so has the
-//! wait for the answer's head of a request without a body. Routes whose head may rightly
-//! come late (`stop` waits for the container) give their own allowance. Once the head is
-//! there, the body has no deadline: `logs -f` may run for days. A request with a body
-//! (`PUT .../archive`) is not bounded past connecting, since its upload counts as sending.
+//! Deadlines: connecting has the engine call timeout (`--engine-timeout`, in the awc
+//! connector). The wait for the answer's head of a request without a body has the work
+//! timeout (`--engine-work-timeout`): what a client asks an engine to do may rightly take
+//! it long (a create looking for a log plugin, a remove of a large filesystem), and that
+//! says nothing about the engine's health. Routes whose head may come later still (`stop`
+//! waits for the container) give their own allowance. Once the head is there, the body has
+//! no deadline: `logs -f` may run for days. A request with a body (`PUT .../archive`) is
+//! not bounded past connecting, since its upload counts as sending.
 //!
 //! awc clients are `!Send` and bound to their thread, so each actix-web worker keeps its
 //! own client per engine in a thread-local cache (`local_engine`), made with the engine
@@ -185,7 +188,7 @@ async fn send(
 
 /// Forwards a request and streams the answer back.
 pub async fn forward(f: Forward<'_>) -> Result<HttpResponse, ApiError> {
-    let limit = Some(head_timeout(f.req));
+    let limit = Some(work_timeout(f.req));
     forward_with(f, limit).await
 }
 
@@ -196,9 +199,14 @@ fn timeouts(req: &HttpRequest) -> Timeouts {
         .unwrap_or_default()
 }
 
-/// The default head deadline: the engine call timeout.
-fn head_timeout(req: &HttpRequest) -> Duration {
+/// The engine call timeout: how long a node may take to list a container again.
+fn call_timeout(req: &HttpRequest) -> Duration {
     timeouts(req).call
+}
+
+/// The default head deadline of a forwarded request: the work timeout.
+fn work_timeout(req: &HttpRequest) -> Duration {
+    timeouts(req).long
 }
 
 /// [`forward`] with an explicit head deadline.
@@ -210,7 +218,7 @@ pub async fn forward_with(f: Forward<'_>, head_limit: HeadLimit) -> Result<HttpR
     // The call changed the container: the node lists its containers again before the
     // client sees the end of the answer, so the client's next `ps` or `inspect` shows the
     // change (a `run --rm` waits for the removal, then lists).
-    let limit = head_timeout(f.req);
+    let limit = call_timeout(f.req);
     let (status, headers) = (answer.status(), answer.headers().clone());
     let sync = Sync {
         node,
@@ -342,10 +350,10 @@ pub async fn exchange(
     path: &str,
     body: web::Payload,
 ) -> Result<(StatusCode, HeaderMap, Bytes), ApiError> {
-    let mut answer = send(node, req, path, body, Some(head_timeout(req))).await?;
+    let limit = work_timeout(req);
+    let mut answer = send(node, req, path, body, Some(limit)).await?;
     let status = answer.status();
     let headers = answer.headers().clone();
-    let limit = head_timeout(req);
     let bytes = actix_rt::time::timeout(limit, answer.body().limit(WHOLE_LIMIT))
         .await
         .map_err(|_| engine_down(node, "answer body timed out"))?

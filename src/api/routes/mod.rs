@@ -19,7 +19,7 @@ mod swarm;
 use super::docker::containers::{attach_ws, create, exec, lifecycle, list as containers};
 use super::docker::images::{build, names as image_names, read as images, transfer};
 use super::docker::system::{FALLBACK_API_VERSION, MIN_API_VERSION};
-use super::docker::{disk_usage, events, networks, prune, system, volumes};
+use super::docker::{disk_usage, events, json_keys, networks, prune, system, volumes};
 use crate::api::error::ApiError;
 use crate::api::state::ApiState;
 use actix_web::body::MessageBody;
@@ -48,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(replica::forward))
             // Before the version check: a client the policy refuses hears only that.
             .wrap(from_fn(crate::authz::guard::guard))
+            .wrap(from_fn(json_keys::canonical_body))
             .wrap(from_fn(cross_site::guard))
             .wrap(from_fn(clean_path::redirect))
             .configure(routes)
@@ -57,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("")
             .wrap(from_fn(replica::forward))
             .wrap(from_fn(crate::authz::guard::guard))
+            .wrap(from_fn(json_keys::canonical_body))
             .wrap(from_fn(cross_site::guard))
             .wrap(from_fn(clean_path::redirect))
             .configure(routes)

@@ -87,6 +87,17 @@ impl fmt::Display for Dependency {
     }
 }
 
+impl Dependency {
+    /// The dependency as a user reads it in a message: `--volumes-from vol0`.
+    pub fn spelled(&self) -> String {
+        match self.kind {
+            DependencyKind::VolumesFrom => format!("--volumes-from {}", self.raw),
+            DependencyKind::Link => format!("--link {}", self.raw),
+            DependencyKind::NetContainer => format!("--net container:{}", self.raw),
+        }
+    }
+}
+
 /// Everything placement needs from one create request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PlacementRequest {

@@ -38,8 +38,6 @@ fn changes_state(action: &str) -> bool {
 /// Time `docker stop` waits when the client does not say, before the engine kills; the
 /// container may have its own longer `StopTimeout`, so this is generous.
 const UNSAID_STOP_WAIT: Duration = Duration::from_secs(60);
-/// Removal of a container with a large filesystem takes a while.
-const REMOVE_WAIT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Deserialize)]
 struct StopQuery {
@@ -47,8 +45,8 @@ struct StopQuery {
     t: Option<String>,
 }
 
-/// The head deadline of `action`: the call timeout, plus what the engine may wait on
-/// purpose (`stop` and `restart` wait `t` seconds for the container; `t=-1` forever).
+/// The head deadline of `action`: the work timeout (`work`), plus what the engine may wait
+/// on purpose (`stop` and `restart` wait `t` seconds for the container; `t=-1` forever).
 fn head_limit(action: &str, query: &str, call: Duration) -> HeadLimit {
     match action {
         "stop" | "restart" => {
@@ -83,7 +81,7 @@ pub async fn action(
         &req,
         &format!("/containers/{}/{action}", escape_param(&owner.id)),
     );
-    let limit = head_limit(&action, req.query_string(), state.timeouts.call);
+    let limit = head_limit(&action, req.query_string(), state.timeouts.long);
     let refresh = changes_state(&action).then(|| (owner.actor.clone(), owner.id.clone()));
     proxy::forward_with(
         Forward {
@@ -98,15 +96,45 @@ pub async fn action(
     .await
 }
 
-/// `DELETE /containers/{id}`.
+/// `DELETE /containers/{id}`, and `DELETE /containers/{parent}/{alias}?link=1`, which
+/// removes the link `alias` of container `parent` (`docker rm --link /web/db`). Without
+/// `link` a name with a `/` is a node-qualified name (`node-1/web`); with it the last part
+/// is the alias, and the engine is asked by the parent's own name there, since it resolves
+/// a link by its name (`/web/db`), not by an ID.
 pub async fn remove(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = proxy::resolve(&state, param(&req, "id"))?;
-    let target = proxy::engine_path(&req, &format!("/containers/{}", escape_param(&owner.id)));
-    proxy::forward_with(
+    let reference = param(&req, "id");
+    let (owner, engine_ref) = match link_of(req.query_string(), reference) {
+        Some((parent, alias)) => {
+            let found = state.cluster().find_container(parent)?;
+            let name = found
+                .node
+                .snapshot
+                .containers
+                .by_id(&found.id)
+                .map(|c| c.name().to_string())
+                .unwrap_or_else(|| found.id.clone());
+            let owner = proxy::Owner {
+                addr: found.node.handle.addr.clone(),
+                actor: found.node.handle.actor.clone(),
+                id: found.id,
+            };
+            (
+                owner,
+                format!("{}/{}", escape_param(&name), escape_param(alias)),
+            )
+        }
+        None => {
+            let owner = proxy::resolve(&state, reference)?;
+            let id = escape_param(&owner.id);
+            (owner, id)
+        }
+    };
+    let target = proxy::engine_path(&req, &format!("/containers/{engine_ref}"));
+    let answer = proxy::forward_with(
         Forward {
             node: &owner.addr,
             req: &req,
@@ -114,14 +142,48 @@ pub async fn remove(
             body,
             refresh: Some((owner.actor.clone(), owner.id.clone())),
         },
-        Some(state.timeouts.call + REMOVE_WAIT),
+        Some(state.timeouts.long),
     )
-    .await
+    .await?;
+    if engine_ref.contains('/') {
+        // A removed link changes the child's names too: the node lists itself again.
+        proxy::refresh(&owner.actor);
+    }
+    Ok(answer)
+}
+
+/// The parent and alias of a link removal: `link` is true (Docker's rule for a boolean
+/// query value) and the reference is `parent/alias` (a leading `/` allowed).
+fn link_of<'a>(query: &str, reference: &'a str) -> Option<(&'a str, &'a str)> {
+    let link = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == "link")
+        .map(|(_, v)| v.to_ascii_lowercase())?;
+    if matches!(link.as_str(), "" | "0" | "no" | "false" | "none") {
+        return None;
+    }
+    let (parent, alias) = reference.trim_start_matches('/').rsplit_once('/')?;
+    (!parent.is_empty() && !alias.is_empty()).then_some((parent, alias))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_removal_names_its_parent_and_alias() {
+        assert_eq!(link_of("link=1", "/web/db"), Some(("web", "db")));
+        assert_eq!(link_of("link=True&v=0", "web/db"), Some(("web", "db")));
+        assert_eq!(
+            link_of("link=1", "/node-1/web/db"),
+            Some(("node-1/web", "db"))
+        );
+        assert_eq!(link_of("", "node-1/web"), None);
+        assert_eq!(link_of("link=0", "web/db"), None);
+        assert_eq!(link_of("link=1", "web"), None);
+        assert_eq!(link_of("link=1", "web/"), None);
+    }
 
     #[test]
     fn stop_waits_as_long_as_asked() {

@@ -17,6 +17,18 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Largest answer head accepted from an engine.
 const ANSWER_HEAD_LIMIT: usize = 64 * 1024;
 
+/// Least time between passing on an upgrade's answer head (`101 UPGRADED`) and the first
+/// output after it. Clients read that head with a buffered HTTP reader and then read the
+/// raw socket past it (docker-py: `response.raw._fp.fp.raw`), so output that reaches the
+/// client in the same read as the head stays in that reader's buffer and is lost: an
+/// `attach(stream=False, logs=True)` of a stopped container returned nothing one time in
+/// two. An engine writes the head and then works before the first output (reads the log,
+/// starts the process), and a client reads the head meanwhile; Shoal reads the engine's
+/// head and output together whenever it was a moment late, and would pass both on in one
+/// write. So the output waits out this gap, once per hijack, and only when it follows the
+/// head at once: an interactive session's first output comes later than that anyway.
+const HEAD_GAP: Duration = Duration::from_millis(50);
+
 /// Where the hijack goes: the engine and the engine path (full container ID).
 async fn target(
     hijack: &Hijack,
@@ -80,16 +92,16 @@ pub(super) async fn answer_and_close<T: AsyncWrite + Unpin>(
 }
 
 /// Reads the engine's answer head (and whatever came with it) into `buf`; answers the
-/// status.
+/// status and the length of the head.
 async fn read_answer_head<E: AsyncRead + Unpin>(
     engine: &mut E,
     buf: &mut BytesMut,
-) -> io::Result<u16> {
+) -> io::Result<(u16, usize)> {
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut answer = httparse::Response::new(&mut headers);
         match answer.parse(buf) {
-            Ok(httparse::Status::Complete(_)) => return Ok(answer.code.unwrap_or(0)),
+            Ok(httparse::Status::Complete(n)) => return Ok((answer.code.unwrap_or(0), n)),
             Ok(httparse::Status::Partial) => {}
             Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
         }
@@ -206,11 +218,11 @@ where
     let (mut engine_in, engine_out) = tokio::io::split(engine);
     let down = async move {
         let mut answer = BytesMut::with_capacity(4096);
-        let status =
+        let (status, head_len) =
             match actix_rt::time::timeout(limit, read_answer_head(&mut engine_in, &mut answer))
                 .await
             {
-                Ok(Ok(status)) => status,
+                Ok(Ok(head)) => head,
                 Ok(Err(e)) => {
                     let _ = refuse(&mut client_out, io_failure(node, e)).await;
                     return Err(());
@@ -221,14 +233,54 @@ where
                 }
             };
         tracing::debug!(node = %node, status, "hijack answered");
+        let rest = answer.split_off(head_len);
         client_out.write_all(&answer).await.map_err(|_| ())?;
-        Ok((engine_in, client_out))
+        client_out.flush().await.map_err(|_| ())?;
+        let gap_until = (status == 101).then(|| tokio::time::Instant::now() + HEAD_GAP);
+        Ok(Down {
+            engine_in,
+            client_out,
+            rest,
+            gap_until,
+        })
     };
     copy_both_ways(client_in, engine_out, down).await
 }
 
+/// The output half of a hijack once the answer head was passed on.
+struct Down<EI, CO> {
+    engine_in: EI,
+    client_out: CO,
+    /// Output read with the head, not passed on yet.
+    rest: BytesMut,
+    /// The first output waits until then (see `HEAD_GAP`); `None`: no wait.
+    gap_until: Option<tokio::time::Instant>,
+}
+
+impl<EI: AsyncRead + Unpin, CO: AsyncWrite + Unpin> Down<EI, CO> {
+    /// Copies the engine's output to the client until the engine closes; answers the bytes
+    /// copied.
+    async fn run(&mut self) -> u64 {
+        let mut first = std::mem::take(&mut self.rest);
+        if first.is_empty() {
+            first.reserve(8192);
+            if !matches!(self.engine_in.read_buf(&mut first).await, Ok(n) if n > 0) {
+                return 0;
+            }
+        }
+        if let Some(until) = self.gap_until {
+            tokio::time::sleep_until(until).await;
+        }
+        if self.client_out.write_all(&first).await.is_err() {
+            return 0;
+        }
+        let copied = tokio::io::copy(&mut self.engine_in, &mut self.client_out).await;
+        first.len() as u64 + copied.unwrap_or(0)
+    }
+}
+
 /// Copies client → engine from the start, and engine → client once `head` (passing the
-/// answer head on) gave the output halves. End of the client's input shuts the engine's
+/// answer head on) gave the output half. End of the client's input shuts the engine's
 /// write side and output keeps flowing; end of the engine's output (or a failed head) ends
 /// everything. Answers the bytes copied up and down.
 async fn copy_both_ways<CI, EO, EI, CO, H>(
@@ -241,7 +293,7 @@ where
     EO: AsyncWrite + Unpin,
     EI: AsyncRead + Unpin,
     CO: AsyncWrite + Unpin,
-    H: std::future::Future<Output = Result<(EI, CO), ()>>,
+    H: std::future::Future<Output = Result<Down<EI, CO>, ()>>,
 {
     let up = async {
         let n = tokio::io::copy(&mut client_in, &mut engine_out).await;
@@ -250,10 +302,10 @@ where
         n
     };
     let down = async {
-        let (mut engine_in, mut client_out) = head.await?;
-        let n = tokio::io::copy(&mut engine_in, &mut client_out).await;
-        let _ = client_out.shutdown().await;
-        Ok::<u64, ()>(n.unwrap_or(0))
+        let mut down = head.await?;
+        let n = down.run().await;
+        let _ = down.client_out.shutdown().await;
+        Ok::<u64, ()>(n)
     };
     tokio::pin!(up, down);
     let mut sent = None;
@@ -277,7 +329,13 @@ mod tests {
     async fn both(client: tokio::io::DuplexStream, engine: tokio::io::DuplexStream) -> (u64, u64) {
         let (ci, co) = tokio::io::split(client);
         let (ei, eo) = tokio::io::split(engine);
-        copy_both_ways(ci, eo, async move { Ok((ei, co)) }).await
+        let down = Down {
+            engine_in: ei,
+            client_out: co,
+            rest: BytesMut::new(),
+            gap_until: None,
+        };
+        copy_both_ways(ci, eo, async move { Ok(down) }).await
     }
 
     #[actix_rt::test]
@@ -307,6 +365,36 @@ mod tests {
         let mut out = Vec::new();
         client_peer.read_to_end(&mut out).await.unwrap();
         assert_eq!(out, b"HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\n\r\nout");
+        relay.await.unwrap();
+    }
+
+    #[actix_rt::test]
+    async fn output_read_with_an_upgrade_head_reaches_the_client_after_it_not_with_it() {
+        let (client, mut client_peer) = tokio::io::duplex(1024);
+        let (engine, mut engine_peer) = tokio::io::duplex(1024);
+        let node = EngineAddr::Unix("/x".into());
+        let relay = actix_rt::spawn(async move {
+            relay(
+                client,
+                engine,
+                &node,
+                "/containers/x/attach",
+                Duration::from_secs(5),
+            )
+            .await
+        });
+        let head = b"HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\n\r\n";
+        let mut both = head.to_vec();
+        both.extend_from_slice(b"logs");
+        engine_peer.write_all(&both).await.unwrap();
+        drop(engine_peer);
+        // The client's first read holds the head only, as a buffered HTTP reader must see it.
+        let mut first = [0u8; 256];
+        let n = client_peer.read(&mut first).await.unwrap();
+        assert_eq!(&first[..n], head);
+        let mut rest = Vec::new();
+        client_peer.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"logs");
         relay.await.unwrap();
     }
 
