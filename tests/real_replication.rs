@@ -386,3 +386,61 @@ fn the_primary_and_an_engine_die_together_and_the_new_primary_reschedules_once()
     println!("test took {:.1} s", t0.elapsed().as_secs_f64());
     drop(managers);
 }
+
+#[test]
+fn the_etcd_ledger_claims_once_keeps_done_moves_and_frees_a_dead_primarys_claim() {
+    use shoal_actors::etcd::EtcdConfig;
+    use shoal_actors::reschedule::{Entry, EtcdLedger, Ledger};
+    use shoal_actors::scheduler::NodeId;
+    let etcd_cluster = EtcdCluster::start(1);
+    let url = etcd_cluster.url("ledger");
+    actix_rt::System::new().block_on(async move {
+        let config = EtcdConfig::parse(&url).unwrap();
+        let etcd = config.load().await.unwrap();
+        let mut client = etcd.connect().await.unwrap();
+        let mut lease = || {
+            let mut c = client.clone();
+            async move { c.lease_grant(30, None).await.unwrap().id() }
+        };
+        let (la, lb, lc) = (lease().await, lease().await, lease().await);
+        let dir = config.key("reschedule");
+        let a = EtcdLedger::new(etcd.clone(), dir.clone(), la, "a".into());
+        let b = EtcdLedger::new(etcd.clone(), dir.clone(), lb, "b".into());
+        let c = EtcdLedger::new(etcd.clone(), dir.clone(), lc, "c".into());
+        let (n1, n2) = (NodeId::new("n1:2375"), NodeId::new("n2:2375"));
+
+        assert!(a.claim("s1", &n1).await.unwrap(), "the first claim wins");
+        assert!(!b.claim("s1", &n1).await.unwrap(), "a second one does not");
+        b.release("s1", &n1).await.unwrap();
+        assert_eq!(
+            a.entry("s1", &n1).await.unwrap(),
+            Some(Entry::Claimed),
+            "another's release leaves the claim"
+        );
+        a.done("s1", &n1, &n2, "c2").await.unwrap();
+        a.release("s1", &n1).await.unwrap();
+        let done = Some(Entry::Done {
+            to: n2.clone(),
+            container_id: "c2".into(),
+        });
+        assert_eq!(
+            a.entry("s1", &n1).await.unwrap(),
+            done,
+            "a late release keeps it done"
+        );
+        // A done move outlives the primary that made it.
+        client.lease_revoke(la).await.unwrap();
+        assert_eq!(b.entry("s1", &n1).await.unwrap(), done);
+        assert!(!b.claim("s1", &n1).await.unwrap(), "not made twice");
+        b.forget("s1", &n1).await.unwrap();
+        assert!(b.claim("s1", &n1).await.unwrap(), "over: it may move again");
+
+        // A claim whose primary died (its lease gone) is free for the next one.
+        assert!(c.claim("s2", &n1).await.unwrap());
+        assert!(!b.claim("s2", &n1).await.unwrap());
+        client.lease_revoke(lc).await.unwrap();
+        assert_eq!(b.entry("s2", &n1).await.unwrap(), None);
+        assert!(b.claim("s2", &n1).await.unwrap());
+    });
+    drop(etcd_cluster);
+}
