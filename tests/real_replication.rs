@@ -398,7 +398,7 @@ fn the_etcd_ledger_claims_once_keeps_done_moves_and_frees_a_dead_primarys_claim(
         let config = EtcdConfig::parse(&url).unwrap();
         let etcd = config.load().await.unwrap();
         let mut client = etcd.connect().await.unwrap();
-        let mut lease = || {
+        let lease = || {
             let mut c = client.clone();
             async move { c.lease_grant(30, None).await.unwrap().id() }
         };
