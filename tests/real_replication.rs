@@ -383,6 +383,38 @@ fn the_primary_and_an_engine_die_together_and_the_new_primary_reschedules_once()
     )
     .expect_success();
     assert_eq!(ps.stdout.trim(), format!("{}/mover", other.name()), "{ps}");
+
+    // etcd down past the TTL: the primary steps down (it cannot know its lease lives); a
+    // replica still answers what it answers itself, and the rest is refused with 503. etcd
+    // back: a primary again, and forwarding works.
+    let replica = rest
+        .iter()
+        .map(|m| m.host().to_string())
+        .find(|h| *h != new_primary)
+        .expect("a replica");
+    etcd.stop();
+    let stopped = Instant::now();
+    wait_until("the primary to step down", TTL_SECS + 10, || {
+        let (role, _) = role(&new_primary);
+        (role == "candidate").then_some(()).ok_or(role)
+    });
+    println!(
+        "primary stepped down {:.1} s after etcd stopped",
+        stopped.elapsed().as_secs_f64()
+    );
+    assert!(
+        stopped.elapsed() < Duration::from_secs(TTL_SECS),
+        "stepped down before its lease could expire"
+    );
+    docker_cli(&replica, &["version", "--format", "{{.Server.Version}}"]).expect_success();
+    let refused = docker_cli(&replica, &["ps"]);
+    assert!(
+        !refused.success() && refused.stderr.contains("no primary manager is known"),
+        "{refused}"
+    );
+    etcd.start_again();
+    elected(&rest, 30);
+    docker_cli(&replica, &["ps"]).expect_success();
     println!("test took {:.1} s", t0.elapsed().as_secs_f64());
     drop(managers);
 }
