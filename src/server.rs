@@ -88,7 +88,7 @@ pub struct Running {
     /// (see `readiness`).
     pub discovered: usize,
     /// `--replication`: this manager's part in the election, held for the daemon's life.
-    pub election: Option<shoal_actors::election::Election>,
+    pub election: Option<Rc<shoal_actors::election::Election>>,
 }
 
 fn daemon_facts(placement: &PlacementConfig, warnings: Vec<String>) -> DaemonFacts {
@@ -366,6 +366,8 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
                 started.role(),
                 advertise,
             ));
+            let started = Rc::new(started);
+            actix_rt::spawn(crate::replication::resign_on_signal(started.clone()));
             election = Some(started);
             rescheduler
         }

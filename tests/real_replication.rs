@@ -415,6 +415,26 @@ fn the_primary_and_an_engine_die_together_and_the_new_primary_reschedules_once()
     etcd.start_again();
     elected(&rest, 30);
     docker_cli(&replica, &["ps"]).expect_success();
+
+    // A primary stopped cleanly (SIGTERM) revokes its lease: the other takes over at once.
+    let p = elected(&rest, 10);
+    let survivor = rest[1 - p].host().to_string();
+    let _ = Command::new("kill")
+        .args(["-TERM", &rest[p].pid().to_string()])
+        .status();
+    let stopped = Instant::now();
+    wait_until("the survivor to take over", TTL_SECS + 10, || {
+        let (role, _) = role(&survivor);
+        (role == "primary").then_some(()).ok_or(role)
+    });
+    println!(
+        "took over {:.2} s after SIGTERM",
+        stopped.elapsed().as_secs_f64()
+    );
+    assert!(
+        stopped.elapsed() < Duration::from_secs(TTL_SECS),
+        "a clean stop hands over before the lease's TTL"
+    );
     println!("test took {:.1} s", t0.elapsed().as_secs_f64());
     drop(managers);
 }

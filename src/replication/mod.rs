@@ -163,6 +163,26 @@ pub async fn follow_role(
     }
 }
 
+/// On SIGTERM or SIGINT (which also stop the server, after draining its connections for
+/// up to a few seconds), resigns at once: a primary revokes its lease, so a replica takes
+/// over now rather than after the TTL, and this manager stops acting as primary while it
+/// drains.
+pub async fn resign_on_signal(election: Rc<Election>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot watch for SIGTERM; a stopped primary's lease expires with its TTL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    election.resign().await;
+}
+
 /// `<prefix>/reschedule`: the etcd ledger's folder.
 pub fn ledger_dir(etcd_config: &EtcdConfig) -> String {
     etcd_config.key(etcd_ledger::RESCHEDULE_DIR)
