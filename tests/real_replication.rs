@@ -1,7 +1,7 @@
 //! Replicated managers (`shoal manage --replication`) over a real etcd and real dockerd
 //! engines joined with `shoal join`: the managers elect one primary (`docker info` says
 //! `Role` and `Primary`); a replica forwards what it does not answer itself, `docker logs
-//! -f` and `docker exec -i` included; when the primary is killed during a loop of
+//! -f`, `docker exec -i` and the WebSocket attach included; when the primary is killed during a loop of
 //! `docker run -d` through a replica, the replica takes over within the lease TTL and every
 //! create answered 201 exists exactly once; with three managers, an engine and the primary
 //! killed at the same moment, the new primary reschedules the engine's `on-node-failure`
@@ -174,6 +174,37 @@ fn exec_cat(host: &str, name: &str, input: &[u8]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Sends `text` into the container's stdin over `GET /containers/NAME/attach/ws` through
+/// `host`, and answers what comes back up to a newline.
+fn ws_echo(host: &str, name: &str, text: &str) -> String {
+    let url = format!("ws://{host}/v1.41/containers/{name}/attach/ws?stream=1&stdin=1&stdout=1");
+    let text = text.to_string();
+    let got = actix_rt::System::new().block_on(async move {
+        use futures_util::{SinkExt, StreamExt};
+        let (_, mut ws) = awc::Client::new()
+            .ws(url)
+            .connect()
+            .await
+            .expect("the WebSocket opens");
+        ws.send(awc::ws::Message::Text(text.into()))
+            .await
+            .expect("send");
+        let mut out = Vec::new();
+        while let Ok(Some(Ok(frame))) =
+            actix_rt::time::timeout(Duration::from_secs(10), ws.next()).await
+        {
+            if let awc::ws::Frame::Text(b) | awc::ws::Frame::Binary(b) = frame {
+                out.extend_from_slice(&b);
+                if out.ends_with(b"\n") {
+                    break;
+                }
+            }
+        }
+        out
+    });
+    String::from_utf8_lossy(&got).into_owned()
+}
+
 #[test]
 fn a_replica_forwards_and_takes_over_and_every_answered_create_exists_once() {
     let t0 = Instant::now();
@@ -222,6 +253,16 @@ fn a_replica_forwards_and_takes_over_and_every_answered_create_exists_once() {
     );
     let ps = docker_cli(&replica, &["ps", "--format", "{{.Names}}"]).expect_success();
     assert!(ps.stdout.contains("shell"), "{ps}");
+    // The WebSocket attach, relayed by the replica to the primary and on to the engine.
+    docker_cli(
+        &replica,
+        &["run", "-d", "-i", "--name", "wscat", "busybox", "cat"],
+    )
+    .expect_success();
+    assert_eq!(
+        ws_echo(&replica, "wscat", "hello over ws\n"),
+        "hello over ws\n"
+    );
 
     // A loop of creates through the replica; the primary is killed during it.
     let answered = Arc::new(Mutex::new(Vec::<String>::new()));
