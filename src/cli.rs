@@ -275,4 +275,39 @@ pub struct ListArgs {
         value_delimiter = ','
     )]
     pub discovery_opts: Vec<String>,
+
+    /// Ask -H over TLS, checking its certificate against --tlscacert and showing
+    /// --tlscert, as `docker --tlsverify` does (also on when DOCKER_TLS_VERIFY is set, or
+    /// when any of the files below is given).
+    #[arg(
+        long,
+        env = "SHOAL_TLSVERIFY",
+        value_parser = BoolishValueParser::new(),
+        conflicts_with = "discovery"
+    )]
+    pub tlsverify: bool,
+
+    /// The CA that signed Shoal's certificate [default: $DOCKER_CERT_PATH/ca.pem, else
+    /// ~/.docker/ca.pem].
+    #[arg(long, env = "SHOAL_TLSCACERT", conflicts_with = "discovery")]
+    pub tlscacert: Option<std::path::PathBuf>,
+
+    /// The client certificate to show [default: cert.pem beside the CA's default, when it
+    /// and key.pem exist].
+    #[arg(
+        long,
+        env = "SHOAL_TLSCERT",
+        requires = "tlskey",
+        conflicts_with = "discovery"
+    )]
+    pub tlscert: Option<std::path::PathBuf>,
+
+    /// The key of --tlscert.
+    #[arg(
+        long,
+        env = "SHOAL_TLSKEY",
+        requires = "tlscert",
+        conflicts_with = "discovery"
+    )]
+    pub tlskey: Option<std::path::PathBuf>,
 }

@@ -400,7 +400,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         discovery: discovery_status,
         replication,
     };
-    let debug = api::metrics::start_observing(&config.observe, listener.ip(), &state)?;
+    let debug = api::metrics::start_observing(&config.observe, &config.tls, listener.ip(), &state)?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let builder = actix_server::Server::build()
         .workers(workers)

@@ -15,11 +15,13 @@
 //! It prints `ready ENGINES` once every port listens (after writing `--addrs-file`), so a
 //! parent knows when to start. A closed stdin (a shell's `&`) changes nothing.
 
+use crate::tls::{ApiTls, ApiTlsFiles, ClientAuth};
 use clap::Args;
 use shoal_sim::{EngineConfig, FleetOptions, SimEngine, SimError, SimFleet};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -52,6 +54,19 @@ pub struct SimArgs {
     /// Write `tcp://127.0.0.1:PORT` of every engine here, one a line (a discovery file).
     #[arg(long, env = "SHOAL_SIM_ADDRS_FILE")]
     pub addrs_file: Option<PathBuf>,
+
+    /// Serve every engine with TLS showing this certificate (with --tlskey), as
+    /// `dockerd --tls` does; the benchmark measures TLS to engines with it.
+    #[arg(long, env = "SHOAL_SIM_TLSCERT", requires = "tlskey")]
+    pub tlscert: Option<PathBuf>,
+
+    /// The key of --tlscert.
+    #[arg(long, env = "SHOAL_SIM_TLSKEY", requires = "tlscert")]
+    pub tlskey: Option<PathBuf>,
+
+    /// Ask every client for a certificate this CA signed, as `dockerd --tlsverify` does.
+    #[arg(long, env = "SHOAL_SIM_TLSCACERT", requires = "tlscert")]
+    pub tlscacert: Option<PathBuf>,
 }
 
 /// Engine `i` of a benchmark fleet: labels the placement expressions of the benchmark use
@@ -72,6 +87,8 @@ pub enum SimCmdError {
     PortRange,
     #[error("cannot start the engines: {0}")]
     Start(#[from] SimError),
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsConfigError),
     #[error("{path}: {source}")]
     AddrsFile {
         path: PathBuf,
@@ -103,6 +120,7 @@ async fn serve(args: SimArgs) -> Result<(), SimCmdError> {
         .collect();
     let opts = FleetOptions {
         port_base: (args.port_base != 0).then_some(args.port_base),
+        tls: engine_tls(&args)?,
         ..FleetOptions::default()
     }
     .workers(args.workers);
@@ -157,6 +175,23 @@ async fn serve(args: SimArgs) -> Result<(), SimCmdError> {
     // stdin closed: serve until killed.
     std::future::pending::<()>().await;
     Ok(())
+}
+
+/// The engines' TLS, as dockerd's `--tlsverify` (a CA given) or `--tls` would serve it.
+fn engine_tls(args: &SimArgs) -> Result<Option<Arc<rustls::ServerConfig>>, SimCmdError> {
+    let (Some(cert), Some(key)) = (&args.tlscert, &args.tlskey) else {
+        return Ok(None);
+    };
+    let files = ApiTlsFiles {
+        auth: match args.tlscacert {
+            Some(_) => ClientAuth::Required,
+            None => ClientAuth::None,
+        },
+        ca: args.tlscacert.clone(),
+        cert: cert.clone(),
+        key: key.clone(),
+    };
+    Ok(Some(Arc::new(ApiTls::load(&files)?.server_config())))
 }
 
 struct Emitter {

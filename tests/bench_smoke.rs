@@ -140,4 +140,33 @@ fn bench_smoke_produces_every_figure_and_an_exact_view() {
         Some("/containers/{id}/top".into()),
         "{report}"
     );
+
+    // TLS and the guard: each route measured plain against mutual TLS on both legs, and
+    // TLS against TLS with a policy, with Shoal's CPU per request on every side.
+    for (scenario, sides) in [
+        ("proxy_tls", ["plain", "tls"]),
+        ("authz_guard", ["tls", "guarded"]),
+        // The control: two identical TLS Shoals, their difference the noise.
+        ("noise_floor", ["tls", "tls_twin"]),
+    ] {
+        let rows = find(scenario);
+        let routes: Vec<&str> = rows.iter().filter_map(|r| r["route"].as_str()).collect();
+        assert_eq!(
+            routes,
+            ["/_ping", "/containers/{id}/json", "/containers/{id}/top"],
+            "{report}"
+        );
+        for r in &rows {
+            for key in ["added_p50_us", "ratio_p50", "ratio_p99", "ratio_per_sec"] {
+                number(r, key);
+            }
+            for side in sides {
+                for key in ["p50_ms", "p99_ms", "per_sec"] {
+                    assert!(number(&r[side], key) > 0.0, "{side} {key}: {report}");
+                }
+                number(&r[side], "cpu_us_per_request");
+            }
+            assert!(r["target_met"].is_boolean(), "{report}");
+        }
+    }
 }

@@ -11,24 +11,8 @@
 mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::pki::Pki;
+use support::authz::{AuthzPki, POLICY};
 use support::{DockerTls, HarnessError, RealCluster, ShoalDaemon};
-
-const POLICY: &str = r#"
-default = "deny"
-
-[clients.auditor]
-read_only = true
-
-[clients.team-a]
-tenant = "a"
-allow_exec = true
-constraints = ["pool==batch"]
-
-[clients.team-b]
-tenant = "b"
-allow_exec = true
-"#;
 
 fn now() -> u64 {
     SystemTime::now()
@@ -54,15 +38,15 @@ fn engine_containers(cluster: &RealCluster) -> usize {
 #[test]
 fn tenants_read_only_clients_and_create_rules_with_the_docker_cli() -> Result<(), HarnessError> {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let pki = Pki::new(&dir.path().join("pki"), "authz");
+    let certs = AuthzPki::new(&dir.path().join("pki"));
     let cluster = RealCluster::new()
         .engine("web-node", &["pool=web"])
         .engine("batch-node", &["pool=batch"])
-        .tls(&pki)
+        .tls(&certs.pki)
         .start()?;
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, POLICY).expect("policy written");
-    let shoal_cert = pki.shoal(&["IP:127.0.0.1"]);
+    let shoal_cert = &certs.shoal;
     let path = |p: &std::path::Path| p.display().to_string();
     let discovery = format!("nodes://{}", cluster.tcp_addrs());
     let shoal = ShoalDaemon::start(&[
@@ -81,7 +65,7 @@ fn tenants_read_only_clients_and_create_rules_with_the_docker_cli() -> Result<()
         "2s",
         &discovery,
     ]);
-    let cli = |cn: &str| DockerTls::new(shoal.host(), &pki.client(cn).docker_cert_path());
+    let cli = |cn: &str| DockerTls::new(shoal.host(), &certs.client(cn).docker_cert_path());
     let (a, b, auditor, stranger) = (
         cli("team-a"),
         cli("team-b"),
@@ -140,6 +124,9 @@ fn tenants_read_only_clients_and_create_rules_with_the_docker_cli() -> Result<()
                 .contains("authorization denied by shoal policy: allow_privileged"),
         "{o}"
     );
+
+    // An exec is its container's tenant's: b cannot inspect, start or resize a's.
+    execs_are_their_containers_tenants(&certs, shoal.host());
 
     // Tenant b: a's container does not exist for it.
     let o = b.run(&["ps", "-a", "--format", "{{.Names}}"]);
@@ -286,4 +273,96 @@ fn tenants_read_only_clients_and_create_rules_with_the_docker_cli() -> Result<()
     a.run(&["rm", "-f", "web-a"]).expect_success();
     a.run(&["network", "rm", "net-a"]).expect_success();
     Ok(())
+}
+
+/// Over the API (the CLI never shows an exec ID): a's exec in `web-a` is a 404 to b for
+/// inspect, detached and hijacked start, and resize, in the words of a missing exec; a
+/// inspects it; b's exec create in a's container is a 404 too.
+fn execs_are_their_containers_tenants(certs: &AuthzPki, host: &str) {
+    use serde_json::{json, Value};
+    let client = |cn: &str| {
+        let files = certs.client(cn);
+        let tls = shoal_actors::engine::tls::EngineTls::load(
+            &shoal_actors::engine::tls::EngineTlsFiles {
+                ca: files.ca.clone(),
+                cert_key: Some((files.cert.clone(), files.key.clone())),
+            },
+        )
+        .expect("client TLS");
+        awc::Client::builder()
+            .connector(awc::Connector::new().rustls_0_23(tls.client_config()))
+            .timeout(Duration::from_secs(20))
+            .finish()
+    };
+    let base = format!("https://{host}/v1.41");
+    actix_rt::System::new().block_on(async {
+        let (a, b) = (client("team-a"), client("team-b"));
+        let call =
+            |c: &awc::Client, method: &str, path: &str, upgrade: bool, body: Option<Value>| {
+                let mut req = c.request(method.parse().expect("method"), format!("{base}{path}"));
+                if upgrade {
+                    req = req
+                        .insert_header(("Connection", "Upgrade"))
+                        .insert_header(("Upgrade", "tcp"));
+                }
+                async move {
+                    let mut r = match body {
+                        Some(b) => req.send_json(&b).await,
+                        None => req.send().await,
+                    }
+                    .expect("an answer");
+                    let bytes = r.body().limit(1 << 20).await.expect("a body");
+                    let v = serde_json::from_slice(&bytes)
+                        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+                    (r.status().as_u16(), v)
+                }
+            };
+        let (s, created) = call(
+            &a,
+            "POST",
+            "/containers/web-a/exec",
+            false,
+            Some(json!({"Cmd": ["true"]})),
+        )
+        .await;
+        assert_eq!(s, 201, "{created}");
+        let id = created["Id"].as_str().expect("an exec ID").to_string();
+        let missing = json!({ "message": format!("No such exec instance: {id}") });
+        let start = json!({"Detach": false, "Tty": false});
+        for (method, path, upgrade, body) in [
+            ("GET", format!("/exec/{id}/json"), false, None),
+            (
+                "POST",
+                format!("/exec/{id}/start"),
+                false,
+                Some(json!({"Detach": true})),
+            ),
+            (
+                "POST",
+                format!("/exec/{id}/start"),
+                true,
+                Some(start.clone()),
+            ),
+            ("POST", format!("/exec/{id}/resize?h=10&w=10"), false, None),
+        ] {
+            let (s, v) = call(&b, method, &path, upgrade, body).await;
+            assert_eq!(
+                (s, &v),
+                (404, &missing),
+                "b: {method} {path} upgrade={upgrade}"
+            );
+        }
+        let (s, v) = call(&a, "GET", &format!("/exec/{id}/json"), false, None).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["Running"], false, "b's calls never started it: {v}");
+        let (s, v) = call(
+            &a,
+            "POST",
+            &format!("/exec/{id}/start"),
+            false,
+            Some(json!({"Detach": true})),
+        )
+        .await;
+        assert!(s == 200 || s == 204, "a starts its own exec: {s} {v}");
+    });
 }

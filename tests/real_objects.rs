@@ -10,73 +10,9 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::registry::Registry;
 use support::{docker_cli, docker_cli_timeout, DockerOutput, RealCluster, ShoalDaemon};
-
-/// A `docker-registry` with its own storage, killed on drop, on the cluster's host
-/// address (which no other test has, so a fixed port cannot collide), where every engine
-/// reaches it and takes it as an insecure registry.
-struct Registry {
-    child: Child,
-    /// `ADDRESS:PORT`, the registry part of an image reference.
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start(cluster: &RealCluster) -> Registry {
-        let bin = support_find("docker-registry");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let addr = format!("{}:5000", cluster.host_ip());
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .expect("registry config");
-        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log");
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("docker-registry starts");
-        let r = Registry {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(&r.addr).is_err() {
-            assert!(Instant::now() < deadline, "the registry never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        r
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn support_find(name: &str) -> std::path::PathBuf {
-    ["/usr/bin", "/usr/local/bin", "/usr/sbin"]
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| {
-            panic!("this test needs `{name}`: install the Debian package docker-registry")
-        })
-}
 
 /// One raw HTTP/1.0 request to Shoal: status line and body.
 fn raw_http(host: &str, method: &str, path: &str, body: &str) -> (u16, String) {

@@ -17,59 +17,8 @@ use shoal_actors::engine::tls::{EngineTls, EngineTlsFiles};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::pki::Pki;
+use support::registry::Registry;
 use support::{DockerTls, HarnessError, RealCluster, ShoalDaemon};
-
-/// Debian's `docker-registry` on the cluster's host address (its own: no other test has
-/// it, so a fixed port cannot collide), which the engines take as an insecure registry.
-/// Killed on drop.
-struct Registry {
-    child: std::process::Child,
-    /// `ADDRESS:PORT`, the registry part of an image reference.
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start(cluster: &RealCluster) -> Registry {
-        let bin = support::find_program("SHOAL_IT_REGISTRY", "docker-registry", "docker-registry");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let addr = format!("{}:5000", cluster.host_ip());
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .expect("registry config");
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry starts");
-        let registry = Registry {
-            child,
-            addr,
-            _dir: dir,
-        };
-        support::wait_until("the registry", 10, || {
-            std::net::TcpStream::connect(&registry.addr)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
-        registry
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn now() -> u64 {
     SystemTime::now()

@@ -12,7 +12,15 @@
 )]
 
 mod sim_fixture;
+// The set-up shared with tests/real_authz.rs, without the rest of tests/support.
+#[allow(dead_code, reason = "shared with tests/real_authz.rs")]
+#[path = "support/authz.rs"]
+mod authz;
+#[allow(dead_code, reason = "the real tests use more of the CA than this file")]
+#[path = "support/pki.rs"]
+mod pki;
 
+use authz::{AuthzPki, POLICY};
 use serde_json::{json, Value};
 use shoal::authz::{AuthzConfig, Policy};
 use shoal::config::{EngineSource, ListenAddr, ManageConfig};
@@ -22,63 +30,14 @@ use shoal::tls::{ApiTlsFiles, ClientAuth, TlsConfig};
 use shoal_actors::engine::tls::{EngineTls, EngineTlsFiles};
 use shoal_sim::{EngineConfig, FleetOptions, SimFleet};
 use sim_fixture::{fast_cluster_config, tcp};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const POLICY: &str = r#"
-default = "deny"
-
-[clients.auditor]
-read_only = true
-
-[clients.team-a]
-tenant = "a"
-allow_exec = true
-constraints = ["pool==batch"]
-
-[clients.team-b]
-tenant = "b"
-allow_exec = true
-"#;
-
-struct Pki {
-    ca: PathBuf,
-    dir: PathBuf,
-}
-
-/// A CA, Shoal's certificate (`shoal-*.pem`) and one per client CN (`<cn>-*.pem`).
-fn pki(dir: &Path, clients: &[&str]) -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca.self_signed(&ca_key).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    let leaf = |sans: Vec<String>, cn: &str| {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(sans).unwrap();
-        p.distinguished_name.push(DnType::CommonName, cn);
-        let cert = p.signed_by(&key, &ca, &ca_key).unwrap();
-        std::fs::write(dir.join(format!("{cn}-cert.pem")), cert.pem()).unwrap();
-        std::fs::write(dir.join(format!("{cn}-key.pem")), key.serialize_pem()).unwrap();
-    };
-    leaf(vec!["127.0.0.1".into()], "shoal");
-    for cn in clients {
-        leaf(vec![], cn);
-    }
-    Pki {
-        ca: dir.join("ca.pem"),
-        dir: dir.to_path_buf(),
-    }
-}
-
-fn client(pki: &Pki, cn: &str) -> awc::Client {
+/// An HTTPS client of Shoal showing `cn`'s certificate.
+fn client(certs: &AuthzPki, cn: &str) -> awc::Client {
+    let files = certs.client(cn);
     let tls = EngineTls::load(&EngineTlsFiles {
-        ca: pki.ca.clone(),
-        cert_key: Some((
-            pki.dir.join(format!("{cn}-cert.pem")),
-            pki.dir.join(format!("{cn}-key.pem")),
-        )),
+        ca: files.ca.clone(),
+        cert_key: Some((files.cert.clone(), files.key.clone())),
     })
     .unwrap();
     awc::Client::builder()
@@ -106,7 +65,7 @@ fn denied(rule: &str) -> Value {
 #[actix_rt::test]
 async fn tenants_read_only_clients_and_create_rules() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = pki(dir.path(), &["team-a", "team-b", "auditor", "stranger"]);
+    let certs = AuthzPki::new(&dir.path().join("pki"));
     let policy_path = dir.path().join("policy.toml");
     std::fs::write(&policy_path, POLICY).unwrap();
     let fleet = SimFleet::start(
@@ -122,9 +81,9 @@ async fn tenants_read_only_clients_and_create_rules() {
     let port = listener.local_addr().unwrap().port();
     let files = ApiTlsFiles {
         auth: ClientAuth::Required,
-        ca: Some(pki.ca.clone()),
-        cert: dir.path().join("shoal-cert.pem"),
-        key: dir.path().join("shoal-key.pem"),
+        ca: Some(certs.shoal.ca.clone()),
+        cert: certs.shoal.cert.clone(),
+        key: certs.shoal.key.clone(),
     };
     let config = ManageConfig {
         replication: None,
@@ -151,10 +110,10 @@ async fn tenants_read_only_clients_and_create_rules() {
     actix_rt::spawn(running.server);
     let base = format!("https://127.0.0.1:{port}/v1.41");
     let (a, b, auditor, stranger) = (
-        client(&pki, "team-a"),
-        client(&pki, "team-b"),
-        client(&pki, "auditor"),
-        client(&pki, "stranger"),
+        client(&certs, "team-a"),
+        client(&certs, "team-b"),
+        client(&certs, "auditor"),
+        client(&certs, "stranger"),
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -13,6 +13,7 @@ mod sim_fixture;
 use shoal::config::{EngineSource, ListenAddr, ManageConfig};
 use shoal::discovery::Discovery;
 use shoal::server::{self, Listener};
+use shoal::telemetry::ObserveConfig;
 use shoal::tls::{ApiTlsFiles, ClientAuth, TlsConfig};
 use shoal_actors::engine::tls::{EngineTls, EngineTlsFiles};
 use shoal_sim::{EngineConfig, FleetOptions, SimFleet};
@@ -61,14 +62,28 @@ async fn start(server: &Certs, auth: ClientAuth) -> (SimFleet, actix_web::dev::S
     let fleet = SimFleet::start(vec![EngineConfig::new("t1")], FleetOptions::default())
         .await
         .unwrap();
+    let (handle, port) = try_start(&fleet, Some((server, auth)), Default::default(), false)
+        .await
+        .unwrap();
+    (fleet, handle, port)
+}
+
+/// Shoal over `fleet` on 127.0.0.1, with TLS to clients when `tls` says so, observing as
+/// `observe` says; answers its port, or why it would not start.
+async fn try_start(
+    fleet: &SimFleet,
+    tls: Option<(&Certs, ClientAuth)>,
+    observe: ObserveConfig,
+    insecure_listen: bool,
+) -> Result<(actix_web::dev::ServerHandle, u16), server::StartError> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let files = ApiTlsFiles {
+    let files = tls.map(|(server, auth)| ApiTlsFiles {
         auth,
         ca: (auth != ClientAuth::None).then(|| server.ca.clone()),
         cert: server.cert.clone(),
         key: server.key.clone(),
-    };
+    });
     let config = ManageConfig {
         replication: None,
         listen: ListenAddr::Tcp(format!("127.0.0.1:{port}")),
@@ -76,17 +91,15 @@ async fn start(server: &Certs, auth: ClientAuth) -> (SimFleet, actix_web::dev::S
             fleet.addrs().into_iter().map(tcp).collect(),
         )),
         cluster: fast_cluster_config(),
-        observe: Default::default(),
+        observe,
         placement: Default::default(),
         api: Default::default(),
-        tls: TlsConfig::load(Some(&files), None, false).unwrap(),
+        tls: TlsConfig::load(files.as_ref(), None, insecure_listen).unwrap(),
     };
-    let running = server::start(config, Listener::Tcp(listener))
-        .await
-        .unwrap();
+    let running = server::start(config, Listener::Tcp(listener)).await?;
     let handle = running.server.handle();
     actix_rt::spawn(running.server);
-    (fleet, handle, port)
+    Ok((handle, port))
 }
 
 /// An HTTPS client that trusts `ca` and shows `cert` (if any).
@@ -246,6 +259,161 @@ async fn idle_connections_are_closed_before_and_after_the_handshake() {
     .await;
     assert!(read.is_ok(), "an idle TLS connection stayed open 20 s");
     assert!(began.elapsed() < Duration::from_secs(20));
+    handle.stop(false).await;
+    fleet.stop().await;
+}
+
+/// `shoal list -H` against a TLS Shoal, as the process a user runs.
+async fn shoal_list(args: &[&str], env: &[(&str, &Path)]) -> (bool, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_shoal"));
+    cmd.arg("list").args(args);
+    for k in ["DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_HOST"] {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[actix_rt::test]
+async fn shoal_list_asks_a_tls_shoal_with_the_docker_cli_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shoal, good) = pki(dir.path(), "a");
+    let (_, stranger) = pki(dir.path(), "b");
+    let (fleet, handle, port) = start(&shoal, ClientAuth::Required).await;
+    let host = format!("127.0.0.1:{port}");
+    let flags = |c: &Certs| {
+        vec![
+            "-H".to_string(),
+            host.clone(),
+            "--tlsverify".into(),
+            "--tlscacert".into(),
+            shoal.ca.display().to_string(),
+            "--tlscert".into(),
+            c.cert.display().to_string(),
+            "--tlskey".into(),
+            c.key.display().to_string(),
+        ]
+    };
+    let good_flags = flags(&good);
+    let good_flags: Vec<&str> = good_flags.iter().map(String::as_str).collect();
+    // Flags: the node, once the engine is in.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, text) = shoal_list(&good_flags, &[]).await;
+        assert!(ok, "{text}");
+        if text.contains("t1\t") && text.contains("\tHealthy\t") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node never listed healthy: {text}"
+        );
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    // DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, laid out as the docker CLI wants them.
+    let cert_path = dir.path().join("docker");
+    std::fs::create_dir_all(&cert_path).unwrap();
+    for (from, to) in [
+        (&shoal.ca, "ca.pem"),
+        (&good.cert, "cert.pem"),
+        (&good.key, "key.pem"),
+    ] {
+        std::fs::copy(from, cert_path.join(to)).unwrap();
+    }
+    let (ok, text) = shoal_list(
+        &["-H", &host],
+        &[
+            ("DOCKER_TLS_VERIFY", Path::new("1")),
+            ("DOCKER_CERT_PATH", &cert_path),
+        ],
+    )
+    .await;
+    assert!(ok && text.contains("t1\t"), "{text}");
+    // Plain HTTP, or a certificate of another CA: refused, said on one line.
+    for (what, args) in [
+        ("plain", vec!["-H".to_string(), host.clone()]),
+        ("stranger", flags(&stranger)),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, text) = shoal_list(&args, &[]).await;
+        assert!(!ok, "{what}: {text}");
+        assert!(text.contains("cannot ask shoal at"), "{what}: {text}");
+    }
+    handle.stop(false).await;
+    fleet.stop().await;
+}
+
+/// A port of 127.0.0.1 free a moment ago (Shoal binds `--metrics-addr` itself).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[actix_rt::test]
+async fn metrics_addr_follows_the_api_rule_and_its_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shoal, good) = pki(dir.path(), "a");
+    let fleet = SimFleet::start(vec![EngineConfig::new("t1")], FleetOptions::default())
+        .await
+        .unwrap();
+    let metrics_at = |addr: String| ObserveConfig {
+        debug: false,
+        metrics_addr: Some(addr),
+    };
+    // Plain HTTP on every address: refused at start, in one line that says how to proceed.
+    let refused = try_start(&fleet, None, metrics_at("0.0.0.0:0".into()), false).await;
+    let e = match refused {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a plain /metrics on 0.0.0.0 was served"),
+    };
+    assert!(
+        e.contains("/metrics") && e.contains("--tlsverify") && e.contains("--insecure-listen"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
+    // --insecure-listen takes the risk.
+    let (handle, _) = try_start(&fleet, None, metrics_at("0.0.0.0:0".into()), true)
+        .await
+        .unwrap();
+    handle.stop(false).await;
+
+    // With --tlsverify: served on every address, with the API's TLS and client check.
+    let port = free_port();
+    let (handle, _) = try_start(
+        &fleet,
+        Some((&shoal, ClientAuth::Required)),
+        metrics_at(format!("0.0.0.0:{port}")),
+        false,
+    )
+    .await
+    .unwrap();
+    let url = format!("https://127.0.0.1:{port}/metrics");
+    let (status, body) = get(&client(&shoal.ca, Some(&good)), &url).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        String::from_utf8_lossy(&body).contains("# TYPE shoal_"),
+        "{body:?}"
+    );
+    assert!(
+        get(&client(&shoal.ca, None), &url).await.is_err(),
+        "served /metrics to a client without a certificate"
+    );
+    let plain = awc::Client::new()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await;
+    assert!(plain.map(|r| r.status().as_u16() != 200).unwrap_or(true));
     handle.stop(false).await;
     fleet.stop().await;
 }

@@ -30,6 +30,7 @@ async fn start_fleet(b: &Bench, n: usize) -> Result<Vec<SimProc>, String> {
                 count,
                 b.args.containers_per_engine,
                 base,
+                &[],
             )
             .await?,
         );
@@ -62,7 +63,7 @@ pub(crate) async fn wait_full(
     nodes: usize,
     containers: u64,
 ) -> Result<(f64, f64), String> {
-    let http = Http::new(&shoal.host, 2);
+    let http = shoal.http(2);
     let mut healthy_at = None;
     let deadline = Instant::now() + STARTUP_LIMIT;
     loop {

@@ -12,7 +12,9 @@
 //! `GET /containers/{id}/json`, creates (+ starts) with placement expressions, event fan-in
 //! to many `/events` subscribers, peak RSS and CPU; then restarts Shoal with binpack and
 //! measures creates again (`cluster`, `creates`, `events`). The proxy scenarios (`proxy`)
-//! send one request mix straight to one engine and through Shoal in front of it. Every
+//! send one request mix straight to one engine and through Shoal in front of it; the TLS
+//! scenarios (`tls_cost`) measure what mutual TLS on both legs and an authorization policy
+//! add to a request. Every
 //! scenario prints a human line and a JSON line; [`measure`] also hands the JSON records
 //! back, for the test suite.
 //!
@@ -25,8 +27,10 @@ mod creates;
 mod dockerd;
 mod events;
 mod load;
+mod pki;
 mod procs;
 mod proxy;
+mod tls_cost;
 
 use clap::{Parser, ValueEnum};
 use serde_json::{json, Value};
@@ -103,9 +107,10 @@ pub struct BenchArgs {
     pub no_proxy: bool,
 
     /// Run only one kind of scenario: `cluster` (start-up, reads, creates, events and
-    /// resources at each --nodes size) or `proxy` (proxy_sim, and proxy_dockerd with
-    /// --dockerd; --nodes is then not used), e.g. `--only proxy` to rerun the proxy
-    /// figures in a few seconds.
+    /// resources at each --nodes size), `proxy` (proxy_sim, and proxy_dockerd with
+    /// --dockerd; --nodes is then not used) or `tls` (proxy_tls and authz_guard: mutual
+    /// TLS on both legs against plaintext, a policy against none), e.g. `--only proxy` to
+    /// rerun the proxy figures in a few seconds.
     #[arg(long, value_enum)]
     pub only: Option<Only>,
 
@@ -125,6 +130,9 @@ pub struct BenchArgs {
 pub enum Only {
     Cluster,
     Proxy,
+    /// What TLS on both legs and the authorization guard add to a request
+    /// (`proxy_tls`, `authz_guard`).
+    Tls,
 }
 
 impl BenchArgs {
@@ -311,6 +319,11 @@ async fn bench(args: BenchArgs, exe: PathBuf) -> Result<Outcome, BenchError> {
             if let Err(e) = proxy::proxy_dockerd(&b, &target).await {
                 b.fail("proxy_dockerd", 1, &e);
             }
+        }
+    }
+    if b.args.runs(Only::Tls) {
+        if let Err(e) = tls_cost::tls_cost(&b).await {
+            b.fail("proxy_tls", 1, &e);
         }
     }
     let _ = tokio::fs::remove_dir_all(&dir).await;

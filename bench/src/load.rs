@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Largest body read (a list of 150,000 containers is ~70 MB).
@@ -48,6 +49,20 @@ impl Http {
                     .finish(),
                 base: format!("http://{target}"),
             },
+        }
+    }
+
+    /// `host:port` over TLS with `tls` (the CA to check the server by, the client
+    /// certificate to show); `conns` bounds the open connections, each kept alive, so a
+    /// handshake is paid once per connection.
+    pub fn tls(target: &str, conns: usize, tls: Arc<rustls::ClientConfig>) -> Http {
+        let connector = awc::Connector::new().limit(conns).rustls_0_23(tls);
+        Http {
+            client: awc::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .connector(connector)
+                .finish(),
+            base: format!("https://{target}"),
         }
     }
 
@@ -229,4 +244,51 @@ pub async fn expect(http: &Http, path: &str, status: u16) -> Result<(), String> 
             String::from_utf8_lossy(&a.body[..a.body.len().min(200)])
         ))
     }
+}
+
+/// Serial latency of several sides (each an endpoint and the paths to ask it), taken in
+/// turns for twice `--duration`: one request to each side in a round, the same path index,
+/// the side that goes first rotating from round to round, so whatever else the machine
+/// runs weighs on every side alike. Answers one [`Stats`] per side, in order.
+pub async fn serial_turns<const N: usize>(
+    b: &super::Bench,
+    sides: [(&Http, &[String]); N],
+) -> [Stats; N] {
+    let stats: [RefCell<Stats>; N] = std::array::from_fn(|_| RefCell::new(Stats::default()));
+    let started = Instant::now();
+    drive(
+        Drive {
+            concurrency: 1,
+            max_requests: usize::MAX,
+            max_time: b.args.duration * 2,
+        },
+        |k| {
+            let (stats, sides) = (&stats, &sides);
+            async move {
+                let round = k / N;
+                let i = (k % N + round) % N;
+                let (http, paths) = sides[i];
+                let t = Instant::now();
+                let r = expect(http, &paths[round % paths.len()], 200).await;
+                let dt = t.elapsed();
+                let mut s = stats[i].borrow_mut();
+                match r {
+                    Ok(()) => s.lat.push(dt),
+                    Err(e) => {
+                        s.errors += 1;
+                        s.first_error.get_or_insert(e);
+                    }
+                }
+                Ok(())
+            }
+        },
+    )
+    .await;
+    let elapsed = started.elapsed();
+    stats.map(|side| {
+        let mut s = side.into_inner();
+        s.lat.sort_unstable();
+        s.elapsed = elapsed;
+        s
+    })
 }

@@ -1,9 +1,11 @@
 //! The processes a benchmark runs: `shoal sim` fleets and `shoal manage` under test, each a
 //! child of the harness (so Shoal's RSS and CPU are its own), killed when dropped.
 
+use super::load::Http;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -25,6 +27,7 @@ impl SimProc {
         engines: usize,
         per_engine: usize,
         port_base: u16,
+        extra: &[String],
     ) -> Result<SimProc, String> {
         let addrs_file = dir.join(format!("sim-{first}.addrs"));
         let mut child = Command::new(exe)
@@ -34,6 +37,7 @@ impl SimProc {
             .args(["--port-base", &port_base.to_string()])
             .arg("--addrs-file")
             .arg(&addrs_file)
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -107,6 +111,8 @@ pub struct ShoalProc {
     pub host: String,
     pub log: PathBuf,
     pub started: Instant,
+    /// The client side of its TLS, when it serves TLS.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl ShoalProc {
@@ -118,6 +124,18 @@ impl ShoalProc {
         log: PathBuf,
         discovery: &str,
         extra: &[String],
+    ) -> Result<ShoalProc, String> {
+        Self::start_with(exe, log, discovery, extra, None).await
+    }
+
+    /// As [`ShoalProc::start`], for a Shoal that serves TLS (its flags in `extra`): `tls`
+    /// is what a client of it shows and trusts.
+    pub async fn start_with(
+        exe: &Path,
+        log: PathBuf,
+        discovery: &str,
+        extra: &[String],
+        tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Result<ShoalProc, String> {
         let out = tokio::fs::File::create(&log)
             .await
@@ -144,6 +162,7 @@ impl ShoalProc {
             host: String::new(),
             log,
             started,
+            tls,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while p.host.is_empty() {
@@ -177,6 +196,14 @@ impl ShoalProc {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// A client of this Shoal, over TLS when it serves TLS.
+    pub fn http(&self, conns: usize) -> Http {
+        match &self.tls {
+            Some(tls) => Http::tls(&self.host, conns, tls.clone()),
+            None => Http::new(&self.host, conns),
+        }
     }
 
     /// Peak resident memory (`VmHWM`) in MiB and CPU seconds (user + system) so far.

@@ -18,12 +18,10 @@
 
 use super::cluster::{measure_at, wait_full};
 use super::dockerd::{Fixture, FixtureError};
-use super::load::{drive, expect, round3, Drive, Http, Stats};
+use super::load::{round3, serial_turns, Http, Stats};
 use super::procs::{ShoalProc, SimProc};
 use super::Bench;
 use serde_json::{json, Value};
-use std::cell::RefCell;
-use std::time::Instant;
 
 /// Targets of the issue: added p50 at most this many µs...
 const TARGET_ADDED_P50_US: f64 = 100.0;
@@ -149,61 +147,17 @@ async fn compare_group(
     );
 }
 
-/// Serial latency of `paths` straight to the engine and through Shoal, taken in turns (one
-/// request to each side, the same path, the side that goes first alternating) for twice
-/// `--duration`: whatever else the machine runs then weighs on both sides alike. Measured
-/// one side after the other, a dockerd `top` (~10 ms, a `ps` run) drifted by more than the
-/// overhead being measured.
+/// Serial latency of `paths` straight to the engine and through Shoal, taken in turns
+/// ([`serial_turns`]): measured one side after the other, a dockerd `top` (~10 ms, a `ps`
+/// run) drifted by more than the overhead being measured.
 async fn serial_pair(b: &Bench, direct: &Http, shoal: &Http, paths: &[String]) -> (Stats, Stats) {
-    let sides = [
-        RefCell::new(Stats::default()),
-        RefCell::new(Stats::default()),
-    ];
-    let started = Instant::now();
-    drive(
-        Drive {
-            concurrency: 1,
-            max_requests: usize::MAX,
-            max_time: b.args.duration * 2,
-        },
-        |k| {
-            let sides = &sides;
-            async move {
-                let pair = k / 2;
-                let to_shoal = (k % 2 == 1) != (pair % 2 == 1);
-                let (http, side) = match to_shoal {
-                    false => (direct, &sides[0]),
-                    true => (shoal, &sides[1]),
-                };
-                let t = Instant::now();
-                let r = expect(http, &paths[pair % paths.len()], 200).await;
-                let dt = t.elapsed();
-                let mut s = side.borrow_mut();
-                match r {
-                    Ok(()) => s.lat.push(dt),
-                    Err(e) => {
-                        s.errors += 1;
-                        s.first_error.get_or_insert(e);
-                    }
-                }
-                Ok(())
-            }
-        },
-    )
-    .await;
-    let elapsed = started.elapsed();
-    let [d, s] = sides.map(|side| {
-        let mut s = side.into_inner();
-        s.lat.sort_unstable();
-        s.elapsed = elapsed;
-        s
-    });
+    let [d, s] = serial_turns(b, [(direct, paths), (shoal, paths)]).await;
     (d, s)
 }
 
 /// Proxy overhead in front of one simulated engine.
 pub(super) async fn proxy_sim(b: &Bench) -> Result<(), String> {
-    let sim = SimProc::start(&b.exe, &b.dir, 0, 1, b.args.containers_per_engine, 0).await?;
+    let sim = SimProc::start(&b.exe, &b.dir, 0, 1, b.args.containers_per_engine, 0, &[]).await?;
     let addr = sim.addrs[0].clone();
     let log = b.dir.join("shoal-proxy-sim.log");
     let shoal = ShoalProc::start(&b.exe, log, &format!("nodes://{addr}"), &[]).await?;

@@ -1,5 +1,7 @@
 //! Configuration of simulated engines and of the fleet that serves them.
 
+use std::sync::Arc;
+
 /// What one simulated engine looks like at start.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -101,6 +103,10 @@ pub struct FleetOptions {
     /// Capacity of each engine's live event channel; a subscriber further behind than this
     /// is dropped, like a slow `/events` client of a real engine.
     pub event_buffer: usize,
+    /// Serve every engine with TLS (as `dockerd --tlsverify` when the config asks for a
+    /// client certificate); `None`: plain HTTP. The benchmark measures TLS to engines with
+    /// it. A TLS engine ignores `Fault::Down` at connect time (its requests still wait).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for FleetOptions {
@@ -110,6 +116,7 @@ impl Default for FleetOptions {
             workers: 2,
             event_history: 64,
             event_buffer: 256,
+            tls: None,
         }
     }
 }

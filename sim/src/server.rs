@@ -79,7 +79,10 @@ impl SimFleet {
         .keep_alive(Duration::from_secs(75))
         .on_connect(move |conn, _| refuse_if_down(&reg, conn));
         for l in listeners {
-            server = server.listen(l)?;
+            server = match &opts.tls {
+                Some(tls) => server.listen_rustls_0_23(l, (**tls).clone())?,
+                None => server.listen(l)?,
+            };
         }
         let server = server.run();
         let handle = server.handle();

@@ -18,7 +18,7 @@ pub use docker::containers::exec;
 pub use docker::networks::resolve as network_resolve;
 pub use docker::system::{FALLBACK_API_VERSION, MIN_API_VERSION};
 pub use error::ApiError;
-pub use exec_registry::ExecRegistry;
+pub use exec_registry::{ExecContainer, ExecRegistry, RecordExecContainer};
 pub use forward::{hijack, proxy};
 pub use own::metrics;
 pub use routes::{configure, JSON_BODY_LIMIT};

@@ -7,12 +7,18 @@
 //! container, network or volume the client may not see is answered 404 with the words of a
 //! missing one. What passes carries a `Grant` in the request's extensions: the handlers
 //! that list, count or create read the tenant and constraints from it.
+//!
+//! An exec belongs to its container's tenant. Engines say which container an exec runs in
+//! only when asked, so the guard notes it as execs are created through Shoal (the exec
+//! create's answer, recorded in the `ExecRegistry`); a tenant's inspect, start or resize
+//! of an exec in a container it cannot see, or of one Shoal did not see created, is a 404
+//! as for a missing exec.
 
 use super::decide::{self, Access, Named, RequestKind, Rule};
 use super::policy::TENANT_LABEL;
-use crate::api::{ApiError, ApiState};
+use crate::api::{ApiError, ApiState, ExecContainer, RecordExecContainer};
 use crate::tls::ClientIdentity;
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest};
@@ -235,6 +241,55 @@ fn hide(state: &ApiState, tenant: &str, target: &Target<'_>) -> Result<(), ApiEr
     }
 }
 
+/// 404 for an exec the tenant may not see (`decide::exec_visible`), in the words of a
+/// missing one.
+async fn hide_exec(state: &ApiState, tenant: &str, id: &str) -> Result<(), ApiError> {
+    let container = state
+        .execs
+        .send(ExecContainer { id: id.to_string() })
+        .await?;
+    let visible = container.and_then(|c| container_visible(state, Some(tenant), &c));
+    if decide::exec_visible(Some(tenant), visible) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("No such exec instance: {id}")))
+    }
+}
+
+/// Largest exec create answer read for its ID (the engine's is `{"Id":"<64 hex>"}`).
+const EXEC_CREATED_LIMIT: usize = 64 << 10;
+
+/// After an exec create through Shoal succeeded: records its container (the full ID of the
+/// container `reference` names) for [`hide_exec`]; answers the response unchanged.
+async fn record_exec<B: MessageBody>(
+    state: &ApiState,
+    reference: &str,
+    res: ServiceResponse<B>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let (req, res) = res.into_parts();
+    let (res, body) = res.into_parts();
+    let bad_answer = |message: String| ApiError::EngineAnswer {
+        status: 502,
+        message,
+    };
+    let bytes = actix_web::body::to_bytes_limited(body, EXEC_CREATED_LIMIT)
+        .await
+        .map_err(|_| bad_answer("the engine's exec create answer is too large".into()))?
+        .map_err(|e| bad_answer(e.into().to_string()))?;
+    let id = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| Some(v.get("Id")?.as_str()?.to_string()));
+    let container = state.cluster().find_container(reference).ok().map(|f| f.id);
+    if let (Some(id), Some(container)) = (id, container) {
+        state
+            .execs
+            .send(RecordExecContainer { id, container })
+            .await
+            .map_err(ApiError::from)?;
+    }
+    Ok(ServiceResponse::new(req, res.set_body(bytes)).map_into_boxed_body())
+}
+
 /// Reads a request body whole (up to the front's JSON limit) and puts it back for the
 /// handler.
 async fn body_of(req: &mut ServiceRequest) -> Result<bytes::Bytes, ApiError> {
@@ -272,6 +327,9 @@ async fn check(
     let tenant = rules.tenant.as_deref();
     if let (Some(t), Some(target)) = (tenant, target(&method, &path)) {
         hide(state, t, &target)?;
+    }
+    if let (Some(t), Some(id)) = (tenant, decide::exec_of(&path)) {
+        hide_exec(state, t, id).await?;
     }
     // `docker exec --privileged` is a privileged process in the container.
     if kind == RequestKind::Exec && method == "POST" && path.ends_with("/exec") {
@@ -341,23 +399,35 @@ async fn check(
 pub async fn guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<ApiState>>().cloned() else {
-        return next.call(req).await;
+        return Ok(next.call(req).await?.map_into_left_body());
     };
     let Some(authz) = state.authz.as_ref() else {
-        return next.call(req).await;
+        return Ok(next.call(req).await?.map_into_left_body());
     };
     let policy = authz.current();
     if let Some(grant) = check(&state, &mut req, &policy).await? {
         req.extensions_mut().insert(grant);
     }
-    next.call(req).await
+    // An exec create's answer names the exec: noted, whoever the client, so a tenant's
+    // later use of it can be checked against its container.
+    let (_, path) = split_api_version(req.path());
+    let exec_create = decide::exec_create_of(req.method().as_str(), path).map(str::to_string);
+    let res = next.call(req).await?;
+    match exec_create {
+        Some(reference) if res.status() == actix_web::http::StatusCode::CREATED => {
+            Ok(record_exec(&state, &reference, res)
+                .await?
+                .map_into_right_body())
+        }
+        _ => Ok(res.map_into_left_body()),
+    }
 }
 
 /// The guard's answer for a hijack the gate took (attach, exec start), which never reaches
 /// the route table: the same rules, the same 403 and 404.
-pub fn check_hijack(
+pub async fn check_hijack(
     state: &ApiState,
     client: Option<&ClientIdentity>,
     hijack: &crate::api::hijack::Hijack,
@@ -370,12 +440,15 @@ pub fn check_hijack(
     let what = format!("{hijack:?}");
     let access = decide::decide(&policy, client, RequestKind::Exec)
         .map_err(|rule| deny(client, rule, &what))?;
-    if let (Some(tenant), crate::api::hijack::Hijack::Attach { reference }) =
-        (access.tenant(), hijack)
-    {
-        hide(state, tenant, &Target::Container(reference))?;
+    match (access.tenant(), hijack) {
+        (Some(tenant), crate::api::hijack::Hijack::Attach { reference }) => {
+            hide(state, tenant, &Target::Container(reference))
+        }
+        (Some(tenant), crate::api::hijack::Hijack::ExecStart { id }) => {
+            hide_exec(state, tenant, id).await
+        }
+        (None, _) => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -53,27 +53,9 @@ fn no_discovery_uses_the_local_engine_or_says_what_to_pass() {
     assert!(e.to_string().contains("shoal manage nodes://"), "{e}");
 }
 
-/// A CA, and a certificate and key it signed, as files in `dir`.
+/// A CA, and a certificate and key it signed, as files in `dir` (paths as flags take them).
 fn pki(dir: &Path) -> [String; 3] {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca.self_signed(&ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&key, &ca, &ca_key)
-        .unwrap();
-    let w = |n: &str, t: String| {
-        let p = dir.join(n);
-        std::fs::write(&p, t).unwrap();
-        p.display().to_string()
-    };
-    [
-        w("ca.pem", ca.pem()),
-        w("cert.pem", cert.pem()),
-        w("key.pem", key.serialize_pem()),
-    ]
+    crate::tls::test_pki::ca_and_leaf(dir).map(|p| p.display().to_string())
 }
 
 #[test]

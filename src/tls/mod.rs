@@ -15,6 +15,8 @@
 //! only with `--tlsverify`, unless `--insecure-listen` says the risk is taken.
 
 mod identity;
+#[cfg(test)]
+pub(crate) mod test_pki;
 
 pub use identity::ClientIdentity;
 
@@ -145,11 +147,44 @@ impl TlsConfig {
     }
 }
 
+/// What a listener serves, for the rule about where it may listen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// `-H`: the Docker API.
+    Api,
+    /// `--metrics-addr`: `/metrics` alone.
+    Metrics,
+}
+
+impl Surface {
+    fn name(self) -> &'static str {
+        match self {
+            Surface::Api => "the Docker API",
+            Surface::Metrics => "/metrics (--metrics-addr)",
+        }
+    }
+
+    fn risk(self) -> &'static str {
+        match self {
+            Surface::Api => "whoever reaches it is root on every engine",
+            Surface::Metrics => "it names every engine and its load to whoever reaches it",
+        }
+    }
+
+    fn local(self) -> &'static str {
+        match self {
+            Surface::Api => "listen on 127.0.0.1 or unix:///path",
+            Surface::Metrics => "give --metrics-addr 127.0.0.1:PORT",
+        }
+    }
+}
+
 /// A listen address served without `--tlsverify` where others can reach it.
 #[derive(Debug, Error, PartialEq)]
-#[error("refusing to serve the Docker API on {ip} without --tlsverify: whoever reaches it is root on every engine. Add --tlsverify --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem (README: Security), listen on 127.0.0.1 or unix:///path, or pass --insecure-listen to take the risk")]
+#[error("refusing to serve {} on {ip} without --tlsverify: {}. Add --tlsverify --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem (README: Security), {}, or pass --insecure-listen to take the risk", .surface.name(), .surface.risk(), .surface.local())]
 pub struct Exposed {
     pub ip: IpAddr,
+    pub surface: Surface,
 }
 
 /// The warning logged at start and shown by `docker info` when `--insecure-listen` let an
@@ -165,13 +200,32 @@ pub fn insecure_warning(ip: IpAddr) -> String {
 /// give when it is served unprotected by `--insecure-listen`.
 pub fn check_exposure(ip: Option<IpAddr>, tls: &TlsConfig) -> Result<Option<String>, Exposed> {
     let Some(ip) = ip else { return Ok(None) };
+    Ok(check(Surface::Api, ip, tls)?.then(|| insecure_warning(ip)))
+}
+
+/// Whether `/metrics` may be served at `ip` (`--metrics-addr`), by the API's rule: it is
+/// served with the API's TLS when TLS is on, so a non-loopback address needs
+/// `--tlsverify` (Prometheus then shows a client certificate of the CA) or
+/// `--insecure-listen`. Answers the warning to log when it is served unprotected.
+pub fn check_metrics_exposure(ip: IpAddr, tls: &TlsConfig) -> Result<Option<String>, Exposed> {
+    Ok(check(Surface::Metrics, ip, tls)?.then(|| {
+        format!(
+            "WARNING: /metrics is served on {ip} without client certificates \
+             (--insecure-listen): it names every engine and its load"
+        )
+    }))
+}
+
+/// The rule of both: answers whether the address is served unprotected by
+/// `--insecure-listen`.
+fn check(surface: Surface, ip: IpAddr, tls: &TlsConfig) -> Result<bool, Exposed> {
     if ip.is_loopback() || tls.verifies_clients() {
-        return Ok(None);
+        return Ok(false);
     }
     if tls.insecure_listen {
-        return Ok(Some(insecure_warning(ip)));
+        return Ok(true);
     }
-    Err(Exposed { ip })
+    Err(Exposed { ip, surface })
 }
 
 #[cfg(test)]
@@ -182,32 +236,10 @@ pub fn check_exposure(ip: Option<IpAddr>, tls: &TlsConfig) -> Result<Option<Stri
 mod tests {
     use super::*;
 
-    fn pki(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = ca.self_signed(&ca_key).unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-            .unwrap()
-            .signed_by(&key, &ca, &ca_key)
-            .unwrap();
-        let w = |n: &str, t: String| {
-            let p = dir.join(n);
-            std::fs::write(&p, t).unwrap();
-            p
-        };
-        (
-            w("ca.pem", ca.pem()),
-            w("cert.pem", cert.pem()),
-            w("key.pem", key.serialize_pem()),
-        )
-    }
-
     #[test]
     fn only_loopback_unix_or_verified_clients_pass_unless_told() {
         let dir = tempfile::tempdir().unwrap();
-        let (ca, cert, key) = pki(dir.path());
+        let [ca, cert, key] = test_pki::ca_and_leaf(dir.path());
         let files = |auth| ApiTlsFiles {
             auth,
             ca: Some(ca.clone()),
@@ -226,12 +258,13 @@ mod tests {
         assert_eq!(check_exposure(None, &plain), Ok(None));
         assert_eq!(check_exposure(Some(any), &verify), Ok(None));
         assert_eq!(check_exposure(Some(lan), &verify), Ok(None));
-        assert_eq!(check_exposure(Some(any), &plain), Err(Exposed { ip: any }));
+        let exposed = |ip| Exposed {
+            ip,
+            surface: Surface::Api,
+        };
+        assert_eq!(check_exposure(Some(any), &plain), Err(exposed(any)));
         // TLS without client certificates protects the wire, not the engines.
-        assert_eq!(
-            check_exposure(Some(lan), &tls_only),
-            Err(Exposed { ip: lan })
-        );
+        assert_eq!(check_exposure(Some(lan), &tls_only), Err(exposed(lan)));
         let e = check_exposure(Some(any), &plain).unwrap_err().to_string();
         assert!(!e.contains('\n'), "one line: {e}");
         assert!(
@@ -242,6 +275,20 @@ mod tests {
             insecure_listen: true,
             ..TlsConfig::default()
         };
+        // /metrics: the same rule, its own words.
+        assert_eq!(check_metrics_exposure(lo, &plain), Ok(None));
+        assert_eq!(check_metrics_exposure(lan, &verify), Ok(None));
+        let e = check_metrics_exposure(any, &plain).unwrap_err().to_string();
+        assert!(!e.contains('\n'), "one line: {e}");
+        assert!(
+            e.contains("/metrics")
+                && e.contains("--metrics-addr 127.0.0.1")
+                && e.contains("--insecure-listen"),
+            "{e}"
+        );
+        assert!(check_metrics_exposure(lan, &tls_only).is_err());
+        let w = check_metrics_exposure(any, &insecure).unwrap().unwrap();
+        assert!(w.contains("/metrics") && w.contains("0.0.0.0"), "{w}");
         let w = check_exposure(Some(any), &insecure).unwrap().unwrap();
         assert!(
             w.contains("0.0.0.0") && w.contains("--insecure-listen"),
@@ -252,7 +299,7 @@ mod tests {
     #[test]
     fn bad_files_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let (ca, cert, key) = pki(dir.path());
+        let [ca, cert, key] = test_pki::ca_and_leaf(dir.path());
         let load = |ca: &PathBuf, cert: &PathBuf, key: &PathBuf| {
             ApiTls::load(&ApiTlsFiles {
                 auth: ClientAuth::Required,

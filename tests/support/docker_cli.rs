@@ -90,24 +90,30 @@ pub fn docker_cli_timeout(host: &str, args: &[&str], timeout: Duration) -> Docke
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd
+    let child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", docker_bin().display()));
+    output_of(child, host, args, timeout)
+}
 
-    // Read both pipes on their own threads so a chatty command cannot fill one and block.
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out = thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
-    });
-    let err = thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
-    });
-
+/// Waits for a spawned `docker` (its stdout and stderr piped) until it ends or `timeout`
+/// passes (then it is killed), and answers what it printed. Both pipes are read on their
+/// own threads so a chatty command cannot fill one and block.
+pub(crate) fn output_of(
+    mut child: std::process::Child,
+    host: String,
+    args: &[&str],
+    timeout: Duration,
+) -> DockerOutput {
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = pipe.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = read(Box::new(child.stdout.take().expect("piped stdout")));
+    let err = read(Box::new(child.stderr.take().expect("piped stderr")));
     let (status, timed_out) = wait_timeout(&mut child, timeout);
     DockerOutput {
         host,

@@ -2,8 +2,8 @@
 //! `DOCKER_TLS_VERIFY=1` and `DOCKER_CERT_PATH` (a directory with `ca.pem`, `cert.pem`,
 //! `key.pem`), optionally with text on its stdin.
 
-use super::docker_cli::{docker_bin, wait_timeout, DockerOutput, DEFAULT_TIMEOUT};
-use std::io::{Read, Write};
+use super::docker_cli::{docker_bin, output_of, DockerOutput, DEFAULT_TIMEOUT};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
@@ -71,26 +71,11 @@ impl DockerTls {
                 let _ = stdin.write_all(&input);
             });
         }
-        let mut out = child.stdout.take().expect("piped stdout");
-        let mut err = child.stderr.take().expect("piped stderr");
-        let out = thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = out.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        });
-        let err = thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = err.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        });
-        let (status, timed_out) = wait_timeout(&mut child, timeout);
-        DockerOutput {
-            host: format!("{} (TLS, {})", self.host, self.cert_path.display()),
-            args: args.iter().map(|a| a.to_string()).collect(),
-            status,
-            stdout: out.join().unwrap_or_default(),
-            stderr: err.join().unwrap_or_default(),
-            timed_out,
-        }
+        output_of(
+            child,
+            format!("{} (TLS, {})", self.host, self.cert_path.display()),
+            args,
+            timeout,
+        )
     }
 }

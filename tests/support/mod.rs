@@ -24,6 +24,7 @@
     reason = "the fixtures of plain #[test]s: they block the test's own thread, while the engines and Shoal under test are processes of their own"
 )]
 
+pub mod authz;
 mod busybox;
 mod docker_cli;
 mod docker_tls;

@@ -1,11 +1,10 @@
 //! A local `docker-registry` (Debian's package) for tests that pull, push or ask a
 //! registry: its own storage, on the cluster's host address (which no other test has, so
 //! the fixed port cannot collide), where every engine reaches it and takes it as an
-//! insecure registry. Killed on drop.
+//! insecure registry. Image deletion is on (the push and pull tests remove what they
+//! pushed). Killed on drop.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use super::RealCluster;
 
@@ -18,20 +17,14 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(cluster: &RealCluster) -> Registry {
-        let bin = ["/usr/bin", "/usr/local/bin", "/usr/sbin"]
-            .iter()
-            .map(|d| Path::new(d).join("docker-registry"))
-            .find(|p| p.exists())
-            .expect(
-                "this test needs `docker-registry`: install the Debian package docker-registry",
-            );
+        let bin = super::find_program("SHOAL_IT_REGISTRY", "docker-registry", "docker-registry");
         let dir = tempfile::tempdir().expect("temp dir");
         let addr = format!("{}:5000", cluster.host_ip());
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
                 dir.path().join("data").display()
             ),
         )
@@ -49,11 +42,11 @@ impl Registry {
             addr,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(&r.addr).is_err() {
-            assert!(Instant::now() < deadline, "the registry never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        super::wait_until("the registry", 10, || {
+            std::net::TcpStream::connect(&r.addr)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
         r
     }
 }

@@ -4,7 +4,9 @@
 
 use super::{cluster_json, page};
 use crate::api::state::ApiState;
+use crate::server::StartError;
 use crate::telemetry::ObserveConfig;
+use crate::tls::{check_metrics_exposure, TlsConfig, HANDSHAKE_TIMEOUT};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::json;
 use shoal_actors::metrics;
@@ -42,11 +44,18 @@ pub fn debug_allowed(debug: bool, listener_ip: Option<std::net::IpAddr>) -> bool
 
 /// What the API listener gets besides the Docker API, decided once at start: starts the
 /// `--metrics-addr` listener when asked, and answers whether the debug routes are mounted.
+///
+/// `/metrics` follows the API's rule about where it may listen: with TLS to clients on, it
+/// is served with the same TLS (the same certificate and, with `--tlsverify`, the same
+/// demand for a client certificate of the CA: Prometheus's `tls_config` shows one); without
+/// `--tlsverify`, an address other than loopback is refused at start unless
+/// `--insecure-listen` (then a warning is logged).
 pub fn start_observing(
     observe: &ObserveConfig,
+    tls: &TlsConfig,
     listener_ip: Option<IpAddr>,
     state: &ApiState,
-) -> std::io::Result<bool> {
+) -> Result<bool, StartError> {
     let ip = listener_ip;
     let debug = debug_allowed(observe.debug, ip);
     if observe.debug && !debug {
@@ -57,6 +66,9 @@ pub fn start_observing(
     if let Some(addr) = &observe.metrics_addr {
         let l = std::net::TcpListener::bind(addr)
             .map_err(|e| std::io::Error::new(e.kind(), format!("--metrics-addr {addr}: {e}")))?;
+        if let Some(w) = check_metrics_exposure(l.local_addr()?.ip(), tls)? {
+            tracing::warn!("{w}");
+        }
         let state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -64,9 +76,13 @@ pub fn start_observing(
                 .configure(configure_scrape_only)
         })
         .workers(1)
-        .listen(l)?
+        .tls_handshake_timeout(HANDSHAKE_TIMEOUT);
+        let server = match &tls.api {
+            Some(api) => server.listen_rustls_0_23(l, api.server_config())?,
+            None => server.listen(l)?,
+        }
         .run();
-        tracing::info!(%addr, "serving /metrics");
+        tracing::info!(%addr, tls = tls.api.is_some(), "serving /metrics");
         // Lives as long as the actix System, like the API server.
         actix_rt::spawn(server);
     }

@@ -132,6 +132,29 @@ pub fn visible<'a>(tenant: Option<&str>, label: impl FnOnce(&str) -> Option<&'a 
     }
 }
 
+/// The exec a path (without `/v1.xx`) names: `/exec/{id}/json`, `start` or `resize`.
+pub fn exec_of(path: &str) -> Option<&str> {
+    let (id, action) = path.strip_prefix("/exec/")?.split_once('/')?;
+    (!id.is_empty() && matches!(action, "json" | "start" | "resize")).then_some(id)
+}
+
+/// The container reference of an exec create, `POST /containers/{reference}/exec`.
+pub fn exec_create_of<'a>(method: &str, path: &'a str) -> Option<&'a str> {
+    if !method.eq_ignore_ascii_case("POST") {
+        return None;
+    }
+    let reference = path.strip_prefix("/containers/")?.strip_suffix("/exec")?;
+    (!reference.is_empty()).then_some(reference)
+}
+
+/// Whether a client may see an exec: one with a tenant, only an exec created through Shoal
+/// in a container it sees (`container`: that container's visibility to it, `None` when
+/// Shoal recorded no container for the exec, or the container is gone); one without a
+/// tenant, every exec.
+pub fn exec_visible(tenant: Option<&str>, container: Option<bool>) -> bool {
+    tenant.is_none() || container == Some(true)
+}
+
 /// Whether `source` is under one of `allowed` (compared by path component, after `..` is
 /// refused outright).
 fn mount_allowed(source: &str, allowed: &[String]) -> bool {

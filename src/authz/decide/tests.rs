@@ -320,3 +320,28 @@ fn visibility_follows_the_tenant_label() {
     assert!(visible(None, labelled("b")));
     assert!(visible(None, |_| None));
 }
+
+#[test]
+fn an_exec_is_its_containers_tenants() {
+    assert_eq!(exec_of("/exec/abc/json"), Some("abc"));
+    assert_eq!(exec_of("/exec/abc/start"), Some("abc"));
+    assert_eq!(exec_of("/exec/abc/resize"), Some("abc"));
+    assert_eq!(exec_of("/exec/abc"), None);
+    assert_eq!(exec_of("/exec//json"), None);
+    assert_eq!(exec_of("/execs/abc/json"), None);
+    assert_eq!(exec_create_of("POST", "/containers/web/exec"), Some("web"));
+    assert_eq!(
+        exec_create_of("POST", "/containers/node-1/web/exec"),
+        Some("node-1/web")
+    );
+    assert_eq!(exec_create_of("GET", "/containers/web/exec"), None);
+    assert_eq!(exec_create_of("POST", "/containers//exec"), None);
+    assert_eq!(exec_create_of("POST", "/exec/abc/start"), None);
+    // A tenant sees an exec only in a container it sees; unknown ones are hidden.
+    assert!(exec_visible(Some("a"), Some(true)));
+    assert!(!exec_visible(Some("a"), Some(false)));
+    assert!(!exec_visible(Some("a"), None));
+    // A client without a tenant sees every exec.
+    assert!(exec_visible(None, None));
+    assert!(exec_visible(None, Some(false)));
+}

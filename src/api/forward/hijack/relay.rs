@@ -147,7 +147,7 @@ where
         }
     }
     // The authorization guard, as for the routes: before any engine is asked.
-    if let Err(e) = crate::authz::guard::check_hijack(state, identity, &hijack) {
+    if let Err(e) = crate::authz::guard::check_hijack(state, identity, &hijack).await {
         return refuse(&mut client, e).await;
     }
     let (node, path) = match target(&hijack, &original_target, state).await {
