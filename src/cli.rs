@@ -139,6 +139,22 @@ pub struct ManageArgs {
     #[arg(long, env = "SHOAL_RESCHEDULE_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub reschedule_grace: Duration,
 
+    /// Run as one of several managers over an etcd:// discovery: they elect a primary
+    /// through etcd, which alone places and reschedules; the others (replicas) forward
+    /// every request but /_ping, /version, /info and /metrics to it.
+    #[arg(long, env = "SHOAL_REPLICATION", value_parser = BoolishValueParser::new())]
+    pub replication: bool,
+
+    /// With --replication: the host:port the other managers reach this one at. Default:
+    /// the -H address (when it is not 0.0.0.0).
+    #[arg(long, env = "SHOAL_ADVERTISE", value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+
+    /// With --replication: the primary's etcd lease. A dead primary is replaced within it;
+    /// a primary cut off from etcd steps down within two thirds of it.
+    #[arg(long, env = "SHOAL_REPLICATION_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub replication_ttl: Duration,
+
     /// Log level: error, warn, info, debug, trace (or a tracing filter directive).
     #[arg(long, env = "SHOAL_LOG_LEVEL", default_value = "info")]
     pub log_level: String,

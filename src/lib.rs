@@ -12,6 +12,7 @@ pub mod docs_cmd;
 pub mod join_cmd;
 pub mod list_cmd;
 pub mod readiness;
+pub mod replication;
 pub mod server;
 pub mod sim_cmd;
 pub mod telemetry;

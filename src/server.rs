@@ -72,6 +72,8 @@ pub enum StartError {
     Sim(String),
     #[error("{0}")]
     Exposed(#[from] crate::tls::Exposed),
+    #[error("--replication: give --advertise HOST:PORT, the address the other managers reach this one at (-H {0} names none)")]
+    NoAdvertise(String),
 }
 
 /// The parts of a running daemon a caller may hold.
@@ -85,6 +87,8 @@ pub struct Running {
     /// How many engines discovery named at start: the first full view has them all
     /// (see `readiness`).
     pub discovered: usize,
+    /// `--replication`: this manager's part in the election, held for the daemon's life.
+    pub election: Option<Rc<shoal_actors::election::Election>>,
 }
 
 fn daemon_facts(placement: &PlacementConfig, warnings: Vec<String>) -> DaemonFacts {
@@ -235,6 +239,14 @@ impl PeerAddr for actix_rt::net::UnixStream {
     }
 }
 
+/// `-H` as the user wrote it, for messages.
+fn listen_text(listen: &crate::config::ListenAddr) -> String {
+    match listen {
+        crate::config::ListenAddr::Tcp(a) => a.clone(),
+        crate::config::ListenAddr::Unix(p) => format!("unix://{}", p.display()),
+    }
+}
+
 /// Starts everything inside the current actix System.
 pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, StartError> {
     let mut sim = None;
@@ -267,12 +279,29 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
     // Discovery is read before any actor starts, so a bad one is a clean start-up error.
     // etcd's TLS files are checked now; etcd itself may be down at start, which is no
     // start-up error: its watch follows it when it answers.
-    let first = match &discovery {
+    let (first, etcd) = match &discovery {
         Discovery::Etcd(etcd) => {
-            etcd.load().await.map_err(DiscoveryError::from)?;
-            crate::discovery::etcd::read_at_start(etcd).await
+            let loaded = etcd.load().await.map_err(DiscoveryError::from)?;
+            (
+                crate::discovery::etcd::read_at_start(etcd).await,
+                Some((etcd.clone(), loaded)),
+            )
         }
-        other => other.read().await?,
+        other => (other.read().await?, None),
+    };
+    // Replicated managers: this one's advertised address, settled before anything starts.
+    let advertise = match &config.replication {
+        None => None,
+        Some(r) => Some(match (&r.advertise, &listener) {
+            (Some(a), _) => a.clone(),
+            (None, Listener::Tcp(l)) => match l.local_addr() {
+                Ok(a) if !a.ip().is_unspecified() => a.to_string(),
+                _ => return Err(StartError::NoAdvertise(listen_text(&config.listen))),
+            },
+            (None, Listener::Unix(_)) => {
+                return Err(StartError::NoAdvertise(listen_text(&config.listen)))
+            }
+        }),
     };
     let (status_out, discovery_status) = discovery.status().unzip();
     let discovered = first.len();
@@ -298,10 +327,9 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         .start();
     actix_rt::spawn(discovery.run(cluster.clone(), first, status_out));
     // One manager: the ledger is in memory, and the containers' labels tell a restarted
-    // Shoal what was moved. Replicated managers will run it on the primary only, with an
-    // etcd ledger.
-    // It needs no address kept: its tick keeps it running for the life of the daemon.
-    Rescheduler::new(
+    // Shoal what was moved. Replicated managers run it everywhere (a replica keeps the
+    // configs a new primary needs) but it acts on the primary only, with an etcd ledger.
+    let rescheduler = Rescheduler::new(
         ReschedulerConfig {
             grace: config.placement.reschedule_grace,
             flow: FlowConfig {
@@ -314,8 +342,39 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         scheduler.clone(),
         Rc::new(MemoryLedger::default()),
     )
-    .events_to(hub.clone().recipient())
-    .start();
+    .events_to(hub.clone().recipient());
+    let mut election = None;
+    let mut replication = None;
+    let rescheduler = match (&etcd, advertise) {
+        (Some((etcd_config, etcd)), Some(advertise)) => {
+            let ttl = config
+                .replication
+                .as_ref()
+                .map_or(crate::replication::DEFAULT_TTL, |r| r.ttl);
+            let started =
+                crate::replication::start(etcd_config, etcd.clone(), advertise.clone(), ttl);
+            let rescheduler = rescheduler.following().start();
+            actix_rt::spawn(crate::replication::follow_role(
+                started.role(),
+                rescheduler.clone(),
+                etcd.clone(),
+                crate::replication::ledger_dir(etcd_config),
+                advertise.clone(),
+            ));
+            tracing::info!(%advertise, ?ttl, "replication: taking part in the election");
+            replication = Some(crate::replication::Replication::new(
+                started.role(),
+                advertise,
+            ));
+            let started = Rc::new(started);
+            actix_rt::spawn(crate::replication::resign_on_signal(started.clone()));
+            election = Some(started);
+            rescheduler
+        }
+        _ => rescheduler.start(),
+    };
+    // Its tick keeps it running for the life of the daemon; the address is for `Lead`.
+    drop(rescheduler);
     // The policy is published for the workers and read again on SIGHUP.
     let authz = match config.api.authz.clone() {
         None => None,
@@ -339,6 +398,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         cors_header: config.api.cors_header.clone(),
         authz,
         discovery: discovery_status,
+        replication,
     };
     let debug = api::metrics::start_observing(&config.observe, &config.tls, listener.ip(), &state)?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -385,6 +445,7 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
         hub,
         sim,
         discovered,
+        election,
     })
 }
 

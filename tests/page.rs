@@ -236,6 +236,7 @@ async fn big_cluster() -> (SimFleet, Running, String) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let config = ManageConfig {
+        replication: None,
         listen: ListenAddr::Tcp(format!("127.0.0.1:{port}")),
         engines: EngineSource::Discovery(Discovery::Nodes(
             fleet.addrs().into_iter().map(sim_fixture::tcp).collect(),

@@ -86,6 +86,7 @@ async fn tenants_read_only_clients_and_create_rules() {
         key: certs.shoal.key.clone(),
     };
     let config = ManageConfig {
+        replication: None,
         listen: ListenAddr::Tcp(format!("127.0.0.1:{port}")),
         engines: EngineSource::Discovery(Discovery::Nodes(
             fleet.addrs().into_iter().map(tcp).collect(),

@@ -375,6 +375,7 @@ async fn try_start_with(
     let listener = std::net::TcpListener::bind(bind).unwrap();
     let port = listener.local_addr().unwrap().port();
     let config = ManageConfig {
+        replication: None,
         listen: ListenAddr::Tcp(bind.to_string()),
         engines: EngineSource::Discovery(Discovery::Nodes(
             fleet.addrs().into_iter().map(tcp).collect(),

@@ -85,6 +85,7 @@ async fn try_start(
         key: server.key.clone(),
     });
     let config = ManageConfig {
+        replication: None,
         listen: ListenAddr::Tcp(format!("127.0.0.1:{port}")),
         engines: EngineSource::Discovery(Discovery::Nodes(
             fleet.addrs().into_iter().map(tcp).collect(),

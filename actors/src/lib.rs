@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod create;
+pub mod election;
 pub mod engine;
 pub mod etcd;
 pub mod events;

@@ -33,6 +33,8 @@ pub struct ApiState {
     pub authz: Option<crate::authz::Authz>,
     /// The state of a discovery that can fail while Shoal runs (etcd), for `docker info`.
     pub discovery: Option<watch::Receiver<crate::discovery::DiscoveryStatus>>,
+    /// `--replication`: this manager's role, and where a replica forwards.
+    pub replication: Option<crate::replication::Replication>,
 }
 
 impl ApiState {

@@ -42,6 +42,55 @@ pub enum ConfigError {
     AuthzWithoutTls,
     #[error("{0}")]
     Authz(#[from] crate::authz::PolicyError),
+    #[error("--replication needs an etcd:// discovery: the managers elect their primary in etcd")]
+    ReplicationWithoutEtcd,
+    #[error("--advertise and --replication-ttl take effect with --replication: add it")]
+    ReplicationFlags,
+    #[error(
+        "bad --advertise {0:?}: use host:port, the address the other managers reach this one at"
+    )]
+    Advertise(String),
+    #[error("--replication-ttl must be at least 2s (etcd's shortest lease)")]
+    ReplicationTtl,
+}
+
+/// `--replication`, `--advertise`, `--replication-ttl`.
+fn replication(
+    args: &ManageArgs,
+    engines: &EngineSource,
+) -> Result<Option<crate::replication::ReplicationConfig>, ConfigError> {
+    if !args.replication {
+        if args.advertise.is_some() || args.replication_ttl != crate::replication::DEFAULT_TTL {
+            return Err(ConfigError::ReplicationFlags);
+        }
+        return Ok(None);
+    }
+    if !matches!(engines, EngineSource::Discovery(Discovery::Etcd(_))) {
+        return Err(ConfigError::ReplicationWithoutEtcd);
+    }
+    if args.replication_ttl < std::time::Duration::from_secs(2) {
+        return Err(ConfigError::ReplicationTtl);
+    }
+    let advertise = match &args.advertise {
+        None => None,
+        Some(a) => {
+            let a = a.trim().trim_start_matches("tcp://");
+            match a.rsplit_once(':') {
+                Some((h, p))
+                    if !h.is_empty()
+                        && p.parse::<u16>().is_ok_and(|p| p > 0)
+                        && !a.contains('/') =>
+                {
+                    Some(a.to_string())
+                }
+                _ => return Err(ConfigError::Advertise(a.to_string())),
+            }
+        }
+    };
+    Ok(Some(crate::replication::ReplicationConfig {
+        advertise,
+        ttl: args.replication_ttl,
+    }))
 }
 
 /// Placement settings: the scheduler's own, the front's retry count, and how long the
@@ -197,6 +246,8 @@ pub struct ManageConfig {
     pub observe: crate::telemetry::ObserveConfig,
     pub api: crate::api::ApiConfig,
     pub tls: TlsConfig,
+    /// `--replication`: one of several managers, see `crate::replication`.
+    pub replication: Option<crate::replication::ReplicationConfig>,
 }
 
 impl ManageConfig {
@@ -231,6 +282,7 @@ impl ManageConfig {
             }
             (None, None) => return Err(ConfigError::NoDefaultEngine),
         };
+        let replication = replication(args, &engines)?;
         let (api_tls, engine_tls) = tls_files(&args.tls, &engines)?;
         let tls = TlsConfig::load(
             api_tls.as_ref(),
@@ -246,6 +298,7 @@ impl ManageConfig {
             }),
         };
         Ok(ManageConfig {
+            replication,
             tls,
             placement: PlacementConfig {
                 reschedule_grace: args.reschedule_grace,

@@ -301,3 +301,52 @@ fn reschedule_grace_is_a_duration_30s_by_default() {
     ]);
     assert!(bad.is_err());
 }
+
+#[test]
+fn replication_needs_etcd_and_its_flags_need_it() {
+    let none = Path::new("/nonexistent");
+    let c = |line: &[&str]| ManageConfig::from_args_with_local(&args(line), none);
+    let on = c(&[
+        "--replication",
+        "--advertise",
+        "10.0.0.1:2375",
+        "--replication-ttl",
+        "5s",
+        "etcd://e:2379/x",
+    ])
+    .unwrap();
+    assert_eq!(
+        on.replication,
+        Some(crate::replication::ReplicationConfig {
+            advertise: Some("10.0.0.1:2375".into()),
+            ttl: std::time::Duration::from_secs(5),
+        })
+    );
+    let default = c(&["--replication", "etcd://e:2379"]).unwrap();
+    assert_eq!(
+        default.replication.unwrap().ttl,
+        crate::replication::DEFAULT_TTL
+    );
+    assert_eq!(c(&["etcd://e:2379"]).unwrap().replication, None);
+    assert!(matches!(
+        c(&["--replication", "nodes://h:1"]),
+        Err(ConfigError::ReplicationWithoutEtcd)
+    ));
+    assert!(matches!(
+        c(&["--advertise", "10.0.0.1:2375", "etcd://e:2379"]),
+        Err(ConfigError::ReplicationFlags)
+    ));
+    assert!(matches!(
+        c(&["--replication", "--replication-ttl", "1s", "etcd://e:2379"]),
+        Err(ConfigError::ReplicationTtl)
+    ));
+    for bad in ["10.0.0.1", ":2375", "h:0", "h:x", "unix:///s"] {
+        assert!(
+            matches!(
+                c(&["--replication", "--advertise", bad, "etcd://e:2379"]),
+                Err(ConfigError::Advertise(_))
+            ),
+            "{bad}"
+        );
+    }
+}

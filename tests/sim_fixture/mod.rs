@@ -153,6 +153,7 @@ impl SimCluster {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let config = ManageConfig {
+            replication: None,
             listen: ListenAddr::Tcp(format!("127.0.0.1:{port}")),
             engines: EngineSource::Discovery(discovery),
             cluster: fast_cluster_config(),

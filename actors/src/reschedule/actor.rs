@@ -3,8 +3,13 @@
 //! healthy nodes (the config it will need once their node is down and cannot be asked),
 //! asks the planner what to do, and runs the jobs in the background, one per swarm id.
 //!
-//! It takes no messages: it only reads the view (a watch channel) and acts through the
-//! create flow and the NodeActors. It polls the view rather than being told of health
+//! It acts only while it holds a ledger: from the start with one manager; with replicated
+//! managers the daemon sends [`Lead`] (with the etcd ledger of the term) when this manager
+//! becomes primary and [`Follow`] when it steps down, which also cancels the jobs in
+//! flight (their claims go with the term's lease). A replica keeps reading the view and
+//! the configs all along, so a new primary can move the containers of a node that failed
+//! with the old primary. Otherwise it only reads the view (a watch channel) and acts through
+//! the create flow and the NodeActors. It polls the view rather than being told of health
 //! changes because a grace period has to be timed anyway, and a poll of a watch channel
 //! costs a borrow per node.
 
@@ -77,13 +82,14 @@ pub struct Rescheduler {
     view: watch::Receiver<Arc<ClusterView>>,
     nodes: Rc<dyn Nodes>,
     flow: Rc<CreateFlow>,
-    ledger: Rc<dyn Ledger>,
+    /// `None`: a replica, which watches and does not act.
+    ledger: Option<Rc<dyn Ledger>>,
     events: Option<Recipient<EmitEvent>>,
     down_since: HashMap<NodeId, Instant>,
     configs: HashMap<String, Kept>,
     fetching: HashSet<String>,
-    /// Swarm ids with a job in flight.
-    jobs: HashSet<String>,
+    /// Swarm ids with a job in flight, and the job (cancelled by [`Follow`]).
+    jobs: HashMap<String, SpawnHandle>,
     /// Swarm ids whose last job failed: not before then.
     not_before: HashMap<String, Instant>,
     /// Stale copies renamed because they could not be removed: left alone from then on.
@@ -108,15 +114,22 @@ impl Rescheduler {
             view,
             nodes,
             flow,
-            ledger,
+            ledger: Some(ledger),
             events: None,
             down_since: HashMap::new(),
             configs: HashMap::new(),
             fetching: HashSet::new(),
-            jobs: HashSet::new(),
+            jobs: HashMap::new(),
             not_before: HashMap::new(),
             left_alone: HashSet::new(),
         }
+    }
+
+    /// Starts as a replica: it watches, and acts only after [`Lead`].
+    #[must_use]
+    pub fn following(mut self) -> Self {
+        self.ledger = None;
+        self
     }
 
     /// Where Shoal's own `reschedule` events go (the EventsHub).
@@ -160,11 +173,14 @@ impl Rescheduler {
         }
         self.down_since.retain(|id, _| by_id.contains_key(id));
         self.keep_configs(ctx, &seen, &by_id);
+        if self.ledger.is_none() {
+            return;
+        }
 
         self.not_before.retain(|_, t| *t > now);
         let busy: HashSet<String> = self
             .jobs
-            .iter()
+            .keys()
             .chain(self.not_before.keys())
             .cloned()
             .collect();
@@ -239,17 +255,20 @@ impl Rescheduler {
         from: NodeId,
         container: Watched,
     ) {
+        let Some(ledger) = self.ledger.clone() else {
+            return;
+        };
         let swarm_id = container.swarm_id.clone();
-        self.jobs.insert(swarm_id.clone());
         let inspect = self.configs.get(&container.id).map(|k| k.inspect.clone());
-        let (flow, nodes, ledger) = (self.flow.clone(), self.nodes.clone(), self.ledger.clone());
+        let (flow, nodes) = (self.flow.clone(), self.nodes.clone());
         let from_node = by_id.get(&from).cloned();
         tracing::info!(node = %from, container = %container.id, name = %container.name, "rescheduling a container of a failed node");
         let work = {
             let (from, container) = (from.clone(), container.clone());
             async move { move_container(&flow, &*nodes, &*ledger, &from, &container, inspect).await }
         };
-        ctx.spawn(work.into_actor(self).map(move |outcome, act, _| {
+        let job_id = swarm_id.clone();
+        let job = ctx.spawn(work.into_actor(self).map(move |outcome, act, _| {
             act.jobs.remove(&swarm_id);
             let mut attrs = base_attributes(&container);
             if let Some(n) = &from_node {
@@ -298,6 +317,7 @@ impl Rescheduler {
                 }
             }
         }));
+        self.jobs.insert(job_id, job);
     }
 
     fn start_cleanup(
@@ -312,14 +332,17 @@ impl Rescheduler {
         let Some(stale_node) = by_id.get(&node).cloned() else {
             return;
         };
+        let Some(ledger) = self.ledger.clone() else {
+            return;
+        };
         let swarm_id = container.swarm_id.clone();
-        self.jobs.insert(swarm_id.clone());
-        let (nodes, ledger) = (self.nodes.clone(), self.ledger.clone());
+        let nodes = self.nodes.clone();
         let work = {
             let (node, container) = (node.clone(), container.clone());
             async move { clear_stale(&*nodes, &*ledger, &node, &container).await }
         };
-        ctx.spawn(work.into_actor(self).map(move |outcome, act, _| {
+        let job_id = swarm_id.clone();
+        let job = ctx.spawn(work.into_actor(self).map(move |outcome, act, _| {
             act.jobs.remove(&swarm_id);
             let mut attrs = base_attributes(&container);
             attrs.insert("kept_id".into(), keeper_id);
@@ -345,6 +368,7 @@ impl Rescheduler {
                 }
             }
         }));
+        self.jobs.insert(job_id, job);
     }
 
     fn emit(
@@ -405,6 +429,46 @@ fn watched(info: &crate::scheduler::ContainerInfo, name: &str, created: i64) -> 
         on_node_failure,
         rescheduled_from: info.labels.get(LABEL_RESCHEDULED_FROM).cloned(),
     })
+}
+
+/// Sent by the daemon when this manager becomes primary: act from now on, recording moves
+/// in the ledger `ledger` makes (the etcd ledger of this term; made on the actor's thread,
+/// since a ledger need not be `Send`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Lead {
+    pub ledger: Box<dyn FnOnce() -> Rc<dyn Ledger> + Send>,
+}
+
+/// Sent by the daemon when this manager steps down: stop acting, and cancel the jobs in
+/// flight (another manager takes over; their claims go with this term's lease).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Follow;
+
+impl Handler<Lead> for Rescheduler {
+    type Result = ();
+
+    fn handle(&mut self, msg: Lead, _: &mut Context<Self>) {
+        tracing::info!("rescheduler: acting (primary)");
+        self.ledger = Some((msg.ledger)());
+    }
+}
+
+impl Handler<Follow> for Rescheduler {
+    type Result = ();
+
+    fn handle(&mut self, _: Follow, ctx: &mut Context<Self>) {
+        if self.ledger.take().is_some() {
+            tracing::info!(
+                cancelled = self.jobs.len(),
+                "rescheduler: watching only (not primary)"
+            );
+        }
+        for (_, job) in self.jobs.drain() {
+            ctx.cancel_future(job);
+        }
+    }
 }
 
 impl Actor for Rescheduler {

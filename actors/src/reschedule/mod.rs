@@ -19,6 +19,7 @@
 //! on the copies it made).
 
 mod actor;
+pub mod etcd_ledger;
 pub mod jobs;
 pub mod ledger;
 pub mod plan;
@@ -27,7 +28,8 @@ pub mod rebuild;
 #[cfg(test)]
 mod tests;
 
-pub use actor::{Rescheduler, ReschedulerConfig, DEFAULT_GRACE};
+pub use actor::{Follow, Lead, Rescheduler, ReschedulerConfig, DEFAULT_GRACE};
+pub use etcd_ledger::EtcdLedger;
 pub use ledger::{Entry, Ledger, LedgerError, MemoryLedger};
 
 /// Label on a copy the rescheduler made: the address of the node it was moved from. It

@@ -174,14 +174,20 @@ pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse
     status.push(b'[');
     let filters = state.info.filters.join(", ");
     let nodes = read.nodes.len().to_string();
-    for (i, (k, v)) in [
-        ("Role", "primary"),
-        ("Strategy", state.info.strategy.as_str()),
-        ("Filters", filters.as_str()),
-        ("Nodes", nodes.as_str()),
-    ]
-    .into_iter()
-    .enumerate()
+    // One manager is its own primary; replicated ones say which is (`Primary: host:port`).
+    let replication = state.replication.as_ref().map(|r| r.info_lines());
+    let role: Vec<(&str, &str)> = match &replication {
+        None => vec![("Role", "primary")],
+        Some(lines) => lines.iter().map(|(k, v)| (*k, v.as_str())).collect(),
+    };
+    for (i, (k, v)) in role
+        .into_iter()
+        .chain([
+            ("Strategy", state.info.strategy.as_str()),
+            ("Filters", filters.as_str()),
+            ("Nodes", nodes.as_str()),
+        ])
+        .enumerate()
     {
         if i > 0 {
             status.push(b',');

@@ -1,7 +1,8 @@
 //! The route table of the Docker API: which handler answers which method and path, and
 //! what every request passes first (a redirect of a path with `//`, as dockerd's router
 //! answers it (`clean_path`), the cross-site guard, the authorization guard of
-//! `--authz-policy` (`crate::authz::guard`), the API version check).
+//! `--authz-policy` (`crate::authz::guard`), a replica's forwarding to the primary
+//! (`replica`), the API version check).
 //!
 //! Each route is registered twice, unversioned and under `/v{version}`, as the engine does.
 //! A versioned request above what every healthy engine speaks is refused like the engine
@@ -12,6 +13,7 @@ pub mod buildkit;
 mod clean_path;
 pub mod cross_site;
 mod fallback;
+mod replica;
 mod swarm;
 
 use super::docker::containers::{attach_ws, create, exec, lifecycle, list as containers};
@@ -41,6 +43,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v{api_version:[0-9]+\\.[0-9]+}")
             .wrap(from_fn(check_version))
+            // A replica sends what it does not answer itself to the primary, after its own
+            // policy check.
+            .wrap(from_fn(replica::forward))
             // Before the version check: a client the policy refuses hears only that.
             .wrap(from_fn(crate::authz::guard::guard))
             .wrap(from_fn(json_keys::canonical_body))
@@ -51,6 +56,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::scope("")
+            .wrap(from_fn(replica::forward))
             .wrap(from_fn(crate::authz::guard::guard))
             .wrap(from_fn(json_keys::canonical_body))
             .wrap(from_fn(cross_site::guard))

@@ -14,7 +14,7 @@ use actix_ws::Message;
 use awc::ws::{Frame, Message as EngineMessage};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use shoal_actors::engine::{escape_param, local_engine, EngineError};
+use shoal_actors::engine::{escape_param, local_engine, EngineAddr, EngineError};
 
 #[derive(Debug, Deserialize)]
 pub struct AttachPath {
@@ -32,13 +32,25 @@ pub async fn attach_ws(
         &req,
         &format!("/containers/{}/attach/ws", escape_param(&owner.id)),
     );
-    let engine = local_engine(&owner.addr, state.timeouts);
+    relay(&state, &req, body, &owner.addr, &engine_path).await
+}
+
+/// Opens the WebSocket at `engine_path` on `addr` (an engine, or the primary manager for a
+/// replica), then answers the client's upgrade and relays frames both ways.
+pub async fn relay(
+    state: &ApiState,
+    req: &HttpRequest,
+    body: web::Payload,
+    addr: &EngineAddr,
+    engine_path: &str,
+) -> Result<HttpResponse, ApiError> {
+    let engine = local_engine(addr, state.timeouts);
     let (client, base) = engine.client();
     let url = format!("{}{}", base.replacen("http://", "ws://", 1), engine_path);
     let limit = state.timeouts.call;
     let down = |reason: String| {
         ApiError::EngineDown(EngineError::Connect {
-            addr: owner.addr.to_string(),
+            addr: addr.to_string(),
             reason,
         })
     };
@@ -47,7 +59,7 @@ pub async fn attach_ws(
         .map_err(|_| down(format!("no WebSocket answer within {limit:?}")))?
         .map_err(|e| down(e.to_string()))?;
     let (response, mut session, mut from_client) =
-        actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        actix_ws::handle(req, body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (mut to_engine, mut from_engine) = engine_ws.split();
     actix_rt::spawn(async move {
         loop {

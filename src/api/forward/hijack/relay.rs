@@ -35,6 +35,14 @@ async fn target(
     original: &str,
     state: &ApiState,
 ) -> Result<(EngineAddr, String), ApiError> {
+    // A replica sends the hijack to the primary, as it came.
+    if let Some(upstream) = state.replication.as_ref().map(|r| r.upstream()) {
+        match upstream {
+            crate::replication::Upstream::Here => {}
+            crate::replication::Upstream::Primary(addr) => return Ok((addr, original.to_string())),
+            crate::replication::Upstream::NoPrimary => return Err(crate::replication::no_primary()),
+        }
+    }
     let (path, query) = original.split_once('?').unwrap_or((original, ""));
     match hijack {
         Hijack::Attach { reference } => {
