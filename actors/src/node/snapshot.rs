@@ -188,8 +188,8 @@ impl ContainerEntry {
 #[derive(Debug, Default, Clone)]
 pub struct ContainerTable {
     pub entries: Vec<Arc<ContainerEntry>>,
-    by_id: HashMap<Arc<str>, usize>,
-    by_name: HashMap<Arc<str>, usize>,
+    by_id: HashMap<ById, usize>,
+    by_name: HashMap<ByName, usize>,
     /// (running, paused, stopped): `/info` shows them per node.
     states: [usize; 3],
     /// The order a container list shows `entries` in, worked out once per table.
@@ -207,6 +207,39 @@ impl Clone for ListOrderMemo {
         ListOrderMemo::default()
     }
 }
+
+/// Index keys of a table: the entry itself, hashed and compared by its ID (`ById`) or its
+/// first name (`ByName`), so an index costs a pointer per container, not a copy of each
+/// key (the copies were ~110 bytes a container).
+macro_rules! entry_key {
+    ($key:ident, $field:ident) => {
+        #[derive(Debug, Clone)]
+        struct $key(Arc<ContainerEntry>);
+
+        impl std::borrow::Borrow<str> for $key {
+            fn borrow(&self) -> &str {
+                self.0.$field()
+            }
+        }
+
+        impl std::hash::Hash for $key {
+            fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+                // As `str` hashes, so lookups by `&str` find it.
+                self.0.$field().hash(h)
+            }
+        }
+
+        impl PartialEq for $key {
+            fn eq(&self, other: &Self) -> bool {
+                self.0.$field() == other.0.$field()
+            }
+        }
+
+        impl Eq for $key {}
+    };
+}
+entry_key!(ById, id);
+entry_key!(ByName, name);
 
 /// Which of the (running, paused, stopped) counts a container is in.
 fn state_slot(e: &ContainerEntry) -> usize {
@@ -257,24 +290,27 @@ impl ContainerTable {
     fn upsert(&mut self, e: Arc<ContainerEntry>) {
         self.order = ListOrderMemo::default();
         self.states[state_slot(&e)] += 1;
-        match self.by_id.get(e.id()).copied() {
+        // A key is the entry itself: a key is removed before it is inserted again, since an
+        // insert over an existing key keeps the old key (and so the old entry).
+        let (i, name_here) = match self.by_id.remove(e.id()) {
             Some(i) => {
-                let old = std::mem::replace(&mut self.entries[i], e);
+                let old = std::mem::replace(&mut self.entries[i], e.clone());
                 self.states[state_slot(&old)] -= 1;
-                let new = &self.entries[i];
-                if old.name() != new.name() {
-                    if self.by_name.get(old.name()) == Some(&i) {
-                        self.by_name.remove(old.name());
-                    }
-                    self.by_name.insert(Arc::from(new.name()), i);
+                let name_here = self.by_name.get(old.name()) == Some(&i);
+                if name_here {
+                    self.by_name.remove(old.name());
                 }
+                (i, name_here || old.name() != e.name())
             }
             None => {
-                let i = self.entries.len();
-                self.by_id.insert(Arc::from(e.id()), i);
-                self.by_name.insert(Arc::from(e.name()), i);
-                self.entries.push(e);
+                self.entries.push(e.clone());
+                (self.entries.len() - 1, true)
             }
+        };
+        self.by_id.insert(ById(e.clone()), i);
+        if name_here {
+            self.by_name.remove(e.name());
+            self.by_name.insert(ByName(e), i);
         }
     }
 
@@ -588,6 +624,19 @@ mod tests {
         assert_eq!(t3.len(), 1);
         assert_eq!(t3.by_name("w").unwrap().id(), "c3");
         assert_eq!(t3.entries[0].id(), "c3");
+    }
+
+    #[test]
+    fn a_replaced_entry_is_not_kept_by_the_indexes() {
+        let t = ContainerTable::new(vec![summary("a1", "x"), summary("b2", "y")]);
+        let old = t.shared("a1").unwrap().clone();
+        let t2 = t.changed(vec![ContainerEntry::new(summary("a1", "x"))], &[]);
+        let renamed = t2.changed(vec![ContainerEntry::new(summary("b2", "z"))], &[]);
+        drop((t, t2));
+        assert_eq!(Arc::strong_count(&old), 1, "only this test holds it");
+        assert_eq!(renamed.by_name("z").unwrap().id(), "b2");
+        assert!(renamed.by_name("y").is_none());
+        assert_eq!(renamed.by_name("x").unwrap().id(), "a1");
     }
 
     #[test]
