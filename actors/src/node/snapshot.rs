@@ -15,7 +15,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use foldhash::{HashMap, HashMapExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// One container as the engine listed it: the fields Shoal reads, and its list JSON
@@ -117,12 +117,6 @@ impl ContainerEntry {
         v
     }
 
-    /// The order of a container list: newest first, as an engine lists; the ID breaks ties
-    /// so the order is stable.
-    pub fn list_order(a: &ContainerEntry, b: &ContainerEntry) -> std::cmp::Ordering {
-        b.created.cmp(&a.created).then_with(|| a.id().cmp(b.id()))
-    }
-
     /// The engine's first name without the leading `/`.
     pub fn name(&self) -> &str {
         self.info
@@ -192,20 +186,6 @@ pub struct ContainerTable {
     by_name: HashMap<ByName, usize>,
     /// (running, paused, stopped): `/info` shows them per node.
     states: [usize; 3],
-    /// The order a container list shows `entries` in, worked out once per table.
-    order: ListOrderMemo,
-}
-
-/// A table's containers newest first, by index into its entries: made the first time a list
-/// asks, so an unchanged node's order is not sorted again for every list. A changed table
-/// is a clone of the one before, and the clone starts empty.
-#[derive(Debug, Default)]
-struct ListOrderMemo(OnceLock<Box<[u32]>>);
-
-impl Clone for ListOrderMemo {
-    fn clone(&self) -> Self {
-        ListOrderMemo::default()
-    }
 }
 
 /// Index keys of a table: the entry itself, hashed and compared by its ID (`ById`) or its
@@ -266,7 +246,6 @@ impl ContainerTable {
             by_id: HashMap::with_capacity(entries.len()),
             by_name: HashMap::with_capacity(entries.len()),
             states: [0; 3],
-            order: ListOrderMemo::default(),
         };
         for e in entries {
             table.upsert(e);
@@ -288,7 +267,6 @@ impl ContainerTable {
     }
 
     fn upsert(&mut self, e: Arc<ContainerEntry>) {
-        self.order = ListOrderMemo::default();
         self.states[state_slot(&e)] += 1;
         // A key is the entry itself: a key is removed before it is inserted again, since an
         // insert over an existing key keeps the old key (and so the old entry).
@@ -315,7 +293,6 @@ impl ContainerTable {
     }
 
     fn remove(&mut self, id: &str) {
-        self.order = ListOrderMemo::default();
         let Some(i) = self.by_id.remove(id) else {
             return;
         };
@@ -333,18 +310,6 @@ impl ContainerTable {
                 *at = i;
             }
         }
-    }
-
-    /// Indexes into `entries`, newest first (see [`ContainerEntry::list_order`]).
-    pub fn newest_first(&self) -> &[u32] {
-        self.order.0.get_or_init(|| {
-            let len = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
-            let mut order: Vec<u32> = (0..len).collect();
-            order.sort_unstable_by(|&a, &b| {
-                ContainerEntry::list_order(&self.entries[a as usize], &self.entries[b as usize])
-            });
-            order.into_boxed_slice()
-        })
     }
 
     pub fn by_id(&self, id: &str) -> Option<&ContainerEntry> {
@@ -571,25 +536,6 @@ mod tests {
             (v["SizeRootFs"].as_i64(), v["Status"].as_str()),
             (Some(5), Some(HOST_DOWN))
         );
-    }
-
-    #[test]
-    fn a_table_lists_newest_first_and_forgets_its_order_when_changed() {
-        let mut old = summary("b", "y");
-        old.created = Some(1);
-        let t = ContainerTable::new(vec![summary("c", "z"), old, summary("a", "x")]);
-        let ids = |t: &ContainerTable| -> Vec<String> {
-            t.newest_first()
-                .iter()
-                .map(|&i| t.entries[i as usize].id().to_string())
-                .collect()
-        };
-        assert_eq!(ids(&t), ["a", "c", "b"]);
-        let mut newer = summary("d", "w");
-        newer.created = Some(9);
-        let t2 = t.changed(vec![ContainerEntry::new(newer)], &["c".to_string()]);
-        assert_eq!(ids(&t2), ["d", "a", "b"]);
-        assert_eq!(ids(&t), ["a", "c", "b"]);
     }
 
     #[test]

@@ -174,10 +174,8 @@ fn select(
             continue;
         }
         let table = &node.snapshot.containers;
-        // Each node's containers come newest first (sorted once per change of the node), so
-        // the sort below merges runs instead of sorting from scratch.
-        for &index in table.newest_first() {
-            let entry = &table.entries[index as usize];
+        for (index, entry) in table.entries.iter().enumerate() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
             let up = matches!(entry.state(), "running" | "paused" | "restarting");
             if !all && !up {
                 continue;
@@ -189,19 +187,49 @@ fn select(
             if !unfiltered && !wanted(entry, &node.name) {
                 continue;
             }
-            out.push(Selection {
-                node: u32::try_from(i).unwrap_or(u32::MAX),
-                index,
+            out.push(Pick {
+                created: entry.created,
+                id_head: id_head(entry.id()),
+                id: entry.id(),
+                at: Selection {
+                    node: u32::try_from(i).unwrap_or(u32::MAX),
+                    index,
+                },
             });
         }
     }
-    // Newest first over all nodes. A stable sort finds the nodes' sorted runs and merges
-    // them.
-    out.sort_by(|a, b| ContainerEntry::list_order(a.entry(read), b.entry(read)));
+    // Newest first over all nodes, as an engine lists; the ID breaks ties so the order is
+    // stable. Sorted on keys held in the picks: sorting through the entries (a pointer chase
+    // and a string compare for each comparison; a fleet made in one second has one
+    // `Created` for all) was 40 % of the CPU of a list of 30,000.
+    out.sort_unstable_by(|a, b| {
+        b.created
+            .cmp(&a.created)
+            .then(a.id_head.cmp(&b.id_head))
+            .then_with(|| a.id.cmp(b.id))
+    });
     if let Some(n) = limit {
         out.truncate(n);
     }
-    Ok(out)
+    Ok(out.into_iter().map(|p| p.at).collect())
+}
+
+/// A container picked for the list, with its sort keys.
+struct Pick<'a> {
+    created: i64,
+    /// The first 8 bytes of the ID, big-endian: compares as the ID's start does.
+    id_head: u64,
+    id: &'a str,
+    at: Selection,
+}
+
+/// The first 8 bytes of `id` as a big-endian number (zeros after a shorter ID, which sorts
+/// first as in a string compare).
+fn id_head(id: &str) -> u64 {
+    let mut head = [0u8; 8];
+    let n = id.len().min(8);
+    head[..n].copy_from_slice(&id.as_bytes()[..n]);
+    u64::from_be_bytes(head)
 }
 
 pub async fn list(
