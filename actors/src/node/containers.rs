@@ -42,6 +42,10 @@ pub(crate) struct ContainerBook {
     creating: HashSet<String>,
     /// Containers to list again, for the events that changed them.
     pending: HashSet<String>,
+    /// The resources recorded last, shared by the next container that holds the same: the
+    /// containers of a node mostly hold alike (no reservation, the default network), and a
+    /// copy each was ~100 bytes a container.
+    last_resources: Option<Arc<ContainerResources>>,
 }
 
 impl ContainerBook {
@@ -55,7 +59,8 @@ impl ContainerBook {
     pub fn creating(&mut self, id: &str, resources: Option<ContainerResources>) {
         self.creating.insert(id.to_string());
         if let Some(r) = resources {
-            Arc::make_mut(&mut self.resources).insert(Arc::from(id), Arc::new(r));
+            let r = self.share(r);
+            Arc::make_mut(&mut self.resources).insert(Arc::from(id), r);
         }
     }
 
@@ -78,12 +83,21 @@ impl ContainerBook {
 
     /// Records what inspects said the containers hold.
     pub fn learned(&mut self, results: Vec<(String, ContainerResources)>) {
-        if !results.is_empty() {
-            Arc::make_mut(&mut self.resources).extend(
-                results
-                    .into_iter()
-                    .map(|(id, r)| (Arc::<str>::from(id), Arc::new(r))),
-            );
+        if results.is_empty() {
+            return;
+        }
+        let shared: Vec<_> = results
+            .into_iter()
+            .map(|(id, r)| (Arc::<str>::from(id), self.share(r)))
+            .collect();
+        Arc::make_mut(&mut self.resources).extend(shared);
+    }
+
+    /// `r`, shared with the container recorded last when it holds the same.
+    fn share(&mut self, r: ContainerResources) -> Arc<ContainerResources> {
+        match &self.last_resources {
+            Some(last) if **last == r => last.clone(),
+            _ => self.last_resources.insert(Arc::new(r)).clone(),
         }
     }
 
@@ -259,6 +273,21 @@ mod tests {
         assert!(!update.resources.contains_key("b"));
         b.created("a");
         assert!(!b.is_creating("a"));
+    }
+
+    #[test]
+    fn alike_resources_are_shared() {
+        let mut b = ContainerBook::default();
+        b.learned(vec![
+            ("a".into(), resources(0)),
+            ("b".into(), resources(0)),
+            ("c".into(), resources(8)),
+        ]);
+        b.creating("d", Some(resources(8)));
+        let r = &b.resources;
+        assert!(Arc::ptr_eq(&r["a"], &r["b"]) && Arc::ptr_eq(&r["c"], &r["d"]));
+        assert!(!Arc::ptr_eq(&r["a"], &r["c"]));
+        assert_eq!(r["c"].reservation.memory, 8);
     }
 
     #[test]

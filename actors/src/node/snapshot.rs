@@ -18,35 +18,75 @@ use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// One container as the engine listed it: the fields Shoal reads, and its pre-rendered JSON.
+/// One container as the engine listed it: the fields Shoal reads, and its list JSON
+/// rendered once.
 ///
 /// The parsed list entry itself is not kept: at 30,000 containers it was the largest thing
-/// Shoal held, and only these fields of it are ever read.
+/// Shoal held, and only these fields of it are ever read. Nor is the status text kept apart
+/// from the JSON: it is read back from there by the one filter that needs it (`exited`).
 #[derive(Debug)]
 pub struct ContainerEntry {
     /// ID, names, image, labels and state: what the scheduler reads too. The node's offers
     /// share it instead of copying it.
     pub info: Arc<ContainerInfo>,
     pub created: i64,
-    /// The engine's status text (`Exited (137) 2 hours ago`).
-    pub status: String,
-    /// The list JSON of this container without its `Names` and `Status` fields and without
-    /// the opening `{`: a list answer is `{"Names":[...],"Status":...,` followed by this, so
-    /// the node-qualified names and the status (`Host Down` on an unhealthy node) are written
-    /// per answer while the rest is serialized once per change, not per request.
-    rendered_tail: Box<[u8]>,
+    /// This container's list JSON as a list answer shows it, less the node part of its
+    /// names: `{"Names":["/` `/web"],"Status":"Up 3 seconds","Id":...}`. A list answer copies
+    /// it in a few slices (the node's name at each of `name_cuts`, the sizes at `sizes_at`,
+    /// `Host Down` over `status` on an unhealthy node), so listing a container costs a copy
+    /// of bytes, not a serialization.
+    json: Box<[u8]>,
+    /// Where the node's name goes in `json`: just after the `"/` that opens each name.
+    name_cuts: Box<[u32]>,
+    /// Where `,"Status":` starts: `SizeRw` and `SizeRootFs` go there when asked for.
+    sizes_at: u32,
+    /// The span of the status string (quotes included) in `json`.
+    status: (u32, u32),
 }
 
 /// The status a container list shows for the containers of an unhealthy node, as classic
 /// Swarm did: what the engine last said of them may no longer be true.
 pub const HOST_DOWN: &str = "Host Down";
 
+/// A string as JSON (quotes included); a `&str` always serializes.
+fn json_string(s: &str) -> Vec<u8> {
+    serde_json::to_vec(s).unwrap_or_else(|_| b"\"\"".to_vec())
+}
+
+/// An offset into an entry's JSON (a list entry is far below 4 GiB).
+fn offset(v: &[u8]) -> u32 {
+    u32::try_from(v.len()).unwrap_or(u32::MAX)
+}
+
 impl ContainerEntry {
     pub fn new(mut summary: ContainerSummary) -> Self {
         let names = summary.names.take().unwrap_or_default();
         let status = summary.status.take().unwrap_or_default();
-        let mut full = serde_json::to_vec(&summary).unwrap_or_else(|_| b"{}".to_vec());
-        full.remove(0);
+        let tail = serde_json::to_vec(&summary).unwrap_or_else(|_| b"{}".to_vec());
+        let mut json = Vec::with_capacity(tail.len() + 64);
+        json.extend_from_slice(b"{\"Names\":[");
+        let mut name_cuts = Vec::with_capacity(names.len());
+        for (i, n) in names.iter().enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            json.extend_from_slice(b"\"/");
+            name_cuts.push(offset(&json));
+            // `"/name"` escaped as JSON, its opening quote dropped: the node goes before it.
+            let bare = json_string(&format!("/{}", n.trim_start_matches('/')));
+            json.extend_from_slice(&bare[1..]);
+        }
+        json.push(b']');
+        let sizes_at = offset(&json);
+        json.extend_from_slice(b",\"Status\":");
+        let status_start = offset(&json);
+        json.extend_from_slice(&json_string(&status));
+        let status_span = (status_start, offset(&json));
+        // The rest of the engine's fields, after the `{` that opens them.
+        if tail.len() > 2 {
+            json.push(b',');
+        }
+        json.extend_from_slice(tail.get(1..).unwrap_or(b"}"));
         ContainerEntry {
             info: Arc::new(ContainerInfo {
                 id: summary.id.unwrap_or_default(),
@@ -57,13 +97,24 @@ impl ContainerEntry {
                 state: summary.state.map(|st| st.to_string()).unwrap_or_default(),
             }),
             created: summary.created.unwrap_or(0),
-            status,
-            rendered_tail: full.into_boxed_slice(),
+            json: json.into_boxed_slice(),
+            name_cuts: name_cuts.into_boxed_slice(),
+            sizes_at,
+            status: status_span,
         }
     }
 
     pub fn id(&self) -> &str {
         &self.info.id
+    }
+
+    /// A node's name escaped as the inside of a JSON string (no quotes): how
+    /// [`ContainerEntry::render_into`] takes it.
+    pub fn node_name_json(name: &str) -> Vec<u8> {
+        let mut v = json_string(name);
+        v.pop();
+        v.remove(0);
+        v
     }
 
     /// The engine's first name without the leading `/`.
@@ -79,40 +130,46 @@ impl ContainerEntry {
         &self.info.state
     }
 
-    /// Writes this container's list JSON, with every name shown as `/node/name`.
-    /// `sizes` (`SizeRw`, `SizeRootFs`) are added when the client asked for them; a
-    /// container of a node that is `down` shows the status [`HOST_DOWN`].
+    /// The engine's status text (`Exited (137) 2 hours ago`), read back from the JSON.
+    pub fn status(&self) -> String {
+        let (start, end) = (self.status.0 as usize, self.status.1 as usize);
+        self.json
+            .get(start..end)
+            .and_then(|s| serde_json::from_slice(s).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes this container's list JSON, with every name shown as `/node/name`;
+    /// `node_name` is the node's name as it goes inside a JSON string (see
+    /// [`ContainerEntry::node_name_json`]). `sizes` (`SizeRw`, `SizeRootFs`) are added when the client asked
+    /// for them; a container of a node that is `down` shows the status [`HOST_DOWN`].
     pub fn render_into(
         &self,
-        node_name: &str,
+        node_name: &[u8],
         sizes: Option<(i64, i64)>,
         down: bool,
         out: &mut BytesMut,
     ) {
-        out.put_slice(b"{\"Names\":[");
-        for (i, n) in self.info.names.iter().enumerate() {
-            if i > 0 {
-                out.put_u8(b',');
-            }
-            let qualified = format!("/{node_name}/{}", n.trim_start_matches('/'));
-            // A name is a plain string; serde_json escapes what needs escaping.
-            out.put_slice(
-                serde_json::to_string(&qualified)
-                    .unwrap_or_default()
-                    .as_bytes(),
-            );
+        let json = &self.json[..];
+        let mut at = 0;
+        for &cut in self.name_cuts.iter() {
+            out.put_slice(&json[at..cut as usize]);
+            out.put_slice(node_name);
+            at = cut as usize;
         }
-        out.put_slice(b"]");
+        let sizes_at = self.sizes_at as usize;
+        out.put_slice(&json[at..sizes_at]);
         if let Some((rw, root)) = sizes {
             out.put_slice(format!(",\"SizeRw\":{rw},\"SizeRootFs\":{root}").as_bytes());
         }
-        let status = if down { HOST_DOWN } else { &self.status };
-        out.put_slice(b",\"Status\":");
-        out.put_slice(serde_json::to_string(status).unwrap_or_default().as_bytes());
-        if self.rendered_tail.len() > 1 {
-            out.put_u8(b',');
+        if down {
+            let (start, end) = (self.status.0 as usize, self.status.1 as usize);
+            out.put_slice(&json[sizes_at..start]);
+            out.put_slice(&json_string(HOST_DOWN));
+            out.put_slice(&json[end..]);
+        } else {
+            out.put_slice(&json[sizes_at..]);
         }
-        out.put_slice(&self.rendered_tail);
     }
 }
 
@@ -125,11 +182,44 @@ impl ContainerEntry {
 #[derive(Debug, Default, Clone)]
 pub struct ContainerTable {
     pub entries: Vec<Arc<ContainerEntry>>,
-    by_id: HashMap<Arc<str>, usize>,
-    by_name: HashMap<Arc<str>, usize>,
+    by_id: HashMap<ById, usize>,
+    by_name: HashMap<ByName, usize>,
     /// (running, paused, stopped): `/info` shows them per node.
     states: [usize; 3],
 }
+
+/// Index keys of a table: the entry itself, hashed and compared by its ID (`ById`) or its
+/// first name (`ByName`), so an index costs a pointer per container, not a copy of each
+/// key (the copies were ~110 bytes a container).
+macro_rules! entry_key {
+    ($key:ident, $field:ident) => {
+        #[derive(Debug, Clone)]
+        struct $key(Arc<ContainerEntry>);
+
+        impl std::borrow::Borrow<str> for $key {
+            fn borrow(&self) -> &str {
+                self.0.$field()
+            }
+        }
+
+        impl std::hash::Hash for $key {
+            fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+                // As `str` hashes, so lookups by `&str` find it.
+                self.0.$field().hash(h)
+            }
+        }
+
+        impl PartialEq for $key {
+            fn eq(&self, other: &Self) -> bool {
+                self.0.$field() == other.0.$field()
+            }
+        }
+
+        impl Eq for $key {}
+    };
+}
+entry_key!(ById, id);
+entry_key!(ByName, name);
 
 /// Which of the (running, paused, stopped) counts a container is in.
 fn state_slot(e: &ContainerEntry) -> usize {
@@ -178,24 +268,27 @@ impl ContainerTable {
 
     fn upsert(&mut self, e: Arc<ContainerEntry>) {
         self.states[state_slot(&e)] += 1;
-        match self.by_id.get(e.id()).copied() {
+        // A key is the entry itself: a key is removed before it is inserted again, since an
+        // insert over an existing key keeps the old key (and so the old entry).
+        let (i, name_here) = match self.by_id.remove(e.id()) {
             Some(i) => {
-                let old = std::mem::replace(&mut self.entries[i], e);
+                let old = std::mem::replace(&mut self.entries[i], e.clone());
                 self.states[state_slot(&old)] -= 1;
-                let new = &self.entries[i];
-                if old.name() != new.name() {
-                    if self.by_name.get(old.name()) == Some(&i) {
-                        self.by_name.remove(old.name());
-                    }
-                    self.by_name.insert(Arc::from(new.name()), i);
+                let name_here = self.by_name.get(old.name()) == Some(&i);
+                if name_here {
+                    self.by_name.remove(old.name());
                 }
+                (i, name_here || old.name() != e.name())
             }
             None => {
-                let i = self.entries.len();
-                self.by_id.insert(Arc::from(e.id()), i);
-                self.by_name.insert(Arc::from(e.name()), i);
-                self.entries.push(e);
+                self.entries.push(e.clone());
+                (self.entries.len() - 1, true)
             }
+        };
+        self.by_id.insert(ById(e.clone()), i);
+        if name_here {
+            self.by_name.remove(e.name());
+            self.by_name.insert(ByName(e), i);
         }
     }
 
@@ -397,7 +490,7 @@ mod tests {
             ..summary("abc", "web")
         });
         let mut out = BytesMut::new();
-        e.render_into("node-1", Some((1, 2)), false, &mut out);
+        e.render_into(b"node-1", Some((1, 2)), false, &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["Status"], "Up 3 seconds");
         assert_eq!(v["Names"][0], "/node-1/web");
@@ -407,7 +500,7 @@ mod tests {
         assert_eq!(v["SizeRootFs"], 2);
         assert_eq!(e.name(), "web");
         let mut down = BytesMut::new();
-        e.render_into("node-1", None, true, &mut down);
+        e.render_into(b"node-1", None, true, &mut down);
         let v: serde_json::Value = serde_json::from_slice(&down).unwrap();
         assert_eq!(v["Status"], HOST_DOWN);
         assert_eq!(
@@ -416,6 +509,33 @@ mod tests {
         );
         let text = String::from_utf8(down.to_vec()).unwrap();
         assert_eq!(text.matches("\"Status\"").count(), 1, "{text}");
+        assert_eq!(e.status(), "Up 3 seconds");
+    }
+
+    #[test]
+    fn every_name_is_qualified_and_escaped() {
+        let e = ContainerEntry::new(ContainerSummary {
+            names: Some(vec!["/web".into(), "/a\"b/alias".into()]),
+            status: Some("Exited (137) 2 \"hours\" ago".into()),
+            ..summary("abc", "unused")
+        });
+        let mut out = BytesMut::new();
+        let node = ContainerEntry::node_name_json("n\"1");
+        e.render_into(&node, None, false, &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["Names"][0], "/n\"1/web");
+        assert_eq!(v["Names"][1], "/n\"1/a\"b/alias");
+        assert_eq!(v["Status"], "Exited (137) 2 \"hours\" ago");
+        assert_eq!(e.status(), "Exited (137) 2 \"hours\" ago");
+        let bare = ContainerEntry::new(ContainerSummary::default());
+        let mut out = BytesMut::new();
+        bare.render_into(b"n", Some((0, 5)), true, &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["Names"], serde_json::json!([]));
+        assert_eq!(
+            (v["SizeRootFs"].as_i64(), v["Status"].as_str()),
+            (Some(5), Some(HOST_DOWN))
+        );
     }
 
     #[test]
@@ -450,6 +570,19 @@ mod tests {
         assert_eq!(t3.len(), 1);
         assert_eq!(t3.by_name("w").unwrap().id(), "c3");
         assert_eq!(t3.entries[0].id(), "c3");
+    }
+
+    #[test]
+    fn a_replaced_entry_is_not_kept_by_the_indexes() {
+        let t = ContainerTable::new(vec![summary("a1", "x"), summary("b2", "y")]);
+        let old = t.shared("a1").unwrap().clone();
+        let t2 = t.changed(vec![ContainerEntry::new(summary("a1", "x"))], &[]);
+        let renamed = t2.changed(vec![ContainerEntry::new(summary("b2", "z"))], &[]);
+        drop((t, t2));
+        assert_eq!(Arc::strong_count(&old), 1, "only this test holds it");
+        assert_eq!(renamed.by_name("z").unwrap().id(), "b2");
+        assert!(renamed.by_name("y").is_none());
+        assert_eq!(renamed.by_name("x").unwrap().id(), "a1");
     }
 
     #[test]

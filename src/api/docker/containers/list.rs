@@ -14,7 +14,6 @@ use shoal_actors::node::{ContainerEntry, Health, InspectContainer, ListContainer
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::rc::Rc;
-use std::sync::Arc;
 
 const LIST_FILTERS: &[&str] = &[
     "id", "name", "label", "status", "ancestor", "before", "since", "exited",
@@ -31,7 +30,8 @@ const STATES: &[&str] = &[
 
 /// Exit code from the engine's status text (`Exited (137) 2 hours ago`).
 fn exit_code(e: &ContainerEntry) -> Option<String> {
-    let rest = e.status.strip_prefix("Exited (")?;
+    let status = e.status();
+    let rest = status.strip_prefix("Exited (")?;
     Some(rest.split(')').next()?.to_string())
 }
 
@@ -50,15 +50,47 @@ fn ancestor_matches(e: &ContainerEntry, wanted: &str) -> bool {
         || (wanted.len() >= 4 && bare_id.starts_with(wanted.trim_start_matches("sha256:")))
 }
 
-/// One container to list: its node (an index into the read's nodes) and its entry.
+/// One container to list: its node (an index into the read's nodes) and its place in that
+/// node's table.
+#[derive(Clone, Copy)]
 struct Selection {
-    node: usize,
-    entry: Arc<ContainerEntry>,
+    node: u32,
+    index: u32,
+}
+
+impl Selection {
+    fn entry<'a>(&self, read: &'a ClusterRead) -> &'a ContainerEntry {
+        &read.nodes[self.node as usize].snapshot.containers.entries[self.index as usize]
+    }
 }
 
 fn created_of(read: &ClusterRead, reference: &str) -> Result<i64, ApiError> {
     let (_, e) = read.lookup_container(reference)?;
     Ok(e.created)
+}
+
+/// The values of one filter key compiled once per list, not once per container: Docker's
+/// `Match` (an exact value, or an unanchored regular expression; a value that is not a
+/// valid expression matches only exactly), as `Filters::matches`.
+struct Matcher(Vec<(String, Option<regex::Regex>)>);
+
+impl Matcher {
+    fn of(filters: &Filters, key: &str) -> Option<Matcher> {
+        filters.get(key).map(|values| {
+            Matcher(
+                values
+                    .iter()
+                    .map(|v| (v.clone(), regex::Regex::new(v).ok()))
+                    .collect(),
+            )
+        })
+    }
+
+    fn matches(&self, source: &str) -> bool {
+        self.0
+            .iter()
+            .any(|(v, re)| v == source || re.as_ref().is_some_and(|re| re.is_match(source)))
+    }
 }
 
 fn select(
@@ -100,69 +132,104 @@ fn select(
         || since.is_some()
         || filters.get("status").is_some()
         || filters.get("exited").is_some();
+    let (names, ids) = (Matcher::of(&filters, "name"), Matcher::of(&filters, "id"));
+    // Whether a container passes the filters, given its node's name.
+    let wanted = |entry: &ContainerEntry, node_name: &str| {
+        let name_ok = names.as_ref().is_none_or(|m| {
+            entry.info.names.iter().any(|n| {
+                let bare = format!("/{}", n.trim_start_matches('/'));
+                m.matches(&bare) || m.matches(&format!("/{node_name}{bare}"))
+            })
+        });
+        if !name_ok
+            || !ids.as_ref().is_none_or(|m| m.matches(entry.id()))
+            || !filters.matches_labels("label", &entry.info.labels)
+        {
+            return false;
+        }
+        if let Some(states) = filters.get("status") {
+            if !states.iter().any(|s| s == entry.state()) {
+                return false;
+            }
+        }
+        if let Some(codes) = filters.get("exited") {
+            if !exit_code(entry).is_some_and(|c| codes.contains(&c)) {
+                return false;
+            }
+        }
+        if let Some(images) = filters.get("ancestor") {
+            if !images.iter().any(|i| ancestor_matches(entry, i)) {
+                return false;
+            }
+        }
+        !(before.is_some_and(|t| entry.created >= t) || since.is_some_and(|t| entry.created <= t))
+    };
+    let unfiltered = filters.0.values().all(Vec::is_empty);
     let mut out = Vec::new();
     for (i, node) in read.nodes.iter().enumerate() {
         // As classic Swarm: what an unhealthy node last listed may no longer run, so only
         // `all` shows it (as `Host Down`).
         let down = node.snapshot.health == Health::Unhealthy;
-        for entry in &node.snapshot.containers.entries {
+        if down && !all {
+            continue;
+        }
+        let table = &node.snapshot.containers;
+        for (index, entry) in table.entries.iter().enumerate() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
             let up = matches!(entry.state(), "running" | "paused" | "restarting");
-            if !all && (down || !up) {
+            if !all && !up {
                 continue;
             }
             // Another tenant's containers are not there for this client.
             if !Grant::sees(tenant, |k| entry.info.labels.get(k).map(String::as_str)) {
                 continue;
             }
-            let name_ok = filters.get("name").is_none()
-                || entry.info.names.iter().any(|n| {
-                    let bare = format!("/{}", n.trim_start_matches('/'));
-                    filters.matches("name", &bare)
-                        || filters.matches("name", &format!("/{}{bare}", node.name))
-                });
-            if !name_ok
-                || !filters.matches("id", entry.id())
-                || !filters.matches_labels("label", &entry.info.labels)
-            {
+            if !unfiltered && !wanted(entry, &node.name) {
                 continue;
             }
-            if let Some(states) = filters.get("status") {
-                if !states.iter().any(|s| s == entry.state()) {
-                    continue;
-                }
-            }
-            if let Some(codes) = filters.get("exited") {
-                if !exit_code(entry).is_some_and(|c| codes.contains(&c)) {
-                    continue;
-                }
-            }
-            if let Some(images) = filters.get("ancestor") {
-                if !images.iter().any(|i| ancestor_matches(entry, i)) {
-                    continue;
-                }
-            }
-            if before.is_some_and(|t| entry.created >= t)
-                || since.is_some_and(|t| entry.created <= t)
-            {
-                continue;
-            }
-            out.push(Selection {
-                node: i,
-                entry: entry.clone(),
+            out.push(Pick {
+                created: entry.created,
+                id_head: id_head(entry.id()),
+                id: entry.id(),
+                at: Selection {
+                    node: u32::try_from(i).unwrap_or(u32::MAX),
+                    index,
+                },
             });
         }
     }
-    // Newest first, as an engine lists; the ID breaks ties so the order is stable.
+    // Newest first over all nodes, as an engine lists; the ID breaks ties so the order is
+    // stable. Sorted on keys held in the picks: sorting through the entries (a pointer chase
+    // and a string compare for each comparison; a fleet made in one second has one
+    // `Created` for all) was 40 % of the CPU of a list of 30,000.
     out.sort_unstable_by(|a, b| {
-        b.entry
-            .created
-            .cmp(&a.entry.created)
-            .then_with(|| a.entry.id().cmp(b.entry.id()))
+        b.created
+            .cmp(&a.created)
+            .then(a.id_head.cmp(&b.id_head))
+            .then_with(|| a.id.cmp(b.id))
     });
     if let Some(n) = limit {
         out.truncate(n);
     }
-    Ok(out)
+    Ok(out.into_iter().map(|p| p.at).collect())
+}
+
+/// A container picked for the list, with its sort keys.
+struct Pick<'a> {
+    created: i64,
+    /// The first 8 bytes of the ID, big-endian: compares as the ID's start does.
+    id_head: u64,
+    id: &'a str,
+    at: Selection,
+}
+
+/// The first 8 bytes of `id` as a big-endian number (zeros after a shorter ID, which sorts
+/// first as in a string compare).
+fn id_head(id: &str) -> u64 {
+    let mut head = [0u8; 8];
+    let n = id.len().min(8);
+    head[..n].copy_from_slice(&id.as_bytes()[..n]);
+    u64::from_be_bytes(head)
 }
 
 pub async fn list(
@@ -182,16 +249,19 @@ pub async fn list(
         .streaming(ListBody::new(read, selected, sizes).into_stream()))
 }
 
-/// Containers rendered into one chunk of the list answer (~500 bytes each).
+/// Containers written into one chunk of the list answer (~400 bytes each).
 const LIST_CHUNK: usize = 256;
 
-/// The list answer, rendered a chunk at a time as the client reads it: at a thousand
-/// nodes the whole answer is ~15 MB, and built whole it was held twice (once here, once
-/// in actix-http's write buffer) for every client listing at once.
+/// The list answer, written a chunk at a time as the client reads it: at a thousand
+/// nodes the whole answer is ~12 MB, and built whole it was held twice (once here, once
+/// in actix-http's write buffer) for every client listing at once. Each container's JSON
+/// is already rendered (see `ContainerEntry::render_into`): a chunk is copies of it.
 struct ListBody {
     read: ClusterRead,
     selected: Vec<Selection>,
     sizes: HashMap<String, (i64, i64)>,
+    /// Each node's name as it goes in a JSON string, by node index (escaped once per list).
+    node_names: Vec<Vec<u8>>,
 }
 
 impl ListBody {
@@ -200,10 +270,16 @@ impl ListBody {
         selected: Vec<Selection>,
         sizes: HashMap<String, (i64, i64)>,
     ) -> Self {
+        let node_names = read
+            .nodes
+            .iter()
+            .map(|n| ContainerEntry::node_name_json(&n.name))
+            .collect();
         ListBody {
             read,
             selected,
             sizes,
+            node_names,
         }
     }
 
@@ -226,10 +302,15 @@ impl ListBody {
             if start + i > 0 {
                 out.put_u8(b',');
             }
-            let node = &self.read.nodes[s.node];
+            let node = &self.read.nodes[s.node as usize];
             let down = node.snapshot.health == Health::Unhealthy;
-            let sizes = self.sizes.get(s.entry.id()).copied();
-            s.entry.render_into(&node.name, sizes, down, &mut out);
+            let entry = s.entry(&self.read);
+            let sizes = if self.sizes.is_empty() {
+                None
+            } else {
+                self.sizes.get(entry.id()).copied()
+            };
+            entry.render_into(&self.node_names[s.node as usize], sizes, down, &mut out);
         }
         if c + 1 == chunks {
             out.put_u8(b']');
@@ -242,7 +323,7 @@ impl ListBody {
 async fn fetch_sizes(read: &ClusterRead, selected: &[Selection]) -> HashMap<String, (i64, i64)> {
     let mut picked = vec![false; read.nodes.len()];
     for s in selected {
-        picked[s.node] = true;
+        picked[s.node as usize] = true;
     }
     let nodes = read
         .nodes
