@@ -462,6 +462,37 @@ mod framing_tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// Reads one request head from `s`.
+    /// An engine on 127.0.0.1 that answers every GET at once and every POST only after
+    /// `post_delay` (work it takes long over, or never answers).
+    async fn stalling_engine(post_delay: Duration) -> EngineAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        actix_rt::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                actix_rt::spawn(async move {
+                    loop {
+                        let head = read_head(&mut s).await;
+                        if head.is_empty() {
+                            return;
+                        }
+                        if head.starts_with(b"POST") {
+                            actix_rt::time::sleep(post_delay).await;
+                        }
+                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK";
+                        if s.write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        EngineAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        }
+    }
+
     async fn read_head(s: &mut tokio::net::TcpStream) -> Vec<u8> {
         let mut head = Vec::new();
         while !head.ends_with(b"\r\n\r\n") {
@@ -517,33 +548,7 @@ mod framing_tests {
     /// own, and the node is not taken for sick.
     #[actix_rt::test]
     async fn slow_work_leaves_the_nodes_own_calls_their_connections() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        actix_rt::spawn(async move {
-            loop {
-                let (mut s, _) = listener.accept().await.unwrap();
-                actix_rt::spawn(async move {
-                    loop {
-                        let head = read_head(&mut s).await;
-                        if head.is_empty() {
-                            return;
-                        }
-                        if head.starts_with(b"POST") {
-                            // Works for a minute.
-                            actix_rt::time::sleep(Duration::from_secs(60)).await;
-                        }
-                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK";
-                        if s.write_all(ok).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        let addr = EngineAddr::Tcp {
-            host: "127.0.0.1".into(),
-            port,
-        };
+        let addr = stalling_engine(Duration::from_secs(60)).await;
         let timeouts = Timeouts {
             call: Duration::from_secs(1),
             long: Duration::from_secs(30),
@@ -567,33 +572,7 @@ mod framing_tests {
     /// (the unhealthy node's probes) go through on new connections.
     #[actix_rt::test]
     async fn work_in_flight_ends_when_its_node_turns_unhealthy() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        actix_rt::spawn(async move {
-            loop {
-                let (mut s, _) = listener.accept().await.unwrap();
-                actix_rt::spawn(async move {
-                    loop {
-                        let head = read_head(&mut s).await;
-                        if head.is_empty() {
-                            return;
-                        }
-                        if head.starts_with(b"POST") {
-                            // Never answers.
-                            actix_rt::time::sleep(Duration::from_secs(3600)).await;
-                        }
-                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK";
-                        if s.write_all(ok).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        let addr = EngineAddr::Tcp {
-            host: "127.0.0.1".into(),
-            port,
-        };
+        let addr = stalling_engine(Duration::from_secs(3600)).await;
         let timeouts = Timeouts {
             call: Duration::from_secs(1),
             long: Duration::from_secs(600),
