@@ -212,32 +212,56 @@ pub struct TlsArgs {
     #[arg(long, env = "SHOAL_TLSKEY", value_name = "PATH")]
     pub tlskey: Option<std::path::PathBuf>,
 
-    /// The engines' CA, when it is not --tlscacert (turns TLS to engines on).
-    #[arg(long, env = "SHOAL_ENGINE_TLSCACERT", value_name = "PATH")]
-    pub engine_tlscacert: Option<std::path::PathBuf>,
-
-    /// The client certificate shown to engines, when it is not --tlscert.
-    #[arg(
-        long,
-        env = "SHOAL_ENGINE_TLSCERT",
-        value_name = "PATH",
-        requires = "engine_tlskey"
-    )]
-    pub engine_tlscert: Option<std::path::PathBuf>,
-
-    /// The key of --engine-tlscert.
-    #[arg(
-        long,
-        env = "SHOAL_ENGINE_TLSKEY",
-        value_name = "PATH",
-        requires = "engine_tlscert"
-    )]
-    pub engine_tlskey: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineTlsArgs,
 
     /// Serve a -H address other than loopback without --tlsverify. Anyone who reaches it is
     /// root on every engine; a warning says so at start and in `docker info`.
     #[arg(long, env = "SHOAL_INSECURE_LISTEN", value_parser = BoolishValueParser::new())]
     pub insecure_listen: bool,
+}
+
+/// TLS to engines with files of their own, apart from the manager's: `shoal manage` and
+/// `shoal join` (which checks the engine it registers) take the same flags.
+#[derive(Debug, Args, Default)]
+pub struct EngineTlsArgs {
+    /// Dial engines with TLS and check their certificates against this CA (PEM); `manage`
+    /// uses --tlscacert when it is not given.
+    #[arg(
+        id = "engine_tlscacert",
+        long = "engine-tlscacert",
+        env = "SHOAL_ENGINE_TLSCACERT",
+        value_name = "PATH"
+    )]
+    pub ca: Option<std::path::PathBuf>,
+
+    /// The client certificate (PEM) shown to engines; `manage` shows --tlscert when it is
+    /// not given.
+    #[arg(
+        id = "engine_tlscert",
+        long = "engine-tlscert",
+        env = "SHOAL_ENGINE_TLSCERT",
+        value_name = "PATH",
+        requires = "engine_tlskey"
+    )]
+    pub cert: Option<std::path::PathBuf>,
+
+    /// The key of --engine-tlscert.
+    #[arg(
+        id = "engine_tlskey",
+        long = "engine-tlskey",
+        env = "SHOAL_ENGINE_TLSKEY",
+        value_name = "PATH",
+        requires = "engine_tlscert"
+    )]
+    pub key: Option<std::path::PathBuf>,
+}
+
+impl EngineTlsArgs {
+    /// The client pair, when both files are given.
+    pub fn cert_key(&self) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+        self.cert.clone().zip(self.key.clone())
+    }
 }
 
 impl ManageArgs {

@@ -2,14 +2,18 @@
 //! engine in etcd discovery, as classic Swarm's `swarm join` did.
 //!
 //! It first checks that a Docker engine answers `/_ping` at the advertised address (a
-//! typo must not become a node every manager then reports as down), then holds the key
+//! typo must not become a node every manager then reports as down), over TLS with the
+//! files `shoal manage` dials engines with (`--engine-tlscacert`, `--engine-tlscert`,
+//! `--engine-tlskey`) when the engine serves `--tlsverify`, then holds the key
 //! `<prefix>/nodes/HOST:PORT` under a lease of `--ttl`, renewed every `--heartbeat`
 //! ([`HeldKey`]). On SIGTERM or SIGINT it revokes the lease, so managers drop the node at
 //! once; if the agent dies without that, the key expires with the lease, within the TTL.
 //! While etcd is unreachable it keeps retrying, and writes the key again when etcd is back.
 
+use crate::cli::EngineTlsArgs;
 use crate::discovery::{etcd::node_key, Discovery, DiscoveryError};
 use clap::Args;
+use shoal_actors::engine::tls::{use_engine_tls, EngineTls, EngineTlsFiles, TlsFileError};
 use shoal_actors::engine::{Engine, EngineAddr, HttpEngine, Timeouts};
 use shoal_actors::etcd::{EtcdError, HeldKey};
 use std::time::Duration;
@@ -46,6 +50,10 @@ pub struct JoinArgs {
     )]
     pub discovery_opts: Vec<String>,
 
+    /// TLS to the engine, for the `/_ping` check (an engine that serves `--tlsverify`).
+    #[command(flatten)]
+    pub engine_tls: EngineTlsArgs,
+
     /// Log level: error, warn, info, debug, trace (or a tracing filter directive).
     #[arg(long, env = "SHOAL_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -67,6 +75,10 @@ pub enum JoinError {
     Ttl { heartbeat: Duration },
     #[error("no Docker engine answers at {addr}: {reason}")]
     NoEngine { addr: String, reason: String },
+    #[error("--engine-tlscert needs --engine-tlscacert: the CA the engine's certificate is checked against")]
+    TlsCa,
+    #[error("{0}")]
+    Tls(#[from] TlsFileError),
     #[error("cannot wait for signals: {0}")]
     Signal(std::io::Error),
 }
@@ -95,6 +107,15 @@ pub fn run(args: JoinArgs) -> Result<(), JoinError> {
             heartbeat: args.heartbeat,
         });
     }
+    let tls = match (&args.engine_tls.ca, args.engine_tls.cert_key()) {
+        (None, None) => None,
+        (None, Some(_)) => return Err(JoinError::TlsCa),
+        (Some(ca), cert_key) => Some(EngineTls::load(&EngineTlsFiles {
+            ca: ca.clone(),
+            cert_key,
+        })?),
+    };
+    use_engine_tls(tls);
     actix_rt::System::new().block_on(async move {
         ping(&addr).await?;
         let etcd = config.load().await?;
@@ -114,7 +135,7 @@ pub fn run(args: JoinArgs) -> Result<(), JoinError> {
     })
 }
 
-/// The engine answers `/_ping` at `addr`.
+/// The engine answers `/_ping` at `addr` (over TLS when `use_engine_tls` was given files).
 async fn ping(addr: &EngineAddr) -> Result<(), JoinError> {
     let engine = HttpEngine::new(
         addr.clone(),

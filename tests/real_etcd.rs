@@ -36,15 +36,15 @@ impl Agent {
         Self::join_with(engine, discovery, &[])
     }
 
-    /// With `--discovery-opt` for each of `opts`.
-    fn join_with(engine: &RealEngine, discovery: &str, opts: &[String]) -> Agent {
+    /// With more arguments (`--discovery-opt`, the engine's TLS files).
+    fn join_with(engine: &RealEngine, discovery: &str, args: &[String]) -> Agent {
         let dir = tempfile::tempdir().expect("a temp dir for the agent's log");
         let log = dir.path().join("join.log");
         let out = std::fs::File::create(&log).expect("agent log");
         let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
             .args(["join", "--advertise", &engine.tcp_addr()])
             .args(["--heartbeat", HEARTBEAT, "--ttl", &format!("{TTL_SECS}s")])
-            .args(opts.iter().flat_map(|o| ["--discovery-opt", o.as_str()]))
+            .args(args)
             .arg(discovery)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -314,15 +314,30 @@ fn etcd_down_keeps_serving_and_catches_up() {
 
 /// TLS to a three-member etcd (what replicated managers run on) that requires client
 /// certificates: `--discovery-opt kv.*` for `manage`, `join` and `list`; with one member
-/// killed, the manager and the agents go on through the other two.
+/// killed, the manager and the agents go on through the other two. The engines serve
+/// `--tlsverify` too: `join` checks them with `--engine-tls*`, as `manage` dials them, and
+/// refuses one it cannot reach over plain HTTP.
 #[test]
 fn tls_three_member_etcd_losing_one_member() {
     let dir = tempfile::tempdir().expect("a temp dir for certificates");
     let pki = support::pki::Pki::new(dir.path(), "etcd");
     let etcd = EtcdCluster::start_tls(3, &pki);
-    let cluster = RealCluster::new().engines(2).start().expect("two engines");
+    let cluster = RealCluster::new()
+        .engines(2)
+        .tls(&pki)
+        .start()
+        .expect("two TLS engines");
     let (a, b) = (&cluster.engines()[0], &cluster.engines()[1]);
     let discovery = etcd.url("tls-test");
+    let to_engines = pki.client("manager");
+    let engine_tls: Vec<String> = [
+        ("--engine-tlscacert", &to_engines.ca),
+        ("--engine-tlscert", &to_engines.cert),
+        ("--engine-tlskey", &to_engines.key),
+    ]
+    .into_iter()
+    .flat_map(|(flag, path)| [flag.to_string(), path.display().to_string()])
+    .collect();
     let cert = etcd.client_cert().expect("a client certificate");
     let opts = [
         format!("kv.cacertfile={}", cert.ca.display()),
@@ -333,6 +348,7 @@ fn tls_three_member_etcd_losing_one_member() {
     for o in &opts {
         args.extend(["--discovery-opt", o]);
     }
+    args.extend(engine_tls.iter().map(String::as_str));
     args.extend([
         "--engine-refresh-min-interval",
         "1s",
@@ -340,14 +356,30 @@ fn tls_three_member_etcd_losing_one_member() {
         "2s",
     ]);
     let shoal = ShoalDaemon::start(&args);
-    let mut agent_a = Agent::join_with(a, &discovery, &opts);
+    let discovery_opts: Vec<String> = opts
+        .iter()
+        .flat_map(|o| ["--discovery-opt".to_string(), o.clone()])
+        .collect();
+    // Without the engine's TLS files the agent's `/_ping` is refused, and it says so.
+    let mut plain = Agent::join_with(a, &discovery, &discovery_opts);
+    let status = plain.child.wait().expect("the agent exits");
+    assert_eq!(status.code(), Some(2), "{}", plain.log());
+    assert!(
+        plain
+            .log()
+            .contains(&format!("no Docker engine answers at {}", a.tcp_addr())),
+        "{}",
+        plain.log()
+    );
+    let join_args = [discovery_opts, engine_tls].concat();
+    let mut agent_a = Agent::join_with(a, &discovery, &join_args);
     time_until(&shoal, "a joined over TLS", Duration::from_secs(1), |t| {
         t.contains(&a.tcp_addr())
     });
 
     // One member of three down: b still joins, and the manager sees it.
     etcd.stop_member(0);
-    let _agent_b = Agent::join_with(b, &discovery, &opts);
+    let _agent_b = Agent::join_with(b, &discovery, &join_args);
     let took = time_until(
         &shoal,
         "b joined with a member down",

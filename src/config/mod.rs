@@ -217,21 +217,22 @@ fn tls_files(
         engines,
         EngineSource::Simulated(_) | EngineSource::Discovery(Discovery::Unix(_))
     );
-    let wanted = on || args.engine_tlscacert.is_some() || args.engine_tlscert.is_some();
+    let wanted = on || args.engine.ca.is_some() || args.engine.cert.is_some();
     let engine = if !wanted || plain_engines {
         None
     } else {
         let ca = args
-            .engine_tlscacert
+            .engine
+            .ca
             .clone()
             .or_else(|| args.tlscacert.clone())
             .ok_or(ConfigError::TlsFlags(
                 "TLS to engines needs a CA to check them: add --tlscacert or --engine-tlscacert",
             ))?;
-        let cert_key = match (&args.engine_tlscert, &args.engine_tlskey) {
-            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
-            _ => args.tlscert.clone().zip(args.tlskey.clone()),
-        };
+        let cert_key = args
+            .engine
+            .cert_key()
+            .or_else(|| args.tlscert.clone().zip(args.tlskey.clone()));
         Some(EngineTlsFiles { ca, cert_key })
     };
     Ok((api, engine))
