@@ -171,6 +171,13 @@ async fn tenants_read_only_clients_and_create_rules() {
         ("POST", "/containers/web-a/exec"),
         ("DELETE", "/containers/web-a?force=1"),
         ("GET", "/containers/web-a/attach/ws?stream=1"),
+        // The guard reads the path as the router does: percent-encoded, it is the same
+        // container (dockerd decodes it too).
+        ("GET", "/containers/w%65b-a/json"),
+        ("POST", "/containers/web%2Da/stop"),
+        ("DELETE", "/containers/w%65b-a?force=1"),
+        // A link removal names the parent, `web-a`, not a container `web-a/db`.
+        ("DELETE", "/containers/web-a/db?link=1"),
     ] {
         let body = (p.ends_with("/exec")).then(|| json!({"Cmd": ["true"]}));
         let (s, v) = call(&b, m, &format!("{base}{p}"), body).await;
@@ -181,6 +188,18 @@ async fn tenants_read_only_clients_and_create_rules() {
         (s, v),
         (404, json!({"message": "No such container: nothing"}))
     );
+    // An exec needs allow_exec however its path is spelt.
+    let c = client(&certs, "team-c");
+    for p in ["/containers/web-a/exec", "/containers/web-a/ex%65c"] {
+        let (s, v) = call(
+            &c,
+            "POST",
+            &format!("{base}{p}"),
+            Some(json!({"Cmd": ["true"]})),
+        )
+        .await;
+        assert_eq!((s, v), (403, denied("allow_exec")), "{p}");
+    }
     // b's hijacked attach is taken by the gate, which asks the same guard.
     let (s, v) = call(
         &b,
@@ -291,6 +310,16 @@ async fn tenants_read_only_clients_and_create_rules() {
         .await;
         assert_eq!((s, v), (403, denied(rule)), "{host}");
     }
+    // The same rule with the path and the keys spelt otherwise (the router decodes the
+    // one, Go's JSON folds the other's case): still the create it is.
+    let (s, v) = call(
+        &a,
+        "POST",
+        &format!("{base}/containers/cre%61te"),
+        Some(json!({"image": "busybox", "hostconfig": {"privileged": true}})),
+    )
+    .await;
+    assert_eq!((s, v), (403, denied("allow_privileged")));
     assert_eq!(engines(), before);
 
     // A reload on SIGHUP: the auditor may now write, from its next request.

@@ -15,6 +15,7 @@ mod routes;
 mod state;
 
 pub use docker::containers::exec;
+pub(crate) use docker::containers::lifecycle::link_of;
 pub use docker::networks::resolve as network_resolve;
 pub use docker::system::{FALLBACK_API_VERSION, MIN_API_VERSION};
 pub use error::ApiError;
@@ -23,3 +24,13 @@ pub use forward::{hijack, proxy};
 pub use own::metrics;
 pub use routes::{configure, JSON_BODY_LIMIT};
 pub use state::{ApiConfig, ApiState, DaemonFacts};
+
+/// The request's path as the router matched it: percent-encoded characters other than
+/// `/`, `+` and `%` decoded (`/containers/w%65b/json` is `/containers/web/json`, as dockerd
+/// reads it). Whatever decides what a request is or names (the guard, the body reader, a
+/// route's action) reads this, never the raw `HttpRequest::path`, so a spelling the router
+/// decodes cannot name one object to a check and another to the handler. Paths forwarded
+/// to an engine keep the client's spelling: the engine decodes them by the same rule.
+pub fn routed_path(req: &actix_web::HttpRequest) -> &str {
+    req.match_info().as_str()
+}

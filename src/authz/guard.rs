@@ -16,7 +16,7 @@
 
 use super::decide::{self, Access, Named, RequestKind, Rule};
 use super::policy::TENANT_LABEL;
-use crate::api::{ApiError, ApiState, ExecContainer, RecordExecContainer};
+use crate::api::{link_of, ApiError, ApiState, ExecContainer, RecordExecContainer};
 use crate::tls::ClientIdentity;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -143,15 +143,16 @@ enum Target<'a> {
     Volume(&'a str),
 }
 
-/// Which object a request path (without `/v1.xx`) names, if any.
-fn target<'a>(method: &str, path: &'a str) -> Option<Target<'a>> {
+/// Which object a request path (without `/v1.xx`) names, if any; `query` tells a link
+/// removal (`DELETE /containers/web/db?link=1` names the parent, `web`).
+fn target<'a>(method: &str, path: &'a str, query: &str) -> Option<Target<'a>> {
     let delete = method.eq_ignore_ascii_case("DELETE");
     if let Some(rest) = path.strip_prefix("/containers/") {
         if matches!(rest, "json" | "create" | "prune") {
             return None;
         }
         let reference = if delete {
-            rest
+            link_of(query, rest).map_or(rest, |(parent, _)| parent)
         } else if let Some(r) = rest.strip_suffix("/attach/ws") {
             r
         } else {
@@ -315,7 +316,7 @@ async fn check(
 ) -> Result<Option<Grant>, ApiError> {
     let client = client_name(req.request());
     let method = req.method().as_str().to_string();
-    let (_, path) = split_api_version(req.path());
+    let (_, path) = split_api_version(crate::api::routed_path(req.request()));
     let path = path.to_string();
     let kind = decide::classify(&method, &path);
     let what = format!("{method} {path}");
@@ -325,7 +326,7 @@ async fn check(
         return Ok(None);
     };
     let tenant = rules.tenant.as_deref();
-    if let (Some(t), Some(target)) = (tenant, target(&method, &path)) {
+    if let (Some(t), Some(target)) = (tenant, target(&method, &path, req.query_string())) {
         hide(state, t, &target)?;
     }
     if let (Some(t), Some(id)) = (tenant, decide::exec_of(&path)) {
@@ -412,7 +413,7 @@ pub async fn guard(
     }
     // An exec create's answer names the exec: noted, whoever the client, so a tenant's
     // later use of it can be checked against its container.
-    let (_, path) = split_api_version(req.path());
+    let (_, path) = split_api_version(crate::api::routed_path(req.request()));
     let exec_create = decide::exec_create_of(req.method().as_str(), path).map(str::to_string);
     let res = next.call(req).await?;
     match exec_create {
@@ -509,7 +510,15 @@ mod tests {
             ("POST", "/volumes/create", None),
             ("GET", "/images/json", None),
         ] {
-            assert_eq!(target(m, p), t, "{m} {p}");
+            assert_eq!(target(m, p, ""), t, "{m} {p}");
+        }
+        for (q, t) in [
+            ("link=1", Container("web")),
+            ("link=true&force=0", Container("web")),
+            ("link=0", Container("web/db")),
+            ("", Container("web/db")),
+        ] {
+            assert_eq!(target("DELETE", "/containers/web/db", q), Some(t), "{q}");
         }
     }
 }

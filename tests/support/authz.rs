@@ -25,10 +25,13 @@ constraints = ["pool==batch"]
 [clients.team-b]
 tenant = "b"
 allow_exec = true
+
+[clients.team-c]
+tenant = "c"
 "#;
 
 /// The client CNs the tests hold certificates for.
-pub const CLIENTS: [&str; 4] = ["team-a", "team-b", "auditor", "stranger"];
+pub const CLIENTS: [&str; 5] = ["team-a", "team-b", "team-c", "auditor", "stranger"];
 
 /// The CA, Shoal's certificate (for 127.0.0.1) and one certificate per client.
 pub struct AuthzPki {

@@ -95,7 +95,7 @@ pub async fn canonical_body(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Some(kind) = body_kind(req.method(), req.path()) {
+    if let Some(kind) = body_kind(req.method(), crate::api::routed_path(req.request())) {
         let mut payload = req.take_payload();
         let mut body = BytesMut::new();
         while let Some(chunk) = payload.next().await {

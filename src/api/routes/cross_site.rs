@@ -110,7 +110,7 @@ pub async fn guard(
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         check_origin(cors.as_deref(), &String::from_utf8_lossy(origin.as_bytes()))?;
     }
-    let (_, path) = split_api_version(req.path());
+    let (_, path) = split_api_version(crate::api::routed_path(req.request()));
     if needs_json(req.method(), path) {
         check_json(req.headers())?;
     }

@@ -66,7 +66,10 @@ fn head_limit(action: &str, query: &str, call: Duration) -> HeadLimit {
 
 /// The last path segment: the action of `/containers/{id}/<action>`.
 fn action_of(req: &HttpRequest) -> &str {
-    req.path().rsplit('/').next().unwrap_or("")
+    crate::api::routed_path(req)
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
 }
 
 /// `POST|GET|HEAD|PUT /containers/{id}/<action>`.
@@ -154,7 +157,7 @@ pub async fn remove(
 
 /// The parent and alias of a link removal: `link` is true (Docker's rule for a boolean
 /// query value) and the reference is `parent/alias` (a leading `/` allowed).
-fn link_of<'a>(query: &str, reference: &'a str) -> Option<(&'a str, &'a str)> {
+pub(crate) fn link_of<'a>(query: &str, reference: &'a str) -> Option<(&'a str, &'a str)> {
     let link = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
         .ok()?
         .into_iter()
