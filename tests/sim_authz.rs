@@ -200,15 +200,15 @@ async fn tenants_read_only_clients_and_create_rules() {
         .await;
         assert_eq!((s, v), (403, denied("allow_exec")), "{p}");
     }
-    // b's hijacked attach is taken by the gate, which asks the same guard.
-    let (s, v) = call(
-        &b,
-        "POST",
-        &format!("{base}/containers/web-a/attach?stream=1"),
-        None,
-    )
-    .await;
-    assert_eq!((s, v), (404, missing.clone()));
+    // b's hijacked attach is taken by the gate, which asks the same guard, about the
+    // container the router would name.
+    for p in [
+        "/containers/web-a/attach?stream=1",
+        "/containers/w%65b-a/att%61ch?stream=1",
+    ] {
+        let (s, v) = call(&b, "POST", &format!("{base}{p}"), None).await;
+        assert_eq!((s, v), (404, missing.clone()), "{p}");
+    }
     // Containers named outside the path: a commit's query, a network connect's body.
     let (s, v) = call(
         &b,

@@ -63,12 +63,17 @@ pub enum Hijack {
 /// asks to upgrade the connection. `attach` always hijacks on the engine (without an
 /// upgrade it answers `200` and then streams raw), so it is taken with or without one;
 /// `exec start` only with one, since a detached start is an ordinary request.
+///
+/// The path is read as the router reads it (`crate::api::routed_path`): percent-encoded
+/// characters but `/`, `+` and `%` decoded, so `/containers/w%65b/att%61ch` is `web`'s
+/// attach here as on dockerd, and the guard and the relay see the name the router would.
+/// A target that is not a URI is not a hijack: actix-http refuses it.
 pub fn classify(method: &str, target: &str, upgrade: bool) -> Option<Hijack> {
     if !method.eq_ignore_ascii_case("POST") {
         return None;
     }
-    let path = target.split('?').next().unwrap_or(target);
-    let (_, path) = split_api_version(path);
+    let url = actix_web::dev::Url::new(target.parse().ok()?);
+    let (_, path) = split_api_version(url.path());
     if let Some(rest) = path.strip_prefix("/containers/") {
         let reference = rest.strip_suffix("/attach")?;
         if reference.is_empty() {
@@ -114,6 +119,32 @@ mod tests {
             classify("POST", "/v1.24/exec/abc/start", true),
             Some(Hijack::ExecStart { id: "abc".into() })
         );
+    }
+
+    #[test]
+    fn the_path_is_read_as_the_router_reads_it() {
+        assert_eq!(
+            classify("POST", "/v1.41/containers/w%65b/att%61ch?stream=1", false),
+            Some(Hijack::Attach {
+                reference: "web".into()
+            })
+        );
+        assert_eq!(
+            classify("POST", "/exec/a%62c/st%61rt", true),
+            Some(Hijack::ExecStart { id: "abc".into() })
+        );
+        // An encoded `/` stays encoded, as in the router's match.
+        assert_eq!(
+            classify("POST", "/containers/node-1%2Fweb/attach", false),
+            Some(Hijack::Attach {
+                reference: "node-1%2Fweb".into()
+            })
+        );
+        assert_eq!(
+            classify("POST", "/exec/a%2Fb/start", true),
+            Some(Hijack::ExecStart { id: "a%2Fb".into() })
+        );
+        assert_eq!(classify("POST", "not a uri", true), None);
     }
 
     #[test]
