@@ -1,7 +1,7 @@
 //! The whole-cluster container list kept in the published view (`ps -a` answered from bytes
 //! rendered once): over simulated engines, the kept answer is byte for byte the list
-//! merged afresh (a `limit` list is never kept), and a create, a removal or a node's
-//! health change is in the next answer.
+//! streamed and the list merged afresh (a `limit` list is never kept), and a create, a
+//! removal or a node's health change is in the next answer.
 
 mod sim_fixture;
 
@@ -26,6 +26,9 @@ fn tables(c: &Started) -> Vec<(Arc<ContainerTable>, Health)> {
 async fn listed_all(c: &Started) -> serde_json::Value {
     for _ in 0..20 {
         let before = tables(c);
+        // Streamed (the cluster changed since the last list), rendered whole and kept (the
+        // same cluster again), then sent from the memo.
+        let streamed = c.get("/containers/json?all=1").await;
         let kept = c.get("/containers/json?all=1").await;
         let again = c.get("/containers/json?all=1").await;
         let fresh = c.get("/containers/json?all=1&limit=100000").await;
@@ -38,7 +41,14 @@ async fn listed_all(c: &Started) -> serde_json::Value {
         if !same {
             continue;
         }
-        assert_eq!((kept.status, again.status, fresh.status), (200, 200, 200));
+        assert_eq!(
+            (streamed.status, kept.status, again.status, fresh.status),
+            (200, 200, 200, 200)
+        );
+        assert_eq!(
+            streamed.body, kept.body,
+            "the whole answer is the streamed one"
+        );
         assert_eq!(kept.body, again.body, "the kept answer is the one rendered");
         assert_eq!(
             String::from_utf8_lossy(&again.body),
@@ -49,7 +59,7 @@ async fn listed_all(c: &Started) -> serde_json::Value {
         assert!(held >= kept.body.len(), "{held} bytes held");
         return kept.json();
     }
-    panic!("the nodes never stood still for three lists");
+    panic!("the nodes never stood still for four lists");
 }
 
 fn names(list: &serde_json::Value) -> Vec<(String, String)> {

@@ -11,7 +11,13 @@
 //! so that its address cannot be taken by a newer table while the memo compares with it.
 //!
 //! One answer is kept, whatever the query it answers (`variant`), so the memo costs at most
-//! one answer's bytes per published view.
+//! one answer's bytes per published view. And it is kept only for a cluster that holds
+//! still: a list that finds the cluster changed since the last one only notes what it saw
+//! (and drops the answer kept), and the answer is rendered whole by the next list that
+//! finds the same. A large cluster whose nodes change between any two lists (at 5,000
+//! engines, status texts alone change ~100 tables a second) then streams every answer as
+//! it did without the memo, instead of rendering, keeping and sending a whole answer
+//! (~58 MB there) that no other list would find current.
 
 use super::view::ClusterRead;
 use crate::node::{ContainerTable, Health};
@@ -28,7 +34,18 @@ struct NodeKey {
 struct Memo {
     variant: u8,
     key: Vec<NodeKey>,
-    body: Bytes,
+    /// The answer, once a second list found the cluster as the first saw it.
+    body: Option<Bytes>,
+}
+
+/// What the memo says of a list.
+pub enum Lookup {
+    /// The answer, rendered from what the list reads.
+    Kept(Bytes),
+    /// The last list saw the cluster as this one does: render the answer and keep it.
+    Unchanged,
+    /// The cluster changed since the last list (noted now): stream this answer.
+    Changed,
 }
 
 impl Memo {
@@ -54,16 +71,36 @@ impl AnswerMemo {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The answer kept for `variant` of the query, if rendered from what `read` holds.
-    pub fn get(&self, read: &ClusterRead, variant: u8) -> Option<Bytes> {
-        self.slot()
-            .as_ref()
-            .filter(|m| m.answers(read, variant))
-            .map(|m| m.body.clone())
+    /// The answer kept for `variant` of the query, if rendered from what `read` holds; if
+    /// not, whether the last list saw the same (and if not, `read` is noted as seen).
+    pub fn get(&self, read: &ClusterRead, variant: u8) -> Lookup {
+        let mut slot = self.slot();
+        match slot.as_ref().filter(|m| m.answers(read, variant)) {
+            Some(Memo { body: Some(b), .. }) => Lookup::Kept(b.clone()),
+            Some(_) => Lookup::Unchanged,
+            None => {
+                *slot = Some(Memo::of(read, variant, None));
+                Lookup::Changed
+            }
+        }
     }
 
     /// Keeps `body`, the answer to `variant` rendered from `read`, in place of any other.
     pub fn put(&self, read: &ClusterRead, variant: u8, body: Bytes) {
+        *self.slot() = Some(Memo::of(read, variant, Some(body)));
+    }
+
+    /// Bytes the memo holds (the answer and its key), for the record of its cost.
+    pub fn held(&self) -> usize {
+        self.slot().as_ref().map_or(0, |m| {
+            m.body.as_ref().map_or(0, Bytes::len)
+                + m.key.capacity() * std::mem::size_of::<NodeKey>()
+        })
+    }
+}
+
+impl Memo {
+    fn of(read: &ClusterRead, variant: u8, body: Option<Bytes>) -> Memo {
         let key = read
             .nodes
             .iter()
@@ -73,13 +110,6 @@ impl AnswerMemo {
                 name: n.name.clone(),
             })
             .collect();
-        *self.slot() = Some(Memo { variant, key, body });
-    }
-
-    /// Bytes the memo holds (the answer and its key), for the record of its cost.
-    pub fn held(&self) -> usize {
-        self.slot().as_ref().map_or(0, |m| {
-            m.body.len() + m.key.capacity() * std::mem::size_of::<NodeKey>()
-        })
+        Memo { variant, key, body }
     }
 }

@@ -13,7 +13,7 @@ mod view;
 mod tests;
 
 pub use actor::{ClusterActor, ClusterConfig, EngineMaker, SetEngines};
-pub use answer::AnswerMemo;
+pub use answer::{AnswerMemo, Lookup};
 pub use index::ClusterIndex;
 pub use view::{
     compare_versions, ClusterRead, ClusterView, Found, NodeHandle, NodeRead, ResolveError,

@@ -17,7 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 use merge::{merge, Selection};
 use serde::Deserialize;
-use shoal_actors::cluster::{ClusterRead, ClusterView, NodeRead};
+use shoal_actors::cluster::{ClusterRead, ClusterView, Lookup, NodeRead};
 use shoal_actors::node::{ContainerEntry, Health, InspectContainer, ListContainerSizes};
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -234,17 +234,24 @@ pub async fn list(
 const ANSWER_SLICE: usize = 256 * 1024;
 
 /// The list of every container (or every running one), from `view`'s memo when nothing it
-/// was rendered from changed, else merged, rendered and kept there.
+/// was rendered from changed; else rendered whole and kept there when the last list saw
+/// the cluster as this one does, or streamed as any other list when it changed since.
 fn whole_answer(view: &ClusterView, read: ClusterRead, spec: &ListSpec) -> HttpResponse {
     let variant = u8::from(spec.all);
     let body = match view.list_answer.get(&read, variant) {
-        Some(body) => body,
-        None => {
+        Lookup::Kept(body) => body,
+        Lookup::Unchanged => {
             let selected = select(&read, spec, None);
             let lister = ListBody::new(read, selected, HashMap::new());
             let body = lister.render_whole();
             view.list_answer.put(&lister.read, variant, body.clone());
             body
+        }
+        Lookup::Changed => {
+            let selected = select(&read, spec, None);
+            return HttpResponse::Ok()
+                .content_type("application/json")
+                .streaming(ListBody::new(read, selected, HashMap::new()).into_stream());
         }
     };
     let len = body.len();
