@@ -5,6 +5,7 @@
 //! version changed).
 
 mod actor;
+mod answer;
 mod index;
 mod view;
 
@@ -12,6 +13,7 @@ mod view;
 mod tests;
 
 pub use actor::{ClusterActor, ClusterConfig, EngineMaker, SetEngines};
+pub use answer::{AnswerMemo, Lookup};
 pub use index::ClusterIndex;
 pub use view::{
     compare_versions, ClusterRead, ClusterView, Found, NodeHandle, NodeRead, ResolveError,

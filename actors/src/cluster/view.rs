@@ -13,6 +13,7 @@
 //! (`ResolveError::NodeUnhealthy`): at once, naming the node, instead of after the engine
 //! timeout, for every route that resolves a container.
 
+use super::answer::AnswerMemo;
 use super::index::ClusterIndex;
 use crate::engine::EngineAddr;
 use crate::node::{ContainerEntry, Health, NodeActor, NodeSnapshot};
@@ -39,6 +40,8 @@ pub struct ClusterView {
     index: Arc<ClusterIndex>,
     /// The layout when the view was published (see `layout`).
     layout: Arc<Layout>,
+    /// The last whole-cluster container list answer (see `answer`).
+    pub list_answer: AnswerMemo,
 }
 
 /// The node names and order, and the API version, as of one `layout_epoch`.
@@ -137,6 +140,7 @@ impl ClusterView {
             by_addr,
             layout: Arc::default(),
             index,
+            list_answer: AnswerMemo::default(),
         };
         view.layout = Arc::new(view.lay_out(view.index.layout_epoch()));
         view

@@ -122,7 +122,7 @@ impl ContainerBook {
         &mut self,
         list: Vec<ContainerSummary>,
         seq: u64,
-        current: &ContainerTable,
+        current: &Arc<ContainerTable>,
     ) -> Option<Taken> {
         let newer = self.lists.take_full(seq)?;
         let table = if newer.is_empty() {
@@ -140,10 +140,14 @@ impl ContainerBook {
             Arc::make_mut(&mut self.resources).retain(|id, _| table.by_id(id).is_some());
         }
         let unknown = self.without_resources(table.entries.iter().map(|e| e.id()));
-        Some(Taken {
-            table: Arc::new(table),
-            unknown,
-        })
+        // A refresh that finds every container as it was keeps the table it had: what was
+        // worked out from it (its list order, the front's kept list answer) stays good.
+        let table = if table.lists_as(current) {
+            current.clone()
+        } else {
+            Arc::new(table)
+        };
+        Some(Taken { table, unknown })
     }
 
     /// Takes what list `seq` of the containers `ids` showed over `current` (the engine's ID
@@ -250,6 +254,39 @@ mod tests {
     }
 
     #[test]
+    fn a_full_list_that_finds_nothing_changed_keeps_the_table() {
+        let mut b = ContainerBook::default();
+        let seq = b.ask();
+        let first = b
+            .take_full(vec![summary("a"), summary("b")], seq, &Arc::default())
+            .unwrap()
+            .table;
+        let seq = b.ask();
+        let same = b
+            .take_full(vec![summary("b"), summary("a")], seq, &first)
+            .unwrap()
+            .table;
+        assert!(
+            Arc::ptr_eq(&first, &same),
+            "the same containers, the same table"
+        );
+        let mut stopped = summary("b");
+        stopped.status = Some("Exited (0) 1 second ago".into());
+        let seq = b.ask();
+        let changed = b
+            .take_full(vec![summary("a"), stopped], seq, &first)
+            .unwrap()
+            .table;
+        assert!(!Arc::ptr_eq(&first, &changed), "a status changed");
+        let seq = b.ask();
+        let fewer = b
+            .take_full(vec![summary("a")], seq, &changed)
+            .unwrap()
+            .table;
+        assert!(!Arc::ptr_eq(&changed, &fewer) && fewer.len() == 1);
+    }
+
+    #[test]
     fn reservations_follow_the_table() {
         let mut b = ContainerBook::default();
         b.creating("a", Some(resources(64)));
@@ -257,11 +294,7 @@ mod tests {
         b.learned(vec![("b".into(), resources(32))]);
         let seq = b.ask();
         let taken = b
-            .take_full(
-                vec![summary("a"), summary("c")],
-                seq,
-                &ContainerTable::default(),
-            )
+            .take_full(vec![summary("a"), summary("c")], seq, &Arc::default())
             .unwrap();
         assert_eq!(
             taken.unknown,

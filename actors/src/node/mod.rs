@@ -21,6 +21,7 @@ mod create;
 mod events;
 mod facts;
 mod health;
+mod list_order;
 mod listing;
 mod messages;
 mod objects;
@@ -43,6 +44,7 @@ pub use create::{
 pub use events::{EngineEvent, EventActor};
 pub use facts::EngineFacts;
 pub use health::{Health, HealthTracker};
+pub use list_order::{id_head, listed_order, Ranked};
 pub use messages::{
     InspectContainer, InspectImage, LayoutChanged, ListContainerSizes, NodeStopped, RefreshNode,
     RestartNode, StopNode, SyncContainer, SyncOffer,

@@ -6,6 +6,7 @@
 //! across awaits (STYLE: "read a snapshot it publishes").
 
 use super::facts::{null_as_default, EngineFacts};
+use super::list_order::{ListRanks, Ranked};
 use super::resources::{ContainerResources, Reservation};
 use super::Health;
 use crate::engine::EngineAddr;
@@ -139,6 +140,18 @@ impl ContainerEntry {
             .unwrap_or_default()
     }
 
+    /// The length of what [`ContainerEntry::render_into`] writes without sizes, given the
+    /// length of the node's name as it goes in JSON.
+    pub fn rendered_len(&self, node_name_len: usize, down: bool) -> usize {
+        let base = self.json.len() + self.name_cuts.len() * node_name_len;
+        if down {
+            let status = (self.status.1 - self.status.0) as usize;
+            base - status + json_string(HOST_DOWN).len()
+        } else {
+            base
+        }
+    }
+
     /// Writes this container's list JSON, with every name shown as `/node/name`;
     /// `node_name` is the node's name as it goes inside a JSON string (see
     /// [`ContainerEntry::node_name_json`]). `sizes` (`SizeRw`, `SizeRootFs`) are added when the client asked
@@ -186,6 +199,8 @@ pub struct ContainerTable {
     by_name: HashMap<ByName, usize>,
     /// (running, paused, stopped): `/info` shows them per node.
     states: [usize; 3],
+    /// `entries` in the order a list shows them, once a list asked (see `list_order`).
+    order: ListRanks,
 }
 
 /// Index keys of a table: the entry itself, hashed and compared by its ID (`ById`) or its
@@ -246,6 +261,7 @@ impl ContainerTable {
             by_id: HashMap::with_capacity(entries.len()),
             by_name: HashMap::with_capacity(entries.len()),
             states: [0; 3],
+            order: ListRanks::default(),
         };
         for e in entries {
             table.upsert(e);
@@ -331,6 +347,23 @@ impl ContainerTable {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// The entries in the order a container list shows them (newest first, then by ID),
+    /// ranked once per table: a table does not change once published.
+    pub fn list_order(&self) -> &[Ranked] {
+        self.order.get_or_rank(&self.entries)
+    }
+
+    /// Whether this table lists the containers of `other`, each exactly as there (the same
+    /// list JSON, so the same names, state, status, labels and all).
+    pub fn lists_as(&self, other: &ContainerTable) -> bool {
+        self.len() == other.len()
+            && self.entries.iter().all(|e| {
+                other
+                    .by_id(e.id())
+                    .is_some_and(|o| o.created == e.created && o.json == e.json)
+            })
     }
 
     /// Counts by state: (running, paused, stopped).

@@ -1,15 +1,23 @@
 //! `GET /containers/json` and `GET /containers/{id}/json`, answered from the node snapshots
 //! (the list) and the node's inspect cache (one container).
+//!
+//! A list is a merge of the nodes' runs, each kept sorted with its table (`merge`); the
+//! list of every container, the `ps -a` of tools polling the cluster, is kept whole in the
+//! published view and sent again as long as no node it was made from changed.
+
+mod merge;
 
 use crate::api::docker::filters::{truthy, Filters, ListQuery};
 use crate::api::error::ApiError;
 use crate::api::state::ApiState;
 use crate::authz::Grant;
+use actix_web::body::SizedStream;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
+use merge::{merge, Selection};
 use serde::Deserialize;
-use shoal_actors::cluster::{ClusterRead, NodeRead};
+use shoal_actors::cluster::{ClusterRead, ClusterView, Lookup, NodeRead};
 use shoal_actors::node::{ContainerEntry, Health, InspectContainer, ListContainerSizes};
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -50,20 +58,6 @@ fn ancestor_matches(e: &ContainerEntry, wanted: &str) -> bool {
         || (wanted.len() >= 4 && bare_id.starts_with(wanted.trim_start_matches("sha256:")))
 }
 
-/// One container to list: its node (an index into the read's nodes) and its place in that
-/// node's table.
-#[derive(Clone, Copy)]
-struct Selection {
-    node: u32,
-    index: u32,
-}
-
-impl Selection {
-    fn entry<'a>(&self, read: &'a ClusterRead) -> &'a ContainerEntry {
-        &read.nodes[self.node as usize].snapshot.containers.entries[self.index as usize]
-    }
-}
-
 fn created_of(read: &ClusterRead, reference: &str) -> Result<i64, ApiError> {
     let (_, e) = read.lookup_container(reference)?;
     Ok(e.created)
@@ -93,46 +87,77 @@ impl Matcher {
     }
 }
 
-fn select(
-    read: &ClusterRead,
-    q: &ListQuery,
-    tenant: Option<&str>,
-) -> Result<Vec<Selection>, ApiError> {
-    let filters = Filters::parse(q.filters.as_deref(), LIST_FILTERS)?;
-    if let Some(states) = filters.get("status") {
-        if let Some(bad) = states.iter().find(|s| !STATES.contains(&s.as_str())) {
-            return Err(ApiError::BadRequest(format!(
-                "invalid filter 'status={bad}'"
-            )));
-        }
-    }
-    let before = filters
-        .get("before")
-        .map(|v| created_of(read, &v[0]))
-        .transpose()?;
-    let since = filters
-        .get("since")
-        .map(|v| created_of(read, &v[0]))
-        .transpose()?;
-    let limit: Option<usize> = match q.limit.as_deref().filter(|l| !l.is_empty()) {
-        None => None,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if n > 0 => Some(n as usize),
-            Ok(_) => None,
-            Err(_) => {
+/// A list query, parsed and checked against the cluster it lists.
+struct ListSpec {
+    filters: Filters,
+    before: Option<i64>,
+    since: Option<i64>,
+    limit: Option<usize>,
+    /// Stopped containers (and the containers of unhealthy nodes) too.
+    all: bool,
+}
+
+impl ListSpec {
+    fn parse(read: &ClusterRead, q: &ListQuery) -> Result<ListSpec, ApiError> {
+        let filters = Filters::parse(q.filters.as_deref(), LIST_FILTERS)?;
+        if let Some(states) = filters.get("status") {
+            if let Some(bad) = states.iter().find(|s| !STATES.contains(&s.as_str())) {
                 return Err(ApiError::BadRequest(format!(
-                    "invalid limit {l:?}: not a number"
-                )))
+                    "invalid filter 'status={bad}'"
+                )));
             }
-        },
-    };
-    let all = truthy(q.all.as_deref())
-        || limit.is_some()
-        || before.is_some()
-        || since.is_some()
-        || filters.get("status").is_some()
-        || filters.get("exited").is_some();
-    let (names, ids) = (Matcher::of(&filters, "name"), Matcher::of(&filters, "id"));
+        }
+        let before = filters
+            .get("before")
+            .map(|v| created_of(read, &v[0]))
+            .transpose()?;
+        let since = filters
+            .get("since")
+            .map(|v| created_of(read, &v[0]))
+            .transpose()?;
+        let limit: Option<usize> = match q.limit.as_deref().filter(|l| !l.is_empty()) {
+            None => None,
+            Some(l) => match l.parse::<i64>() {
+                Ok(n) if n > 0 => Some(n as usize),
+                Ok(_) => None,
+                Err(_) => {
+                    return Err(ApiError::BadRequest(format!(
+                        "invalid limit {l:?}: not a number"
+                    )))
+                }
+            },
+        };
+        let all = truthy(q.all.as_deref())
+            || limit.is_some()
+            || before.is_some()
+            || since.is_some()
+            || filters.get("status").is_some()
+            || filters.get("exited").is_some();
+        Ok(ListSpec {
+            filters,
+            before,
+            since,
+            limit,
+            all,
+        })
+    }
+
+    /// No filter of any kind (`before` and `since` are filters).
+    fn unfiltered(&self) -> bool {
+        self.filters.0.values().all(Vec::is_empty)
+    }
+
+    /// Every container (or every running one) of the cluster: the answer
+    /// `ClusterView::list_answer` keeps, when no tenant and no sizes change it.
+    fn whole(&self) -> bool {
+        self.limit.is_none() && self.unfiltered()
+    }
+}
+
+fn select(read: &ClusterRead, spec: &ListSpec, tenant: Option<&str>) -> Vec<Selection> {
+    let filters = &spec.filters;
+    let (before, since, all) = (spec.before, spec.since, spec.all);
+    let (names, ids) = (Matcher::of(filters, "name"), Matcher::of(filters, "id"));
     // Whether a container passes the filters, given its node's name.
     let wanted = |entry: &ContainerEntry, node_name: &str| {
         let name_ok = names.as_ref().is_none_or(|m| {
@@ -164,72 +189,20 @@ fn select(
         }
         !(before.is_some_and(|t| entry.created >= t) || since.is_some_and(|t| entry.created <= t))
     };
-    let unfiltered = filters.0.values().all(Vec::is_empty);
-    let mut out = Vec::new();
-    for (i, node) in read.nodes.iter().enumerate() {
-        // As classic Swarm: what an unhealthy node last listed may no longer run, so only
-        // `all` shows it (as `Host Down`).
-        let down = node.snapshot.health == Health::Unhealthy;
-        if down && !all {
-            continue;
-        }
-        let table = &node.snapshot.containers;
-        for (index, entry) in table.entries.iter().enumerate() {
-            let index = u32::try_from(index).unwrap_or(u32::MAX);
-            let up = matches!(entry.state(), "running" | "paused" | "restarting");
-            if !all && !up {
-                continue;
-            }
+    let unfiltered = spec.unfiltered();
+    // As classic Swarm: what an unhealthy node last listed may no longer run, so only
+    // `all` shows it (as `Host Down`).
+    let nodes = (0..read.nodes.len())
+        .filter(|&i| all || read.nodes[i].snapshot.health != Health::Unhealthy);
+    // Newest first over all nodes, as an engine lists: a merge of the nodes' runs, each
+    // kept in that order with its table.
+    merge(read, nodes, spec.limit, |node, entry| {
+        let up = matches!(entry.state(), "running" | "paused" | "restarting");
+        (all || up)
             // Another tenant's containers are not there for this client.
-            if !Grant::sees(tenant, |k| entry.info.labels.get(k).map(String::as_str)) {
-                continue;
-            }
-            if !unfiltered && !wanted(entry, &node.name) {
-                continue;
-            }
-            out.push(Pick {
-                created: entry.created,
-                id_head: id_head(entry.id()),
-                id: entry.id(),
-                at: Selection {
-                    node: u32::try_from(i).unwrap_or(u32::MAX),
-                    index,
-                },
-            });
-        }
-    }
-    // Newest first over all nodes, as an engine lists; the ID breaks ties so the order is
-    // stable. Sorted on keys held in the picks: sorting through the entries (a pointer chase
-    // and a string compare for each comparison; a fleet made in one second has one
-    // `Created` for all) was 40 % of the CPU of a list of 30,000.
-    out.sort_unstable_by(|a, b| {
-        b.created
-            .cmp(&a.created)
-            .then(a.id_head.cmp(&b.id_head))
-            .then_with(|| a.id.cmp(b.id))
-    });
-    if let Some(n) = limit {
-        out.truncate(n);
-    }
-    Ok(out.into_iter().map(|p| p.at).collect())
-}
-
-/// A container picked for the list, with its sort keys.
-struct Pick<'a> {
-    created: i64,
-    /// The first 8 bytes of the ID, big-endian: compares as the ID's start does.
-    id_head: u64,
-    id: &'a str,
-    at: Selection,
-}
-
-/// The first 8 bytes of `id` as a big-endian number (zeros after a shorter ID, which sorts
-/// first as in a string compare).
-fn id_head(id: &str) -> u64 {
-    let mut head = [0u8; 8];
-    let n = id.len().min(8);
-    head[..n].copy_from_slice(&id.as_bytes()[..n]);
-    u64::from_be_bytes(head)
+            && Grant::sees(tenant, |k| entry.info.labels.get(k).map(String::as_str))
+            && (unfiltered || wanted(entry, &read.nodes[node].name))
+    })
 }
 
 pub async fn list(
@@ -237,9 +210,16 @@ pub async fn list(
     q: web::Query<ListQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let read = state.read();
-    let selected = select(&read, &q, Grant::tenant_of(&req).as_deref())?;
-    let sizes = if truthy(q.size.as_deref()) {
+    let view = state.cluster();
+    let read = view.read();
+    let spec = ListSpec::parse(&read, &q)?;
+    let tenant = Grant::tenant_of(&req);
+    let size = truthy(q.size.as_deref());
+    if spec.whole() && tenant.is_none() && !size {
+        return Ok(whole_answer(&view, read, &spec));
+    }
+    let selected = select(&read, &spec, tenant.as_deref());
+    let sizes = if size {
         fetch_sizes(&read, &selected).await
     } else {
         HashMap::new()
@@ -247,6 +227,43 @@ pub async fn list(
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .streaming(ListBody::new(read, selected, sizes).into_stream()))
+}
+
+/// Bytes of the kept whole answer sent at a time: actix-http copies each into its write
+/// buffer, so slices keep that buffer small (a slice of `Bytes` is not a copy).
+const ANSWER_SLICE: usize = 256 * 1024;
+
+/// The list of every container (or every running one), from `view`'s memo when nothing it
+/// was rendered from changed; else rendered whole and kept there when the last list saw
+/// the cluster as this one does, or streamed as any other list when it changed since.
+fn whole_answer(view: &ClusterView, read: ClusterRead, spec: &ListSpec) -> HttpResponse {
+    let variant = u8::from(spec.all);
+    let body = match view.list_answer.get(&read, variant) {
+        Lookup::Kept(body) => body,
+        Lookup::Unchanged => {
+            let selected = select(&read, spec, None);
+            let lister = ListBody::new(read, selected, HashMap::new());
+            let body = lister.render_whole();
+            view.list_answer.put(&lister.read, variant, body.clone());
+            body
+        }
+        Lookup::Changed => {
+            let selected = select(&read, spec, None);
+            return HttpResponse::Ok()
+                .content_type("application/json")
+                .streaming(ListBody::new(read, selected, HashMap::new()).into_stream());
+        }
+    };
+    let len = body.len();
+    let slices = (0..len.div_ceil(ANSWER_SLICE)).map(move |i| {
+        Ok::<_, Infallible>(body.slice(i * ANSWER_SLICE..len.min((i + 1) * ANSWER_SLICE)))
+    });
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(SizedStream::new(
+            len as u64,
+            futures_util::stream::iter(slices),
+        ))
 }
 
 /// Containers written into one chunk of the list answer (~400 bytes each).
@@ -290,6 +307,43 @@ impl ListBody {
         futures_util::stream::iter(0..chunks).map(move |c| Ok(body.render_chunk(c, chunks)))
     }
 
+    /// The whole JSON array in one buffer of its exact size (an answer kept in a memo
+    /// should not hold spare capacity).
+    fn render_whole(&self) -> Bytes {
+        let len: usize = self
+            .selected
+            .iter()
+            .map(|s| {
+                let down = self.read.nodes[s.node as usize].snapshot.health == Health::Unhealthy;
+                s.entry(&self.read)
+                    .rendered_len(self.node_names[s.node as usize].len(), down)
+                    + 1
+            })
+            .sum();
+        let mut out = BytesMut::with_capacity(len.max(1) + 1);
+        for s in &self.selected {
+            out.put_u8(if out.is_empty() { b'[' } else { b',' });
+            self.render_one(s, &mut out);
+        }
+        if out.is_empty() {
+            out.put_u8(b'[');
+        }
+        out.put_u8(b']');
+        out.freeze()
+    }
+
+    fn render_one(&self, s: &Selection, out: &mut BytesMut) {
+        let node = &self.read.nodes[s.node as usize];
+        let down = node.snapshot.health == Health::Unhealthy;
+        let entry = s.entry(&self.read);
+        let sizes = if self.sizes.is_empty() {
+            None
+        } else {
+            self.sizes.get(entry.id()).copied()
+        };
+        entry.render_into(&self.node_names[s.node as usize], sizes, down, out);
+    }
+
     /// Chunk `c` of `chunks`: the first opens the array, the last closes it.
     fn render_chunk(&self, c: usize, chunks: usize) -> Bytes {
         let start = c * LIST_CHUNK;
@@ -302,15 +356,7 @@ impl ListBody {
             if start + i > 0 {
                 out.put_u8(b',');
             }
-            let node = &self.read.nodes[s.node as usize];
-            let down = node.snapshot.health == Health::Unhealthy;
-            let entry = s.entry(&self.read);
-            let sizes = if self.sizes.is_empty() {
-                None
-            } else {
-                self.sizes.get(entry.id()).copied()
-            };
-            entry.render_into(&self.node_names[s.node as usize], sizes, down, &mut out);
+            self.render_one(s, &mut out);
         }
         if c + 1 == chunks {
             out.put_u8(b']');
