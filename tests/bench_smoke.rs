@@ -110,7 +110,14 @@ fn bench_smoke_produces_every_figure_and_an_exact_view() {
     let groups: Vec<&str> = proxy.iter().filter_map(|r| r["group"].as_str()).collect();
     assert_eq!(groups, ["mix", "cached", "proxied"], "{report}");
     for r in &proxy {
-        for key in ["ratio_p50", "ratio_p99", "ratio_per_sec", "added_p50_us"] {
+        for key in [
+            "ratio_p50",
+            "ratio_p99",
+            "ratio_per_sec",
+            "added_p50_us",
+            "cpu_us_per_op",
+            "cpu_us_per_direct_op",
+        ] {
             number(r, key);
         }
         for side in ["direct", "shoal"] {

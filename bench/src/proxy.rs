@@ -12,6 +12,11 @@
 //! engine), so every route of the mix says how Shoal answers it, and each kind is measured
 //! again as its own group with its own ratio line: `proxied` is the proxy's overhead.
 //!
+//! Each group also gives Shoal's CPU time (user + system of its process) per request of
+//! its requests/s run through Shoal: unlike wall time, the machine's other load barely
+//! moves it. Beside it, Shoal's CPU per request while the engine alone was asked: what it
+//! spends on those requests anyway (a dockerd `top` sends an event its node reads).
+//!
 //! The engine is a simulated one (`proxy_sim`, in its own `shoal sim` process) and, with
 //! `--dockerd`, a real dockerd (`proxy_dockerd`) on which the bench makes the container the
 //! mix needs and removes it afterwards (`dockerd::Fixture`).
@@ -19,7 +24,7 @@
 use super::cluster::{measure_at, wait_full};
 use super::dockerd::{Fixture, FixtureError};
 use super::load::{round3, serial_turns, Http, Stats};
-use super::procs::{ShoalProc, SimProc};
+use super::procs::{usage_of, ShoalProc, SimProc};
 use super::Bench;
 use serde_json::{json, Value};
 
@@ -78,9 +83,16 @@ const GROUPS: [(&str, Option<Via>); 3] = [
     ("proxied", Some(Via::Proxy)),
 ];
 
-/// Measures every group of `routes` straight to the engine and through Shoal; one human
-/// line and one JSON line per group.
-async fn compare(b: &Bench, scenario: &str, direct: &Http, shoal: &Http, routes: &[Route]) {
+/// Measures every group of `routes` straight to the engine and through Shoal (process
+/// `pid`); one human line and one JSON line per group.
+async fn compare(
+    b: &Bench,
+    scenario: &str,
+    direct: &Http,
+    shoal: &Http,
+    pid: u32,
+    routes: &[Route],
+) {
     println!(
         "{scenario:<18} N=1     routes: {}",
         routes
@@ -99,23 +111,45 @@ async fn compare(b: &Bench, scenario: &str, direct: &Http, shoal: &Http, routes:
             continue;
         }
         let paths: Vec<String> = chosen.iter().map(|r| r.path.clone()).collect();
-        compare_group(b, scenario, group, direct, shoal, &chosen, &paths).await;
+        let sides = Sides { direct, shoal, pid };
+        compare_group(b, scenario, group, &sides, &chosen, &paths).await;
     }
+}
+
+/// The engine alone, and Shoal (process `pid`) in front of it.
+struct Sides<'a> {
+    direct: &'a Http,
+    shoal: &'a Http,
+    pid: u32,
+}
+
+/// Shoal's CPU time (user + system, `/proc/<pid>/stat`) in µs per request of `stats`,
+/// spent between `from` and `to` (CPU seconds).
+fn cpu_us_per_request(from: f64, to: f64, stats: &Stats) -> f64 {
+    (to - from) * 1e6 / stats.count().max(1) as f64
 }
 
 async fn compare_group(
     b: &Bench,
     scenario: &str,
     group: &str,
-    direct: &Http,
-    shoal: &Http,
+    sides: &Sides<'_>,
     routes: &[&Route],
     paths: &[String],
 ) {
+    let Sides { direct, shoal, pid } = *sides;
     let conc = b.args.concurrency;
+    let cpu = || async { usage_of(pid).await.1 };
     let (ds, ss) = serial_pair(b, direct, shoal, paths).await;
+    // Shoal's CPU while the engine alone is asked: what it spends anyway (the engine's
+    // events about those requests, a dockerd `top` is one), the base of the figure below.
+    let before_direct = cpu().await;
     let dl = measure_at(b, direct, paths, conc).await;
+    let after_direct = cpu().await;
     let sl = measure_at(b, shoal, paths, conc).await;
+    let after_shoal = cpu().await;
+    let cpu_us = cpu_us_per_request(after_direct, after_shoal, &sl);
+    let cpu_direct_us = cpu_us_per_request(before_direct, after_direct, &dl);
     let added_us = (ss.ms(0.5) - ds.ms(0.5)) * 1000.0;
     let per_sec_ratio = sl.per_sec() / dl.per_sec();
     let target_met = added_us <= TARGET_ADDED_P50_US && per_sec_ratio >= TARGET_PER_SEC_RATIO;
@@ -129,7 +163,7 @@ async fn compare_group(
     let label = format!("{scenario}/{group}");
     b.report(
         format!(
-            "{label:<18} N=1     direct p50 {:.3} ms p99 {:.3} ms {:.0} req/s | through Shoal p50 {:.3} ms p99 {:.3} ms {:.0} req/s | ratio p50 {:.2} p99 {:.2} req/s {:.2}; added p50 {added_us:.0} µs; target {}{first_error}",
+            "{label:<18} N=1     direct p50 {:.3} ms p99 {:.3} ms {:.0} req/s | through Shoal p50 {:.3} ms p99 {:.3} ms {:.0} req/s | ratio p50 {:.2} p99 {:.2} req/s {:.2}; added p50 {added_us:.0} µs; Shoal CPU {cpu_us:.0} µs/req at {conc} ({cpu_direct_us:.0} per direct req); target {}{first_error}",
             ds.ms(0.5), ds.ms(0.99), dl.per_sec(), ss.ms(0.5), ss.ms(0.99), sl.per_sec(),
             ss.ms(0.5) / ds.ms(0.5), ss.ms(0.99) / ds.ms(0.99), per_sec_ratio,
             if target_met { "met" } else { "MISSED" },
@@ -141,6 +175,7 @@ async fn compare_group(
                "shoal": {"p50_ms": round3(ss.ms(0.5)), "p99_ms": round3(ss.ms(0.99)), "per_sec": sl.per_sec().round()},
                "ratio_p50": ratio(ss.ms(0.5), ds.ms(0.5)), "ratio_p99": ratio(ss.ms(0.99), ds.ms(0.99)),
                "ratio_per_sec": round3(per_sec_ratio), "added_p50_us": added_us.round(),
+               "cpu_us_per_op": cpu_us.round(), "cpu_us_per_direct_op": cpu_direct_us.round(),
                "target": {"added_p50_us_max": TARGET_ADDED_P50_US, "per_sec_ratio_min": TARGET_PER_SEC_RATIO},
                "target_met": target_met,
                "errors": errors, "ok": errors == 0 && ds.count() > 0 && ss.count() > 0}),
@@ -167,7 +202,15 @@ pub(super) async fn proxy_sim(b: &Bench) -> Result<(), String> {
     let running = first_running(&direct)
         .await?
         .ok_or("the simulated engine has no running container: raise --containers-per-engine")?;
-    compare(b, "proxy_sim", &direct, &through, &mix(&running)).await;
+    compare(
+        b,
+        "proxy_sim",
+        &direct,
+        &through,
+        shoal.pid(),
+        &mix(&running),
+    )
+    .await;
     Ok(())
 }
 
@@ -196,7 +239,16 @@ pub(super) async fn proxy_dockerd(b: &Bench, target: &str) -> Result<(), String>
     let shoal = ShoalProc::start(&b.exe, log, target, &[]).await?;
     wait_full(&shoal, 1, known).await?;
     let through = Http::new(&shoal.host, b.args.concurrency + 4);
-    compare(b, "proxy_dockerd", &direct, &through, &mix(&fixture.id)).await;
+    let pid = shoal.pid();
+    compare(
+        b,
+        "proxy_dockerd",
+        &direct,
+        &through,
+        pid,
+        &mix(&fixture.id),
+    )
+    .await;
     drop(shoal);
     drop(fixture);
     Ok(())

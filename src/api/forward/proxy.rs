@@ -47,12 +47,21 @@ use std::time::Duration;
 /// Largest answer read whole (exec create, prune): these are small JSON documents.
 const WHOLE_LIMIT: usize = 16 * 1024 * 1024;
 
-/// This thread's client for `addr` (shared with the streamed calls: `local_engine`; made
-/// with `timeouts` on first use) and the base URL of the engine.
-fn client(addr: &EngineAddr, timeouts: Timeouts) -> (awc::Client, String) {
+/// A request of this thread's client for `addr` (shared with the streamed calls:
+/// `local_engine`; made with `timeouts` on first use) to `path` on the engine. The URL is
+/// built once, in a buffer of its size; neither the client nor its base is copied.
+fn request(
+    addr: &EngineAddr,
+    timeouts: Timeouts,
+    method: Method,
+    path: &str,
+) -> awc::ClientRequest {
     let engine = local_engine(addr, timeouts);
     let (client, base) = engine.client();
-    (client.clone(), base.to_string())
+    let mut url = String::with_capacity(base.len() + path.len());
+    url.push_str(base);
+    url.push_str(path);
+    client.request(method, url)
 }
 
 /// The node owning a container, and the container's full ID.
@@ -178,13 +187,13 @@ async fn send(
     body: web::Payload,
     head_limit: HeadLimit,
 ) -> Result<EngineAnswer, ApiError> {
-    let (client, base) = client(node, timeouts(req));
-    let mut out = client
-        .request(req.method().clone(), format!("{base}{path}"))
-        .no_decompress();
+    let mut out = request(node, timeouts(req), req.method().clone(), path).no_decompress();
+    // Straight into the request's map: the names and values are valid already, so the
+    // conversions and checks of `append_header` would only cost time.
+    let headers = out.headers_mut();
     for (name, value) in req.headers() {
         if !hop_by_hop(name) {
-            out = out.append_header((name.clone(), value.clone()));
+            headers.append(name.clone(), value.clone());
         }
     }
     let length: Option<u64> = req
@@ -332,9 +341,17 @@ fn answer_head(status: StatusCode, headers: &HeaderMap) -> actix_web::HttpRespon
 }
 
 /// The engine's answer as an actix-web response whose body is the engine's body stream.
+/// The head is copied from the answer as it is, not from a copy of its header map.
 fn stream_answer(method: &Method, answer: EngineAnswer) -> HttpResponse {
-    let (status, headers) = (answer.status(), answer.headers().clone());
-    stream_response(method, status, &headers, answer)
+    let status = answer.status();
+    let mut out = answer_head(status, answer.headers());
+    if bodiless(method, status, answer.headers()) {
+        return out.finish();
+    }
+    match content_length(answer.headers()) {
+        Some(n) => out.body(SizedStream::new(n, answer)),
+        None => out.streaming(answer),
+    }
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
@@ -398,9 +415,9 @@ pub fn whole_answer(status: StatusCode, headers: &HeaderMap, body: Bytes) -> Htt
 /// `GET path` on an engine, within the call timeout: answers whether it said 2xx (used to
 /// find an unknown exec).
 pub async fn probe(node: &EngineAddr, path: &str, timeouts: Timeouts) -> Result<bool, ApiError> {
-    let (client, base) = client(node, timeouts);
     let limit = timeouts.call;
-    let mut answer = actix_rt::time::timeout(limit, client.get(format!("{base}{path}")).send())
+    let asked = request(node, timeouts, Method::GET, path).send();
+    let mut answer = actix_rt::time::timeout(limit, asked)
         .await
         .map_err(|_| engine_down(node, "timed out"))?
         .map_err(|e| send_failed(node, e))?;
@@ -417,13 +434,9 @@ pub async fn post_whole(
     timeouts: Timeouts,
     limit: Duration,
 ) -> Result<Bytes, ApiError> {
-    let (client, base) = client(node, timeouts);
+    let asked = request(node, timeouts, Method::POST, path);
     let call = async {
-        let mut answer = client
-            .post(format!("{base}{path}"))
-            .send()
-            .await
-            .map_err(|e| send_failed(node, e))?;
+        let mut answer = asked.send().await.map_err(|e| send_failed(node, e))?;
         let status = answer.status();
         let body = answer
             .body()
