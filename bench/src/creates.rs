@@ -74,7 +74,7 @@ pub(crate) async fn creates(b: &Bench, http: &Http, n: usize, strategy: &str, pi
     )
     .await;
     // Refused creates cost Shoal a placement too: every answer counts.
-    let create_cpu_us = meter.per_op_us(stats.count() + stats.errors).await;
+    let create_cpu_us = meter.per_op_us(stats.count() + stats.errors as usize).await;
     let ids = ids.into_inner();
     // Starts: routed by the proxy work; until it lands Shoal answers 501.
     let mut start_note = "start not measured: no container created".to_string();
@@ -114,7 +114,9 @@ pub(crate) async fn creates(b: &Bench, http: &Http, n: usize, strategy: &str, pi
                     },
                 )
                 .await;
-                let start_cpu_us = meter.per_op_us(starts.count() + starts.errors).await;
+                let start_cpu_us = meter
+                    .per_op_us(starts.count() + starts.errors as usize)
+                    .await;
                 start_note = format!(
                     "starts {:.0}/s p50 {:.3} ms p99 {:.3} ms, Shoal CPU {start_cpu_us:.0} µs/start",
                     starts.per_sec(),
