@@ -28,8 +28,31 @@ fn bind(addr: &ListenAddr) -> std::io::Result<Listener> {
     })
 }
 
+/// Raises this process's open-file soft limit to its hard limit. `shoal manage` holds two
+/// connections per engine (requests and the event stream), and a `shoal sim` process a
+/// listening socket plus Shoal's two connections per engine it simulates: a thousand
+/// engines already pass the usual soft limit of 1024, while the hard limit is commonly
+/// far higher. Answers (the soft limit before, the one now), or why it could not.
+fn raise_fd_limit() -> Result<(Option<u64>, Option<u64>), rustix::io::Errno> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let was = getrlimit(Resource::Nofile);
+    if was.current == was.maximum {
+        return Ok((was.current, was.current));
+    }
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: was.maximum,
+            maximum: was.maximum,
+        },
+    )?;
+    Ok((was.current, was.maximum))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before anything opens a file: said in the log once it is set up (below).
+    let fd_limit = raise_fd_limit();
     match cli.command {
         Command::Sim(args) => shoal::sim_cmd::run(args),
         Command::Completions { shell } => {
@@ -67,6 +90,14 @@ fn main() -> ExitCode {
         }
         Command::Manage(args) => {
             shoal::telemetry::init(&args.effective_log_level(), args.log_format);
+            match fd_limit {
+                Ok((was, now)) => {
+                    tracing::debug!(?was, ?now, "open-file soft limit raised to the hard limit");
+                }
+                Err(e) => tracing::warn!(
+                    "cannot raise the open-file soft limit ({e}): each engine takes two connections"
+                ),
+            }
             let config = match ManageConfig::from_args(&args) {
                 Ok(c) => c,
                 Err(e) => {

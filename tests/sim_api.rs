@@ -462,3 +462,52 @@ async fn a_node_actor_that_stops_is_restarted_by_its_supervisor() {
     let restarts = format!("shoal_actor_restarts_total{{actor=\"{addr}\",kind=\"node\"}} 1");
     assert!(metrics.contains(&restarts), "no {restarts}");
 }
+
+/// `/info` answers its node part from a memo of the node snapshots (`system.rs`): a node
+/// that publishes a new snapshot must show in the very next answer.
+#[actix_rt::test]
+async fn info_follows_each_new_snapshot() {
+    let c = SimCluster::three().start().await;
+    c.wait_healthy(3).await;
+    let containers = |info: &serde_json::Value| info["Containers"].as_u64().unwrap();
+    assert_eq!(containers(&c.get("/info").await.json()), 9);
+    assert_eq!(containers(&c.get("/info").await.json()), 9);
+    let a = c
+        .request(
+            awc::http::Method::POST,
+            "/containers/create?name=memo-check",
+            Some(serde_json::json!({"Image": "busybox:latest"})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.message());
+    c.wait_for("the new container in a snapshot", 10, |r| {
+        r.nodes
+            .iter()
+            .map(|n| n.snapshot.containers.len())
+            .sum::<usize>()
+            == 10
+    })
+    .await;
+    let info = c.get("/info").await.json();
+    assert_eq!(containers(&info), 10);
+    assert_eq!(
+        info["ContainersStopped"].as_u64().unwrap() + info["ContainersRunning"].as_u64().unwrap(),
+        10
+    );
+    let shown: u64 = info["SystemStatus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p[0] == "  └ Containers")
+        .map(|p| {
+            p[1].as_str()
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(shown, 10);
+}

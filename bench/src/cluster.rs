@@ -5,7 +5,7 @@
 use super::creates::creates;
 use super::events::events;
 use super::load::{drive, expect, round3, Drive, Http, Stats};
-use super::procs::{usage_of, ShoalProc, SimProc};
+use super::procs::{CpuMeter, ShoalProc, SimProc};
 use super::Bench;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -201,16 +201,14 @@ async fn measure_get(
     conc: usize,
     pid: u32,
 ) -> (Stats, Stats, CpuPerOp) {
-    let cpu = || async { usage_of(pid).await.1 };
-    let per_op = |from: f64, to: f64, st: &Stats| (to - from) * 1e6 / st.count().max(1) as f64;
-    let at_start = cpu().await;
+    let mut meter = CpuMeter::start(pid).await;
     let serial = measure_at(b, http, paths, 1).await;
-    let between = cpu().await;
+    let serial_us = meter.per_op_us(serial.count()).await;
     let loaded = measure_at(b, http, paths, conc).await;
-    let at_end = cpu().await;
+    let loaded_us = meter.per_op_us(loaded.count()).await;
     let cpu = CpuPerOp {
-        serial_us: per_op(at_start, between, &serial),
-        loaded_us: per_op(between, at_end, &loaded),
+        serial_us,
+        loaded_us,
     };
     (serial, loaded, cpu)
 }
@@ -327,7 +325,7 @@ pub(crate) async fn cluster(b: &Bench, n: usize) -> Result<(), String> {
     let (h, r) = read_record("container_inspect", n, m, &measured, conc);
     b.report(h, r);
 
-    creates(b, &http, n, "spread").await;
+    creates(b, &http, n, "spread", shoal.pid()).await;
     events(b, &shoal, &mut sims, n).await;
     let (rss, cpu) = shoal.usage().await;
     b.report(
@@ -346,7 +344,7 @@ pub(crate) async fn cluster(b: &Bench, n: usize) -> Result<(), String> {
     let (_, full_s) = wait_full(&shoal, n, expected).await?;
     wait_reserved(&shoal).await?;
     let http = Http::new(&shoal.host, b.args.concurrency + 8);
-    creates(b, &http, n, "binpack").await;
+    creates(b, &http, n, "binpack", shoal.pid()).await;
     let (rss, cpu) = shoal.usage().await;
     b.report(
         format!(

@@ -2,6 +2,7 @@
 //! clients, then a start of each container created.
 
 use super::load::{drive, round3, Drive, Http};
+use super::procs::CpuMeter;
 use super::Bench;
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -37,11 +38,13 @@ fn create_body(k: usize) -> bytes::Bytes {
     bytes::Bytes::from(body.to_string())
 }
 
-/// Creates (then starts, when Shoal routes starts) `--creates` containers.
-pub(crate) async fn creates(b: &Bench, http: &Http, n: usize, strategy: &str) {
+/// Creates (then starts, when Shoal routes starts) `--creates` containers; with Shoal's
+/// (process `pid`) CPU per create and per start.
+pub(crate) async fn creates(b: &Bench, http: &Http, n: usize, strategy: &str, pid: u32) {
     let scenario = format!("create_{strategy}");
     let ids = RefCell::new(Vec::new());
     let run = std::process::id();
+    let mut meter = CpuMeter::start(pid).await;
     let stats = drive(
         Drive {
             concurrency: b.args.concurrency,
@@ -70,6 +73,8 @@ pub(crate) async fn creates(b: &Bench, http: &Http, n: usize, strategy: &str) {
         },
     )
     .await;
+    // Refused creates cost Shoal a placement too: every answer counts.
+    let create_cpu_us = meter.per_op_us(stats.count() + stats.errors as usize).await;
     let ids = ids.into_inner();
     // Starts: routed by the proxy work; until it lands Shoal answers 501.
     let mut start_note = "start not measured: no container created".to_string();
@@ -84,6 +89,7 @@ pub(crate) async fn creates(b: &Bench, http: &Http, n: usize, strategy: &str) {
             .await;
         match probe {
             Ok(a) if a.status == 204 || a.status == 304 => {
+                let mut meter = CpuMeter::start(pid).await;
                 let starts = drive(
                     Drive {
                         concurrency: b.args.concurrency,
@@ -108,13 +114,17 @@ pub(crate) async fn creates(b: &Bench, http: &Http, n: usize, strategy: &str) {
                     },
                 )
                 .await;
+                let start_cpu_us = meter
+                    .per_op_us(starts.count() + starts.errors as usize)
+                    .await;
                 start_note = format!(
-                    "starts {:.0}/s p50 {:.3} ms p99 {:.3} ms",
+                    "starts {:.0}/s p50 {:.3} ms p99 {:.3} ms, Shoal CPU {start_cpu_us:.0} µs/start",
                     starts.per_sec(),
                     starts.ms(0.5),
                     starts.ms(0.99)
                 );
                 start_json = starts.json();
+                start_json["cpu_us_per_op"] = json!(start_cpu_us.round());
             }
             Ok(a) => {
                 start_note = format!("start answers {}: creates only", a.status);
@@ -125,7 +135,7 @@ pub(crate) async fn creates(b: &Bench, http: &Http, n: usize, strategy: &str) {
     }
     b.report(
         format!(
-            "{scenario:<18} N={n:<5} {:>7.0} placements/s, p50 {:.3} ms p99 {:.3} ms ({} created at {} conns, {} refused){}; {start_note}",
+            "{scenario:<18} N={n:<5} {:>7.0} placements/s, p50 {:.3} ms p99 {:.3} ms ({} created at {} conns, {} refused){}, Shoal CPU {create_cpu_us:.0} µs/create; {start_note}",
             stats.per_sec(),
             stats.ms(0.5),
             stats.ms(0.99),
@@ -139,6 +149,7 @@ pub(crate) async fn creates(b: &Bench, http: &Http, n: usize, strategy: &str) {
                "created": stats.count(), "refused": stats.errors, "concurrency": b.args.concurrency,
                "placements_per_sec": stats.per_sec().round(),
                "p50_ms": round3(stats.ms(0.5)), "p90_ms": round3(stats.ms(0.9)), "p99_ms": round3(stats.ms(0.99)),
+               "cpu_us_per_op": create_cpu_us.round(),
                "start": start_json,
                "ok": stats.errors == 0 && stats.count() > 0}),
     );

@@ -2,7 +2,7 @@
 //! every `/events` subscriber of Shoal.
 
 use super::load::{round3, Http};
-use super::procs::{ShoalProc, SimProc};
+use super::procs::{CpuMeter, ShoalProc, SimProc};
 use super::Bench;
 use serde_json::json;
 use std::cell::Cell;
@@ -36,6 +36,7 @@ pub(crate) async fn events(b: &Bench, shoal: &ShoalProc, sims: &mut [SimProc], n
     let total = b.args.events;
     let per_sim = total / sims.len() as u64;
     let rate = b.args.event_rate / sims.len() as f64;
+    let mut meter = CpuMeter::start(shoal.pid()).await;
     let start = Instant::now();
     let mut emitted = 0;
     let nsims = sims.len() as u64;
@@ -76,6 +77,8 @@ pub(crate) async fn events(b: &Bench, shoal: &ShoalProc, sims: &mut [SimProc], n
     for t in tasks {
         t.abort();
     }
+    // Per event in: its parse, its filtering, and its delivery to every subscriber.
+    let cpu_us = meter.per_op_us(emitted as usize).await;
     let delivered = last.0;
     let lost = want.saturating_sub(delivered);
     let short = counters.iter().filter(|c| c.get() < emitted).count();
@@ -83,7 +86,7 @@ pub(crate) async fn events(b: &Bench, shoal: &ShoalProc, sims: &mut [SimProc], n
     let out_rate = delivered as f64 / done_at.as_secs_f64().max(1e-9);
     b.report(
         format!(
-            "{:<18} N={n:<5} {emitted} events at {rate_in:.0}/s in, {out_rate:.0} deliveries/s to {subs} subscribers; lost {lost} of {want} ({short} subscribers short, {} streams ended); last delivery {:.3} s after the first emit",
+            "{:<18} N={n:<5} {emitted} events at {rate_in:.0}/s in, {out_rate:.0} deliveries/s to {subs} subscribers; lost {lost} of {want} ({short} subscribers short, {} streams ended); last delivery {:.3} s after the first emit; Shoal CPU {cpu_us:.0} µs/event",
             "events",
             ended.get(),
             done_at.as_secs_f64()
@@ -94,6 +97,7 @@ pub(crate) async fn events(b: &Bench, shoal: &ShoalProc, sims: &mut [SimProc], n
                "expected_deliveries": want, "delivered": delivered, "lost": lost,
                "subscribers_short": short, "streams_ended": ended.get(),
                "drain_s": round3(done_at.as_secs_f64()),
+               "cpu_us_per_op": cpu_us.round(),
                "ok": lost == 0}),
     );
 }

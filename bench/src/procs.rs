@@ -232,6 +232,32 @@ fn served_addr(line: &str) -> Option<String> {
         .flatten()
 }
 
+/// Shoal's CPU time (user + system) per operation, in µs, over a span of operations: the
+/// cost of an operation that the machine's load does not change, unlike its wall time.
+/// Every scenario that reports `cpu_us_per_op` reads it this way.
+pub struct CpuMeter {
+    pid: u32,
+    from: f64,
+}
+
+impl CpuMeter {
+    /// Starts a span: reads process `pid`'s CPU time now.
+    pub async fn start(pid: u32) -> CpuMeter {
+        CpuMeter {
+            pid,
+            from: usage_of(pid).await.1,
+        }
+    }
+
+    /// µs of CPU per operation since the span started, `ops` operations done; the next
+    /// span starts now. (The kernel counts in 10 ms ticks: spans should cost far more.)
+    pub async fn per_op_us(&mut self, ops: usize) -> f64 {
+        let now = usage_of(self.pid).await.1;
+        let spent = now - std::mem::replace(&mut self.from, now);
+        spent * 1e6 / ops.max(1) as f64
+    }
+}
+
 /// `VmHWM` in MiB and utime + stime in seconds of process `pid`, from `/proc`.
 pub async fn usage_of(pid: u32) -> (f64, f64) {
     let status = tokio::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -9,9 +9,13 @@ use crate::api::state::ApiState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use serde_json::json;
+use shoal_actors::cluster::ClusterRead;
 use shoal_actors::node::Health;
 use shoal_actors::node::NodeSnapshot;
 use shoal_actors::node::ObjectOp;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
 /// Lowest API version Shoal accepts from a client (what current Docker engines accept).
@@ -165,13 +169,131 @@ fn push_pair(out: &mut Vec<u8>, k: &str, v: &str) {
     let _ = serde_json::to_writer(&mut *out, &[k, v]);
 }
 
+/// The part of `/info` made of the nodes alone: every node's `SystemStatus` lines (a
+/// comma before each) and the cluster-wide totals. Worked out once per set of node
+/// snapshots: at a thousand nodes, gathering the distinct images and formatting every
+/// node's name line was most of what a request cost, though snapshots change far less
+/// often than `/info` is asked.
+struct NodesPart {
+    /// What it was worked out from: each node's snapshot (held weakly, so an old snapshot's
+    /// contents are freed; its address stays taken, so no new snapshot can share it) and
+    /// shown name, in the order shown.
+    key: Vec<(Weak<NodeSnapshot>, Arc<str>)>,
+    lines: Bytes,
+    totals: Totals,
+}
+
+/// The cluster-wide figures of `/info`, over the healthy nodes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Totals {
+    /// (containers, running, paused, stopped)
+    counts: (usize, usize, usize, usize),
+    /// Distinct image IDs: an image on several nodes is one image, as `GET /images/json`
+    /// lists it.
+    images: usize,
+    ncpu: u64,
+    mem: u64,
+}
+
+impl Totals {
+    fn with_counts(self, counts: (usize, usize, usize, usize)) -> Totals {
+        Totals { counts, ..self }
+    }
+}
+
+impl NodesPart {
+    /// Whether this part was worked out from exactly these snapshots and names.
+    fn is_of(&self, read: &ClusterRead) -> bool {
+        self.key.len() == read.nodes.len()
+            && self.key.iter().zip(&read.nodes).all(|((snap, name), n)| {
+                std::ptr::eq(snap.as_ptr(), Arc::as_ptr(&n.snapshot))
+                    && (Arc::ptr_eq(name, &n.name) || name == &n.name)
+            })
+    }
+
+    fn of(read: &ClusterRead) -> NodesPart {
+        let mut lines: Vec<u8> = Vec::with_capacity(700 * read.nodes.len());
+        let mut totals = Totals::default();
+        let mut images = std::collections::HashSet::new();
+        for n in &read.nodes {
+            let s = &n.snapshot;
+            lines.push(b',');
+            push_pair(&mut lines, &format!(" {}", n.name), &s.addr.to_string());
+            lines.extend_from_slice(&s.rendered.get_or_render(|| node_status(s)));
+            if s.health != Health::Healthy {
+                continue;
+            }
+            let (r, p, st) = s.containers.state_counts();
+            let c = &mut totals.counts;
+            *c = (c.0 + s.containers.len(), c.1 + r, c.2 + p, c.3 + st);
+            images.extend(s.images.iter().map(|i| i.id.as_str()));
+            if let Some(f) = &s.facts {
+                totals.ncpu += u64::from(f.ncpu);
+                totals.mem += f.mem_total;
+            }
+        }
+        totals.images = images.len();
+        NodesPart {
+            key: read
+                .nodes
+                .iter()
+                .map(|n| (Arc::downgrade(&n.snapshot), n.name.clone()))
+                .collect(),
+            lines: Bytes::from(lines),
+            totals,
+        }
+    }
+}
+
+thread_local! {
+    /// The last [`NodesPart`] this worker thread worked out: a memo of a pure function of
+    /// the snapshots, checked against them on every use, so it is never stale and needs no
+    /// lock (each worker keeps its own).
+    static NODES_PART: RefCell<Option<Rc<NodesPart>>> = const { RefCell::new(None) };
+}
+
+/// The nodes part of `/info` for this read: the memo when it is of these snapshots.
+fn nodes_part(read: &ClusterRead) -> Rc<NodesPart> {
+    NODES_PART.with(|memo| {
+        if let Some(part) = memo.borrow().as_ref().filter(|p| p.is_of(read)) {
+            return part.clone();
+        }
+        let part = Rc::new(NodesPart::of(read));
+        *memo.borrow_mut() = Some(part.clone());
+        part
+    })
+}
+
+/// (containers, running, paused, stopped) on the healthy nodes that tenant `t` sees.
+fn tenant_counts(read: &ClusterRead, t: &str) -> (usize, usize, usize, usize) {
+    let (mut containers, mut running, mut paused, mut stopped) = (0, 0, 0, 0);
+    for s in read.nodes.iter().map(|n| &n.snapshot) {
+        if s.health != Health::Healthy {
+            continue;
+        }
+        for e in s.containers.entries.iter().filter(|e| {
+            crate::authz::Grant::sees(Some(t), |k| e.info.labels.get(k).map(String::as_str))
+        }) {
+            containers += 1;
+            match e.state() {
+                "running" | "restarting" => running += 1,
+                "paused" => paused += 1,
+                _ => stopped += 1,
+            }
+        }
+    }
+    (containers, running, paused, stopped)
+}
+
 pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse {
     let read = state.read();
     // A tenant client counts its own containers only.
     let tenant = crate::authz::Grant::tenant_of(&http);
-    // Ten lines a node: the name line here, the rest rendered once per node snapshot.
-    let mut status: Vec<u8> = Vec::with_capacity(256 + 700 * read.nodes.len());
-    status.push(b'[');
+    let part = nodes_part(&read);
+    // The answer is written in one buffer: `{"SystemStatus":[...],` then the rest of the
+    // object without its opening brace.
+    let mut status: Vec<u8> = Vec::with_capacity(4096 + part.lines.len());
+    status.extend_from_slice(b"{\"SystemStatus\":[");
     let filters = state.info.filters.join(", ");
     let nodes = read.nodes.len().to_string();
     // One manager is its own primary; replicated ones say which is (`Primary: host:port`).
@@ -202,42 +324,14 @@ pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse
         status.push(b',');
         push_pair(&mut status, "Discovery Status", &d.state);
     }
-    let (mut containers, mut running, mut paused, mut stopped) = (0, 0, 0, 0);
-    // An image on several nodes is one image, as `GET /images/json` lists it.
-    let mut images = std::collections::HashSet::new();
-    let (mut ncpu, mut mem) = (0u64, 0u64);
-    for n in &read.nodes {
-        let s = &n.snapshot;
-        status.push(b',');
-        push_pair(&mut status, &format!(" {}", n.name), &s.addr.to_string());
-        status.extend_from_slice(&s.rendered.get_or_render(|| node_status(s)));
-        if s.health != Health::Healthy {
-            continue;
-        }
-        if let Some(t) = tenant.as_deref() {
-            for e in s.containers.entries.iter().filter(|e| {
-                crate::authz::Grant::sees(Some(t), |k| e.info.labels.get(k).map(String::as_str))
-            }) {
-                containers += 1;
-                match e.state() {
-                    "running" | "restarting" => running += 1,
-                    "paused" => paused += 1,
-                    _ => stopped += 1,
-                }
-            }
-        } else {
-            let (r, p, st) = s.containers.state_counts();
-            containers += s.containers.len();
-            running += r;
-            paused += p;
-            stopped += st;
-        }
-        images.extend(s.images.iter().map(|i| i.id.as_str()));
-        if let Some(f) = &s.facts {
-            ncpu += u64::from(f.ncpu);
-            mem += f.mem_total;
-        }
-    }
+    // Ten lines a node, worked out once per set of node snapshots.
+    status.extend_from_slice(&part.lines);
+    let totals = match tenant.as_deref() {
+        Some(t) => part.totals.with_counts(tenant_counts(&read, t)),
+        None => part.totals,
+    };
+    let (containers, running, paused, stopped) = totals.counts;
+    let (images, ncpu, mem) = (totals.images, totals.ncpu, totals.mem);
     status.push(b']');
     let now = SystemTime::now();
     let rest = json!({
@@ -246,7 +340,7 @@ pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse
         "ContainersRunning": running,
         "ContainersPaused": paused,
         "ContainersStopped": stopped,
-        "Images": images.len(),
+        "Images": images,
         "Driver": "",
         "DriverStatus": [],
         "Plugins": {"Volume": [], "Network": [], "Authorization": null, "Log": []},
@@ -313,10 +407,7 @@ pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse
             .chain(discovery.as_ref().and_then(|d| d.warning.as_ref()))
             .collect::<Vec<_>>()
     });
-    // `{"SystemStatus":[...],` then the rest of the object without its opening brace.
-    let mut body = Vec::with_capacity(status.len() + 2048);
-    body.extend_from_slice(b"{\"SystemStatus\":");
-    body.extend_from_slice(&status);
+    let mut body = status;
     body.push(b',');
     let rest = serde_json::to_vec(&rest).unwrap_or_else(|_| b"{}".to_vec());
     body.extend_from_slice(rest.get(1..).unwrap_or(b"}"));
