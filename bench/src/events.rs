@@ -67,7 +67,14 @@ struct Subscriber {
 
 impl Subscriber {
     fn start(host: &str, path: &str) -> Result<Subscriber, String> {
-        let sock = TcpStream::connect(host).map_err(|e| format!("{host}: {e}"))?;
+        let addr: std::net::SocketAddr = host.parse().map_err(|e| format!("{host}: {e}"))?;
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a blocking socket is the point (a real client's reader thread); Shoal \
+                      listens on this machine, so the connect answers at once"
+        )]
+        let sock = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+            .map_err(|e| format!("{host}: {e}"))?;
         let theirs = sock.try_clone().map_err(|e| e.to_string())?;
         let seen = Arc::new(Reader::default());
         let (s, path) = (seen.clone(), path.to_string());
