@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Starts the fleet of `n` engines, in as many sim processes as needed.
-async fn start_fleet(b: &Bench, n: usize) -> Result<Vec<SimProc>, String> {
+pub(crate) async fn start_fleet(b: &Bench, n: usize) -> Result<Vec<SimProc>, String> {
     let per = b.args.engines_per_sim.max(1);
     let mut sims = Vec::new();
     let mut first = 0;

@@ -110,7 +110,8 @@ pub struct BenchArgs {
     /// resources at each --nodes size), `proxy` (proxy_sim, and proxy_dockerd with
     /// --dockerd; --nodes is then not used) or `tls` (proxy_tls and authz_guard: mutual
     /// TLS on both legs against plaintext, a policy against none), e.g. `--only proxy` to
-    /// rerun the proxy figures in a few seconds.
+    /// rerun the proxy figures in a few seconds; `events` runs only the event fan-in at
+    /// each --nodes size (a fleet and a Shoal, no reads or creates).
     #[arg(long, value_enum)]
     pub only: Option<Only>,
 
@@ -133,12 +134,16 @@ pub enum Only {
     /// What TLS on both legs and the authorization guard add to a request
     /// (`proxy_tls`, `authz_guard`).
     Tls,
+    /// Only the event fan-in at each --nodes size (part of `cluster`).
+    Events,
 }
 
 impl BenchArgs {
     fn runs(&self, kind: Only) -> bool {
         match kind {
             Only::Proxy if self.no_proxy => false,
+            // Part of `cluster`; alone only when asked for.
+            Only::Events => self.only == Some(Only::Events),
             kind => self.only.is_none_or(|only| only == kind),
         }
     }
@@ -308,6 +313,13 @@ async fn bench(args: BenchArgs, exe: PathBuf) -> Result<Outcome, BenchError> {
         for &n in &b.args.nodes {
             if let Err(e) = cluster::cluster(&b, n).await {
                 b.fail("cluster", n, &e);
+            }
+        }
+    }
+    if b.args.runs(Only::Events) {
+        for &n in &b.args.nodes {
+            if let Err(e) = events::events_only(&b, n).await {
+                b.fail("events", n, &e);
             }
         }
     }

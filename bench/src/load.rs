@@ -9,7 +9,6 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -117,27 +116,6 @@ impl Http {
             return Err(format!("{path}: status {}", a.status));
         }
         serde_json::from_slice(&a.body).map_err(|e| format!("{path}: {e}"))
-    }
-
-    /// Opens a streaming GET and counts the lines it delivers into `lines` until it ends.
-    pub async fn count_lines(&self, path: &str, lines: Rc<Cell<u64>>) -> Result<(), String> {
-        use futures_util::StreamExt;
-        let mut resp = self
-            .client
-            .get(format!("{}{}", self.base, path))
-            .timeout(Duration::from_secs(3600))
-            .send()
-            .await
-            .map_err(|e| format!("{path}: {e}"))?;
-        if resp.status() != 200 {
-            return Err(format!("{path}: status {}", resp.status()));
-        }
-        while let Some(chunk) = resp.next().await {
-            let chunk = chunk.map_err(|e| format!("{path}: {e}"))?;
-            let n = chunk.iter().filter(|&&b| b == b'\n').count() as u64;
-            lines.set(lines.get() + n);
-        }
-        Ok(())
     }
 }
 

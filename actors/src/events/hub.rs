@@ -1,14 +1,28 @@
 //! The EventsHub actor: fan-in of every node's events, fan-out to the subscribers.
 //!
 //! Its work per event is small and never waits: find the node's fields (a map lookup),
-//! splice them into the line (a copy), push to the ring, and `try_send` to each subscriber
-//! whose filter matches. A subscriber whose channel is full is removed at once, which closes
-//! its channel: that is the whole slow-client policy, and why one client can never hold
-//! the others back.
+//! splice them into the line (a copy), push to the ring, and send the shared event to each
+//! subscriber whose filter matches.
+//!
+//! The slow-client policy is a bound in bytes and time, not in events. Each subscriber's
+//! queue is unbounded as a channel but measured: the hub counts the bytes it queued, the
+//! reader the bytes it took out, and the difference is how far behind the subscriber is.
+//! A subscriber more than `behind_bytes` behind for longer than `grace`, or ever more than
+//! `max_bytes` behind, is cut off (its stream ends with an error; it may come back with
+//! `since`). Scheduling hiccups of a few hundred milliseconds on a busy machine, a burst
+//! the client's socket absorbs late, never cut anyone; only a client that stays behind
+//! does. The events are shared (`Arc`) between the queues, so what all the queues hold
+//! together is at most one `max_bytes` of distinct events plus a pointer per entry.
+//!
+//! dockerd instead gives each subscriber a channel of 1024 events and waits up to 100 ms
+//! for room before skipping that one event for that subscriber: the stream goes on with a
+//! silent gap, and the wait holds up every other subscriber. Shoal neither skips nor waits:
+//! a client sees every event or a broken stream, and one client never slows another.
 
 use super::event::{HubEvent, NodeFields};
 use super::messages::{
-    EmitEvent, HubCounts, HubStats, NodeChanged, Subscribe, SubscriberId, Subscription, Unsubscribe,
+    EmitEvent, HubCounts, HubStats, LiveEvents, NodeChanged, ReadProgress, Subscribe, SubscriberId,
+    Subscription, Unsubscribe,
 };
 use super::EventFilter;
 use crate::cluster::ClusterView;
@@ -18,7 +32,7 @@ use actix::prelude::*;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::mpsc;
 use tokio::sync::watch;
 
 /// How the hub runs.
@@ -26,8 +40,13 @@ use tokio::sync::watch;
 pub struct HubConfig {
     /// Recent events kept for `since` (a Docker engine keeps 256; a cluster sees more).
     pub ring: usize,
-    /// Events a subscriber may fall behind before it is cut off.
-    pub subscriber_buffer: usize,
+    /// Bytes of events a subscriber may have queued and not read without counting as
+    /// behind: a few hundred milliseconds of a busy cluster's stream.
+    pub behind_bytes: usize,
+    /// How long a subscriber may stay more than `behind_bytes` behind before it is cut.
+    pub grace: Duration,
+    /// Bytes a subscriber may have queued at most: past this it is cut at once.
+    pub max_bytes: usize,
     /// The hub's mailbox. NodeActors `try_send` into it and drop the event when it is full.
     pub mailbox: usize,
 }
@@ -36,7 +55,10 @@ impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
             ring: 4096,
-            subscriber_buffer: 1024,
+            // About 0.7 s of 10,000 events/s of 600 bytes.
+            behind_bytes: 4 << 20,
+            grace: Duration::from_secs(3),
+            max_bytes: 64 << 20,
             mailbox: 16384,
         }
     }
@@ -45,12 +67,59 @@ impl Default for HubConfig {
 /// How often node names are re-read from the cluster view even if no node joined: an
 /// engine's name, and so the `name@addr` disambiguation, can change on a refresh.
 const NAMES_MAX_AGE: Duration = Duration::from_secs(2);
-/// How often subscribers whose client went away are swept when no event reached them.
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How often subscribers are checked when no event reached them: those whose client went
+/// away are dropped, those behind for longer than the grace are cut.
+const CHECK_EVERY: Duration = Duration::from_millis(500);
+
+/// Why a subscriber was cut (the `reason` label of the cut counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// More than `max_bytes` behind.
+    Overflow,
+    /// More than `behind_bytes` behind for longer than `grace`.
+    Behind,
+}
+
+impl Cut {
+    fn label(self) -> &'static str {
+        match self {
+            Cut::Overflow => "overflow",
+            Cut::Behind => "behind",
+        }
+    }
+}
 
 struct Subscriber {
     filter: EventFilter,
-    tx: mpsc::Sender<Arc<HubEvent>>,
+    tx: mpsc::UnboundedSender<Arc<HubEvent>>,
+    /// What the reader took out of the queue so far.
+    read: Arc<ReadProgress>,
+    /// Bytes and events queued so far.
+    sent_bytes: u64,
+    sent_events: u64,
+    /// Since when it has been more than `behind_bytes` behind.
+    behind_since: Option<Instant>,
+}
+
+impl Subscriber {
+    fn lag_bytes(&self) -> u64 {
+        self.sent_bytes.saturating_sub(self.read.bytes())
+    }
+
+    /// Whether it must be cut now; `now` is read once per check, and only when needed.
+    fn verdict(&mut self, config: &HubConfig, now: &mut Option<Instant>) -> Option<Cut> {
+        let lag = self.lag_bytes();
+        if lag > config.max_bytes as u64 {
+            return Some(Cut::Overflow);
+        }
+        if lag <= config.behind_bytes as u64 {
+            self.behind_since = None;
+            return None;
+        }
+        let now = *now.get_or_insert_with(Instant::now);
+        let since = *self.behind_since.get_or_insert(now);
+        (now.duration_since(since) > config.grace).then_some(Cut::Behind)
+    }
 }
 
 pub struct EventsHub {
@@ -83,43 +152,81 @@ impl EventsHub {
             }
             self.ring.push_back(ev.clone());
         }
+        let size = ev.line.len() as u64;
+        let mut now = None;
         let mut gone = Vec::new();
-        for (id, sub) in &self.subscribers {
+        for (id, sub) in self.subscribers.iter_mut() {
             if !sub.filter.matches(&ev) {
                 continue;
             }
-            match sub.tx.try_send(ev.clone()) {
-                Ok(()) => self.counts.delivered += 1,
-                Err(TrySendError::Full(_)) => {
-                    tracing::info!(
-                        subscriber = id.0,
-                        buffer = self.config.subscriber_buffer,
-                        "events subscriber too slow, cut off"
-                    );
-                    self.counts.dropped_subscribers += 1;
-                    gone.push(*id);
-                }
-                Err(TrySendError::Closed(_)) => gone.push(*id),
+            if sub.tx.send(ev.clone()).is_err() {
+                // The client went away.
+                gone.push((*id, None));
+                continue;
+            }
+            sub.sent_bytes += size;
+            sub.sent_events += 1;
+            self.counts.delivered += 1;
+            if let Some(cut) = sub.verdict(&self.config, &mut now) {
+                gone.push((*id, Some(cut)));
             }
         }
-        for id in gone {
-            // Dropping the sender closes the channel: the subscriber reads what is buffered,
-            // then sees the end.
-            self.subscribers.remove(&id);
+        for (id, cut) in gone {
+            self.remove(id, cut);
         }
     }
 
-    fn sweep(&mut self) {
-        self.subscribers.retain(|_, s| !s.tx.is_closed());
+    /// Removes a subscriber. A cut one is told (its reader stops at once and drops what
+    /// is queued), logged and counted; one whose client went away is just forgotten.
+    fn remove(&mut self, id: SubscriberId, cut: Option<Cut>) {
+        let Some(sub) = self.subscribers.remove(&id) else {
+            return;
+        };
+        let Some(cut) = cut else {
+            return;
+        };
+        sub.read.cut();
+        let behind_ms = sub
+            .behind_since
+            .map_or(0, |t| t.elapsed().as_millis() as u64);
+        tracing::warn!(
+            subscriber = id.0,
+            reason = cut.label(),
+            lag_bytes = sub.lag_bytes(),
+            lag_events = sub.sent_events.saturating_sub(sub.read.events()),
+            behind_ms,
+            sent_events = sub.sent_events,
+            "events subscriber too slow, cut off"
+        );
+        self.counts.dropped_subscribers += 1;
+        crate::metrics::event_subscriber_cut(cut.label());
+        // Dropping the sender closes the channel: the reader sees the end.
+        drop(sub);
+    }
+
+    /// Drops subscribers whose client went away, cuts those behind for too long (they may
+    /// have received nothing lately).
+    fn check(&mut self) {
+        let mut now = None;
+        let mut gone = Vec::new();
+        for (id, sub) in self.subscribers.iter_mut() {
+            if sub.tx.is_closed() {
+                gone.push((*id, None));
+            } else if let Some(cut) = sub.verdict(&self.config, &mut now) {
+                gone.push((*id, Some(cut)));
+            }
+        }
+        for (id, cut) in gone {
+            self.remove(id, cut);
+        }
     }
 }
-
 impl Actor for EventsHub {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(self.config.mailbox);
-        ctx.run_interval(SWEEP_EVERY, |act, _| act.sweep());
+        ctx.run_interval(CHECK_EVERY, |act, _| act.check());
     }
 }
 
@@ -195,15 +302,20 @@ impl Handler<Subscribe> for EventsHub {
             Vec::new()
         };
         let live = msg.follow.then(|| {
-            let (tx, rx) = mpsc::channel(self.config.subscriber_buffer.max(1));
+            let (tx, rx) = mpsc::unbounded_channel();
+            let read = Arc::new(ReadProgress::default());
             self.subscribers.insert(
                 id,
                 Subscriber {
                     filter: msg.filter,
                     tx,
+                    read: read.clone(),
+                    sent_bytes: 0,
+                    sent_events: 0,
+                    behind_since: None,
                 },
             );
-            rx
+            LiveEvents::new(rx, read)
         });
         MessageResult(Subscription { id, backlog, live })
     }
@@ -387,40 +499,100 @@ mod tests {
         assert_eq!(json(&all_rx.recv().await.unwrap())["Actor"]["ID"], "b");
         let got = b_rx.recv().await.unwrap();
         assert_eq!(json(&got)["node"]["Name"], "127.0.0.1:2");
-        assert!(b_rx.try_recv().is_err());
+        assert!(b_rx.try_recv().is_none());
         let counts = h.send(HubStats).await.unwrap();
         assert_eq!(counts.events_in, 2);
         assert_eq!(counts.delivered, 3);
         assert_eq!(counts.subscribers, 2);
     }
 
+    /// The size of one `node_event(1, "start", "cNN", ..)` line once the hub added the node.
+    async fn line_len() -> usize {
+        let h = hub(HubConfig::default());
+        let mut s = h.send(sub(EventFilter::default())).await.unwrap();
+        h.send(node_event(1, "start", "c00", 1)).await.unwrap();
+        s.live.as_mut().unwrap().recv().await.unwrap().line.len()
+    }
+
     #[actix::test]
-    async fn a_full_subscriber_is_cut_off_and_the_others_miss_nothing() {
+    async fn a_subscriber_past_the_byte_bound_is_cut_at_once_and_the_others_miss_nothing() {
+        let line = line_len().await;
         let h = hub(HubConfig {
-            subscriber_buffer: 3,
+            behind_bytes: line,
+            grace: Duration::from_secs(3600),
+            max_bytes: 3 * line,
             ..HubConfig::default()
         });
         let mut slow = h.send(sub(EventFilter::default())).await.unwrap();
         let mut fast = h.send(sub(EventFilter::default())).await.unwrap();
         let fast_rx = fast.live.as_mut().unwrap();
         for i in 0..10 {
-            h.send(node_event(1, "start", &format!("c{i}"), 1 + i))
+            h.send(node_event(1, "start", &format!("c{i:02}"), 1 + i))
                 .await
                 .unwrap();
             assert_eq!(
                 json(&fast_rx.recv().await.unwrap())["Actor"]["ID"],
-                format!("c{i}")
+                format!("c{i:02}")
             );
         }
         let slow_rx = slow.live.as_mut().unwrap();
-        let mut buffered = 0;
-        while slow_rx.recv().await.is_some() {
-            buffered += 1;
-        }
-        assert_eq!(buffered, 3, "reads what was buffered, then the end");
+        assert!(slow_rx.was_cut());
+        assert!(
+            slow_rx.recv().await.is_none(),
+            "a cut subscriber's queue is dropped: it learns at once"
+        );
         let counts = h.send(HubStats).await.unwrap();
         assert_eq!(counts.dropped_subscribers, 1);
         assert_eq!(counts.subscribers, 1);
+        assert!(!fast_rx.was_cut());
+    }
+
+    #[actix::test]
+    async fn a_subscriber_behind_is_cut_only_once_the_grace_is_over() {
+        let line = line_len().await;
+        let h = hub(HubConfig {
+            behind_bytes: 2 * line,
+            grace: Duration::from_secs(1),
+            max_bytes: 1000 * line,
+            ..HubConfig::default()
+        });
+        let mut s = h.send(sub(EventFilter::default())).await.unwrap();
+        let rx = s.live.as_mut().unwrap();
+        // Ten events behind, then caught up before the grace is over: not cut, and the
+        // next time it falls behind its grace starts again.
+        for round in 0..2 {
+            let at = Instant::now();
+            for i in 0..10 {
+                h.send(node_event(1, "start", &format!("r{round}c{i}"), 1))
+                    .await
+                    .unwrap();
+            }
+            for i in 0..10 {
+                let ev = rx.recv().await.unwrap();
+                assert_eq!(ev.event.actor.id, format!("r{round}c{i}"));
+            }
+            let stats = h.send(HubStats).await.unwrap();
+            if at.elapsed() < Duration::from_secs(1) {
+                assert_eq!(stats.dropped_subscribers, 0, "caught up within the grace");
+            }
+            tokio::time::sleep(Duration::from_millis(1300)).await;
+        }
+        assert_eq!(h.send(HubStats).await.unwrap().dropped_subscribers, 0);
+        // Now it stops reading: once the grace is over the hub's own check cuts it, with
+        // no further event to notice it by.
+        for i in 0..10 {
+            h.send(node_event(1, "start", &format!("late{i}"), 1))
+                .await
+                .unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while h.send(HubStats).await.unwrap().dropped_subscribers == 0 {
+            assert!(Instant::now() < deadline, "never cut");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(rx.was_cut());
+        assert!(rx.recv().await.is_none());
+        assert_eq!(h.send(HubStats).await.unwrap().subscribers, 0);
     }
 
     #[actix::test]

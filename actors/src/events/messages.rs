@@ -5,6 +5,7 @@ use super::event::{HubEvent, NodeChange};
 use super::filter::EventFilter;
 use crate::engine::EngineAddr;
 use actix::Message;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -59,9 +60,81 @@ pub struct Subscribe {
 pub struct Subscription {
     pub id: SubscriberId,
     pub backlog: Vec<Arc<HubEvent>>,
-    /// Ends when the subscriber is cut off (it fell `subscriber_buffer` events behind) or
-    /// the hub stops.
-    pub live: Option<mpsc::Receiver<Arc<HubEvent>>>,
+    /// Ends when the subscriber is cut off (it stayed too far behind) or the hub stops.
+    pub live: Option<LiveEvents>,
+}
+
+/// What a subscriber's reader took out of its queue, shared with the hub, which compares
+/// it with what it queued to know how far behind the subscriber is; and whether the hub
+/// cut the subscriber off.
+#[derive(Debug, Default)]
+pub struct ReadProgress {
+    bytes: AtomicU64,
+    events: AtomicU64,
+    cut: AtomicBool,
+}
+
+impl ReadProgress {
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn events(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn cut(&self) {
+        self.cut.store(true, Ordering::Release);
+    }
+
+    fn took(&self, ev: &HubEvent) {
+        self.bytes
+            .fetch_add(ev.line.len() as u64, Ordering::Relaxed);
+        self.events.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One subscriber's live events, in order. Reading counts what was read for the hub.
+#[derive(Debug)]
+pub struct LiveEvents {
+    rx: mpsc::UnboundedReceiver<Arc<HubEvent>>,
+    read: Arc<ReadProgress>,
+}
+
+impl LiveEvents {
+    pub(crate) fn new(rx: mpsc::UnboundedReceiver<Arc<HubEvent>>, read: Arc<ReadProgress>) -> Self {
+        LiveEvents { rx, read }
+    }
+
+    /// The next event; `None` when the stream ended: cut off (then what is still queued
+    /// is dropped unread: the client is told at once, and the memory freed) or the hub
+    /// stopped.
+    pub async fn recv(&mut self) -> Option<Arc<HubEvent>> {
+        if self.was_cut() {
+            return None;
+        }
+        let ev = self.rx.recv().await?;
+        if self.was_cut() {
+            return None;
+        }
+        self.read.took(&ev);
+        Some(ev)
+    }
+
+    /// The next event if one is queued now (`None` also when the stream ended).
+    pub fn try_recv(&mut self) -> Option<Arc<HubEvent>> {
+        if self.was_cut() {
+            return None;
+        }
+        let ev = self.rx.try_recv().ok()?;
+        self.read.took(&ev);
+        Some(ev)
+    }
+
+    /// Whether the hub cut this subscriber off (rather than the hub stopping).
+    pub fn was_cut(&self) -> bool {
+        self.read.cut.load(Ordering::Acquire)
+    }
 }
 
 /// Sent by the API when a client hung up. Answers nothing.
@@ -83,7 +156,7 @@ pub struct HubCounts {
     pub malformed: u64,
     /// Events handed to a subscriber's channel (one event to two subscribers counts two).
     pub delivered: u64,
-    /// Subscribers cut off because their buffer was full.
+    /// Subscribers cut off for staying too far behind.
     pub dropped_subscribers: u64,
     /// Subscribers now.
     pub subscribers: usize,

@@ -12,9 +12,10 @@
 //! Messages it takes (in `messages`): `NodeEvent`, `NodeChanged`, `EmitEvent`, `Subscribe`,
 //! `Unsubscribe`, `HubStats`.
 //!
-//! Each subscriber is a bounded channel the hub `try_send`s into. One whose buffer is full
-//! is cut off (its channel closed): a slow client never slows the hub or the other
-//! subscribers; it sees its stream end and may come back with `since`.
+//! Each subscriber is a queue the hub sends into without ever waiting, measured in bytes:
+//! one that stays too far behind (`HubConfig`: bytes for longer than a grace, or a hard
+//! byte bound) is cut off: a slow client never slows the hub or the other subscribers; it
+//! sees its stream break and may come back with `since`. The hub module says why.
 
 mod event;
 mod filter;
@@ -25,5 +26,6 @@ pub use event::{HubEvent, NodeChange, NodeFields};
 pub use filter::{EventFilter, EVENT_FILTERS};
 pub use hub::{EventsHub, HubConfig};
 pub use messages::{
-    EmitEvent, HubCounts, HubStats, NodeChanged, Subscribe, SubscriberId, Subscription, Unsubscribe,
+    EmitEvent, HubCounts, HubStats, LiveEvents, NodeChanged, Subscribe, SubscriberId, Subscription,
+    Unsubscribe,
 };

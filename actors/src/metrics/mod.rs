@@ -320,6 +320,14 @@ pub fn events_subscribed() -> Open {
     Open::new(&METRICS.api_event_subscribers)
 }
 
+/// One `/events` subscriber cut off by the hub; `reason` is `behind` or `overflow`.
+pub fn event_subscriber_cut(reason: &str) {
+    METRICS
+        .api_event_subscribers_cut
+        .with_label_values(&[reason])
+        .inc();
+}
+
 /// Bytes streamed from an engine to a client.
 pub fn streamed_to_client(bytes: usize) {
     METRICS

@@ -55,6 +55,7 @@ pub struct Metrics {
     pub api_in_flight: IntGauge,
     pub api_hijacked: IntGauge,
     pub api_event_subscribers: IntGauge,
+    pub api_event_subscribers_cut: IntCounterVec,
     pub api_streamed_bytes: IntCounterVec,
     pub authz_denied: IntCounterVec,
     // Process.
@@ -237,6 +238,19 @@ impl Metrics {
                 "shoal_api_event_subscribers",
                 "Open /events subscriptions.",
             ),
+            api_event_subscribers_cut: {
+                let c = counter(
+                    &r,
+                    "shoal_api_event_subscribers_cut_total",
+                    "/events subscribers the events hub cut off for staying too far behind, by reason (behind: past the byte bound for longer than the grace; overflow: past the hard byte bound).",
+                    &["reason"],
+                );
+                // Both series exist from the start, at 0: `increase()` sees the first cut.
+                for reason in ["behind", "overflow"] {
+                    c.with_label_values(&[reason]);
+                }
+                c
+            },
             api_streamed_bytes: counter(
                 &r,
                 "shoal_api_streamed_bytes_total",

@@ -4,8 +4,11 @@
 //! The request is parsed first (`since`, `until`, `filters`), then one `Subscribe` to the
 //! hub answers the replay and the live channel. The response ends when `until` is reached;
 //! it breaks off (no final chunk, so the client sees an error rather than a clean end) when
-//! the hub cut this client off for reading too slowly. A client that hangs up drops the
-//! stream, which unsubscribes.
+//! the hub cut this client off for staying too far behind (the hub module has the policy).
+//! A client that hangs up drops the stream, which unsubscribes.
+//!
+//! Whatever is queued when the stream is polled goes out as one chunk (up to `MAX_BATCH`):
+//! a client that fell behind catches up in few large writes rather than one per event.
 
 use crate::api::docker::filters::Filters;
 use crate::api::error::ApiError;
@@ -16,11 +19,10 @@ use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 use shoal_actors::events::{
-    EventFilter, EventsHub, HubEvent, Subscribe, SubscriberId, Unsubscribe, EVENT_FILTERS,
+    EventFilter, EventsHub, LiveEvents, Subscribe, SubscriberId, Unsubscribe, EVENT_FILTERS,
 };
-use std::sync::Arc;
+use shoal_actors::metrics;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
 
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
@@ -113,6 +115,7 @@ pub async fn events(
     let live = sub.live.map(|rx| Live {
         rx,
         deadline,
+        _open: metrics::events_subscribed(),
         _guard: Unsubscriber {
             hub: state.hub.clone(),
             id: sub.id,
@@ -128,8 +131,10 @@ const MAX_BATCH: usize = 64 * 1024;
 
 /// The live part of one client's stream.
 struct Live {
-    rx: mpsc::Receiver<Arc<HubEvent>>,
+    rx: LiveEvents,
     deadline: Option<tokio::time::Instant>,
+    /// Counts the subscription in `shoal_api_event_subscribers` while the stream lives.
+    _open: metrics::Open,
     _guard: Unsubscriber,
 }
 
@@ -154,15 +159,24 @@ fn live_lines(
                 batch.extend_from_slice(&ev.line);
                 while batch.len() < MAX_BATCH {
                     match live.rx.try_recv() {
-                        Ok(ev) => batch.extend_from_slice(&ev.line),
-                        Err(_) => break,
+                        Some(ev) => batch.extend_from_slice(&ev.line),
+                        None => break,
                     }
                 }
                 Some((Ok(batch.freeze()), Some(live)))
             }
-            None => {
+            None if live.rx.was_cut() => {
                 tracing::info!("events stream cut off by the hub");
-                let err = std::io::Error::other("events subscriber cut off: it read too slowly");
+                let err = std::io::Error::other(
+                    "events subscriber cut off: it stayed too far behind the stream",
+                );
+                Some((Err(err.into()), None))
+            }
+            None => {
+                // The hub stopped (Shoal is shutting down): the stream breaks off too,
+                // since the client did not get everything it asked for.
+                tracing::info!("events stream ended: the hub stopped");
+                let err = std::io::Error::other("events hub stopped");
                 Some((Err(err.into()), None))
             }
         }
