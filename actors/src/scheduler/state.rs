@@ -491,7 +491,7 @@ mod tests {
         for _ in 0..2_000 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
             let slot = (x >> 16) % 4;
-            if (x >> 8) % 3 == 0 {
+            if (x >> 8).is_multiple_of(3) {
                 assert_eq!(p.remove(slot), reference_remove(&mut reference, slot));
             } else {
                 p.add(slot);
