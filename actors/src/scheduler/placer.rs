@@ -356,7 +356,7 @@ impl Placer {
         let mut placed = Vec::with_capacity(req.dependencies.len());
         for d in &req.dependencies {
             let mut holders = NodeSet::default();
-            if let Some(postings) = st.containers.get(&d.target.to_lowercase()) {
+            if let Some(postings) = st.containers.get(d.target.to_lowercase().as_str()) {
                 postings
                     .slots()
                     .filter(|&s| st.live.contains(s))
@@ -419,12 +419,12 @@ impl Placer {
             }
         }
         for n in &req.networks {
-            if self.state.networks.contains_key(&n.to_lowercase()) {
+            if self.state.networks.contains_key(n.to_lowercase().as_str()) {
                 conditions.push(format!("network {n}"));
             }
         }
         for v in &req.volumes {
-            if self.state.volumes.contains_key(&v.to_lowercase()) {
+            if self.state.volumes.contains_key(v.to_lowercase().as_str()) {
                 conditions.push(format!("volume {v}"));
             }
         }
