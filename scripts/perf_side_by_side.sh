@@ -32,7 +32,7 @@ say() { echo "### $* (load: $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$out"; 
 
 for round in $(seq 1 "$rounds"); do
     say "round $round: perf_round.py 1,000 x 30"
-    scripts/perf_round.py --engines 1000 --shoal "old=$old" --shoal "new=$new" --rounds 1 \
+    python3 scripts/perf_round.py --engines 1000 --shoal "old=$old" --shoal "new=$new" --rounds 1 \
         --lists 20 --infos 1000 --seconds 5 --port-base 20000 --api-port 19990 2>&1 | tee -a "$out"
     for side in old new; do
         bin=$old
@@ -48,7 +48,7 @@ for round in $(seq 1 "$rounds"); do
             --duration 3s --port-base 26000 2>&1 | tee -a "$out" || true
     done
     say "round $round: perf_round.py 5,000 x 30"
-    scripts/perf_round.py --engines 5000 --shoal "old=$old" --shoal "new=$new" --rounds 1 \
+    python3 scripts/perf_round.py --engines 5000 --shoal "old=$old" --shoal "new=$new" --rounds 1 \
         --lists 10 --infos 300 --seconds 3 --port-base 20000 --api-port 19990 2>&1 | tee -a "$out"
 done
 echo "figures in $out"
