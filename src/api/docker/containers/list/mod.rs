@@ -1,11 +1,11 @@
 //! `GET /containers/json` and `GET /containers/{id}/json`, answered from the node snapshots
 //! (the list) and the node's inspect cache (one container).
 //!
-//! A list is a merge of the nodes' runs, each kept sorted with its table (`merge`); the
-//! list of every container, the `ps -a` of tools polling the cluster, is kept whole in the
+//! A list sorts the compact ranks each node's table keeps (`order`); the list of every
+//! container, the `ps -a` of tools polling the cluster, is kept whole in the
 //! published view and sent again as long as no node it was made from changed.
 
-mod merge;
+mod order;
 
 use crate::api::docker::filters::{truthy, Filters, ListQuery};
 use crate::api::error::ApiError;
@@ -15,7 +15,7 @@ use actix_web::body::SizedStream;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
-use merge::{merge, Selection};
+use order::{in_list_order, Selection};
 use serde::Deserialize;
 use shoal_actors::cluster::{ClusterRead, ClusterView, Lookup, NodeRead};
 use shoal_actors::node::{ContainerEntry, Health, InspectContainer, ListContainerSizes};
@@ -194,9 +194,8 @@ fn select(read: &ClusterRead, spec: &ListSpec, tenant: Option<&str>) -> Vec<Sele
     // `all` shows it (as `Host Down`).
     let nodes = (0..read.nodes.len())
         .filter(|&i| all || read.nodes[i].snapshot.health != Health::Unhealthy);
-    // Newest first over all nodes, as an engine lists: a merge of the nodes' runs, each
-    // kept in that order with its table.
-    merge(read, nodes, spec.limit, |node, entry| {
+    // Newest first over all nodes, as an engine lists.
+    in_list_order(read, nodes, spec.limit, |node, entry| {
         let up = matches!(entry.state(), "running" | "paused" | "restarting");
         (all || up)
             // Another tenant's containers are not there for this client.
