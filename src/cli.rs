@@ -57,15 +57,8 @@ pub struct ManageArgs {
     #[arg(env = "SHOAL_DISCOVERY")]
     pub discovery: Option<String>,
 
-    /// Discovery option KEY=VALUE (repeat for several), for etcd: kv.cacertfile=PATH,
-    /// kv.certfile=PATH, kv.keyfile=PATH (TLS to etcd).
-    #[arg(
-        long = "discovery-opt",
-        env = "SHOAL_DISCOVERY_OPT",
-        value_name = "KEY=VALUE",
-        value_delimiter = ','
-    )]
-    pub discovery_opts: Vec<String>,
+    #[command(flatten)]
+    pub discovery_opt: DiscoveryOptArgs,
 
     /// Where to serve the Docker API: host:port, tcp://host:port or unix:///path.
     #[arg(
@@ -221,6 +214,21 @@ pub struct TlsArgs {
     pub insecure_listen: bool,
 }
 
+/// The options of a discovery (`manage`, `list` and `join` take the same): today the TLS
+/// files of etcd.
+#[derive(Debug, Args, Default)]
+pub struct DiscoveryOptArgs {
+    /// Discovery option KEY=VALUE (repeat for several), for etcd: kv.cacertfile=PATH,
+    /// kv.certfile=PATH, kv.keyfile=PATH (TLS to etcd).
+    #[arg(
+        long = "discovery-opt",
+        env = "SHOAL_DISCOVERY_OPT",
+        value_name = "KEY=VALUE",
+        value_delimiter = ','
+    )]
+    pub opts: Vec<String>,
+}
+
 /// TLS to engines with files of their own, apart from the manager's: `shoal manage` and
 /// `shoal join` (which checks the engine it registers) take the same flags.
 #[derive(Debug, Args, Default)]
@@ -291,14 +299,8 @@ pub struct ListArgs {
     )]
     pub host: Option<String>,
 
-    /// Discovery option KEY=VALUE, as for `shoal manage` (etcd TLS files).
-    #[arg(
-        long = "discovery-opt",
-        env = "SHOAL_DISCOVERY_OPT",
-        value_name = "KEY=VALUE",
-        value_delimiter = ','
-    )]
-    pub discovery_opts: Vec<String>,
+    #[command(flatten)]
+    pub discovery_opt: DiscoveryOptArgs,
 
     /// Ask -H over TLS, checking its certificate against --tlscacert and showing
     /// --tlscert, as `docker --tlsverify` does (also on when DOCKER_TLS_VERIFY is set, or

@@ -10,7 +10,7 @@
 //! once; if the agent dies without that, the key expires with the lease, within the TTL.
 //! While etcd is unreachable it keeps retrying, and writes the key again when etcd is back.
 
-use crate::cli::EngineTlsArgs;
+use crate::cli::{DiscoveryOptArgs, EngineTlsArgs};
 use crate::discovery::{etcd::node_key, Discovery, DiscoveryError};
 use clap::Args;
 use shoal_actors::engine::tls::{use_engine_tls, EngineTls, EngineTlsFiles, TlsFileError};
@@ -40,15 +40,8 @@ pub struct JoinArgs {
     #[arg(long, env = "SHOAL_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub ttl: Duration,
 
-    /// Discovery option KEY=VALUE (repeat): kv.cacertfile=PATH, kv.certfile=PATH,
-    /// kv.keyfile=PATH (TLS to etcd).
-    #[arg(
-        long = "discovery-opt",
-        env = "SHOAL_DISCOVERY_OPT",
-        value_name = "KEY=VALUE",
-        value_delimiter = ','
-    )]
-    pub discovery_opts: Vec<String>,
+    #[command(flatten)]
+    pub discovery_opt: DiscoveryOptArgs,
 
     /// TLS to the engine, for the `/_ping` check (an engine that serves `--tlsverify`).
     #[command(flatten)]
@@ -86,7 +79,7 @@ pub enum JoinError {
 /// Joins and holds the key until SIGTERM or SIGINT.
 pub fn run(args: JoinArgs) -> Result<(), JoinError> {
     let Discovery::Etcd(config) =
-        Discovery::parse_with_opts(&args.discovery, &args.discovery_opts)?
+        Discovery::parse_with_opts(&args.discovery, &args.discovery_opt.opts)?
     else {
         return Err(JoinError::NotEtcd);
     };

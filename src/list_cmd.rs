@@ -51,7 +51,7 @@ struct Containers {
 pub fn run(args: &ListArgs) -> Result<Vec<String>, ListError> {
     match (&args.discovery, &args.host) {
         (Some(d), _) => {
-            let discovery = Discovery::parse_with_opts(d, &args.discovery_opts)?;
+            let discovery = Discovery::parse_with_opts(d, &args.discovery_opt.opts)?;
             let addrs = actix_rt::System::new().block_on(async move { discovery.read().await })?;
             Ok(addrs.iter().map(ToString::to_string).collect())
         }

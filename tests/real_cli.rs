@@ -12,7 +12,9 @@ mod support;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::{docker_cli, docker_cli_timeout, DockerOutput, RealCluster, ShoalDaemon};
+use support::{
+    docker_cli, docker_cli_stdin, docker_cli_timeout, DockerOutput, RealCluster, ShoalDaemon,
+};
 
 struct Fx {
     cluster: RealCluster,
@@ -29,30 +31,8 @@ impl Fx {
     }
 
     /// The docker CLI through Shoal with `input` on its stdin.
-    fn with_stdin(&self, args: &[&str], input: &[u8]) -> (bool, String, String) {
-        let mut child = Command::new("timeout")
-            .args([
-                "60",
-                "docker",
-                "-H",
-                &format!("tcp://{}", self.shoal.host()),
-            ])
-            .args(args)
-            .env_remove("DOCKER_HOST")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("docker runs");
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(input).expect("write stdin");
-        drop(stdin);
-        let o = child.wait_with_output().expect("docker ends");
-        (
-            o.status.success(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
+    fn with_stdin(&self, args: &[&str], input: &[u8]) -> DockerOutput {
+        docker_cli_stdin(self.shoal.host(), args, input)
     }
 
     fn node_of(&self, name: &str) -> String {
@@ -78,9 +58,9 @@ fn daily_work_through_shoal() {
     assert_eq!(fx.ok(&["ps", "-aq"]), "", "--rm left a container");
 
     // stdin, half-closed, reaches the engine.
-    let (ok, out, err) = fx.with_stdin(&["run", "-i", "--rm", "busybox", "cat"], b"data\n");
-    assert!(ok, "{err}");
-    assert_eq!(out, "data\n");
+    let o = fx.with_stdin(&["run", "-i", "--rm", "busybox", "cat"], b"data\n");
+    assert!(o.success(), "{o}");
+    assert_eq!(o.stdout, "data\n", "{o}");
 
     // A non-zero exit code comes back as the CLI's own.
     let o = fx.docker(&["run", "--rm", "busybox", "sh", "-c", "exit 3"]);
@@ -145,8 +125,8 @@ fn daily_work_through_shoal() {
     assert!(o.timed_out, "logs -f must follow until stopped: {o}");
     assert!(o.stdout.lines().count() > 5, "{o}");
     assert_eq!(fx.ok(&["exec", "web", "cat", "/etc/hostname"]).len(), 12);
-    let (ok, out, err) = fx.with_stdin(&["exec", "-i", "web", "cat"], b"via exec\n");
-    assert!(ok && out == "via exec\n", "{out} {err}");
+    let o = fx.with_stdin(&["exec", "-i", "web", "cat"], b"via exec\n");
+    assert!(o.success() && o.stdout == "via exec\n", "{o}");
     let o = fx.docker(&["exec", "web", "sh", "-c", "exit 7"]);
     assert_eq!(o.status.code(), Some(7), "{o}");
     let stats = fx.ok(&[

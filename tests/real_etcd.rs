@@ -12,80 +12,16 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use support::etcd::EtcdCluster;
-use support::{docker_cli, RealCluster, RealEngine, ShoalDaemon};
+use support::join::JoinAgent;
+use support::{docker_cli, RealCluster, ShoalDaemon};
 
 /// The agents' lease: short, so expiry is seen quickly.
 const TTL_SECS: u64 = 3;
-const HEARTBEAT: &str = "1s";
 /// etcd's expiry check (every 500 ms) and the manager's reaction.
 const EXPIRY_SLACK: Duration = Duration::from_millis(900);
-
-/// A `shoal join` agent, killed on drop.
-struct Agent {
-    child: Child,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Agent {
-    fn join(engine: &RealEngine, discovery: &str) -> Agent {
-        Self::join_with(engine, discovery, &[])
-    }
-
-    /// With more arguments (`--discovery-opt`, the engine's TLS files).
-    fn join_with(engine: &RealEngine, discovery: &str, args: &[String]) -> Agent {
-        let dir = tempfile::tempdir().expect("a temp dir for the agent's log");
-        let log = dir.path().join("join.log");
-        let out = std::fs::File::create(&log).expect("agent log");
-        let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
-            .args(["join", "--advertise", &engine.tcp_addr()])
-            .args(["--heartbeat", HEARTBEAT, "--ttl", &format!("{TTL_SECS}s")])
-            .args(args)
-            .arg(discovery)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(out)
-            .spawn()
-            .expect("shoal join starts");
-        Agent {
-            child,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, and waits for the agent to exit; true when it exited 0.
-    fn stop(&mut self) -> bool {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.child.wait().map(|s| s.success()).unwrap_or(false)
-    }
-
-    /// SIGKILL: the lease is left to expire.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("shoal join log:\n{}", self.log());
-        }
-    }
-}
 
 /// `GET /info` through Shoal, as text (fast enough to time a join to the tenth of a
 /// second, which the `docker` CLI is not).
@@ -159,7 +95,7 @@ fn join_appears_within_a_second_and_leaves_within_the_ttl() {
     );
 
     // Join: the node is in `docker info` within a second of starting the agent.
-    let mut agent_a = Agent::join(a, &discovery);
+    let mut agent_a = JoinAgent::join(a, &discovery, TTL_SECS);
     let took = time_until(&shoal, "a joined", Duration::from_secs(1), |t| {
         t.contains(&a.tcp_addr())
     });
@@ -168,7 +104,7 @@ fn join_appears_within_a_second_and_leaves_within_the_ttl() {
         took.as_secs_f64()
     );
     assert!(took <= Duration::from_secs(1), "join took {took:?}");
-    let mut agent_b = Agent::join(b, &discovery);
+    let mut agent_b = JoinAgent::join(b, &discovery, TTL_SECS);
     time_until(&shoal, "b joined", Duration::from_secs(1), |t| {
         t.contains(&b.tcp_addr())
     });
@@ -237,7 +173,7 @@ fn etcd_down_keeps_serving_and_catches_up() {
     let discovery = etcd.url("down-test");
     let shoal = manage(&discovery);
     let (a, b) = (&cluster.engines()[0], &cluster.engines()[1]);
-    let _agent_a = Agent::join(a, &discovery);
+    let _agent_a = JoinAgent::join(a, &discovery, TTL_SECS);
     support::wait_healthy(shoal.host(), 1);
     let docker = |args: &[&str]| docker_cli(shoal.host(), args);
     docker(&["run", "-d", "--name", "web", "busybox", "sleep", "600"]).expect_success();
@@ -252,7 +188,7 @@ fn etcd_down_keeps_serving_and_catches_up() {
     );
     println!("etcd down seen after {:.2} s", took.as_secs_f64());
     // An engine joins while etcd is down: its agent keeps trying.
-    let _agent_b = Agent::join(b, &discovery);
+    let _agent_b = JoinAgent::join(b, &discovery, TTL_SECS);
 
     // The docker CLI shows the state and the warning.
     let o = docker(&["info"]);
@@ -361,8 +297,8 @@ fn tls_three_member_etcd_losing_one_member() {
         .flat_map(|o| ["--discovery-opt".to_string(), o.clone()])
         .collect();
     // Without the engine's TLS files the agent's `/_ping` is refused, and it says so.
-    let mut plain = Agent::join_with(a, &discovery, &discovery_opts);
-    let status = plain.child.wait().expect("the agent exits");
+    let mut plain = JoinAgent::join_with(a, &discovery, TTL_SECS, &discovery_opts);
+    let status = plain.wait();
     assert_eq!(status.code(), Some(2), "{}", plain.log());
     assert!(
         plain
@@ -372,14 +308,14 @@ fn tls_three_member_etcd_losing_one_member() {
         plain.log()
     );
     let join_args = [discovery_opts, engine_tls].concat();
-    let mut agent_a = Agent::join_with(a, &discovery, &join_args);
+    let mut agent_a = JoinAgent::join_with(a, &discovery, TTL_SECS, &join_args);
     time_until(&shoal, "a joined over TLS", Duration::from_secs(1), |t| {
         t.contains(&a.tcp_addr())
     });
 
     // One member of three down: b still joins, and the manager sees it.
     etcd.stop_member(0);
-    let _agent_b = Agent::join_with(b, &discovery, &join_args);
+    let _agent_b = JoinAgent::join_with(b, &discovery, TTL_SECS, &join_args);
     let took = time_until(
         &shoal,
         "b joined with a member down",

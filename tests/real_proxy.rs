@@ -362,30 +362,8 @@ fn the_docker_cli_works_containers_and_execs_through_shoal() {
                     "ws://{}/v1.41/containers/wscat/attach/ws?stream=1&stdin=1&stdout=1",
                     fx.shoal.host()
                 );
-                let got = actix_rt::System::new().block_on(async move {
-                    use futures_util::{SinkExt, StreamExt};
-                    let (_, mut ws) = awc::Client::new()
-                        .ws(url)
-                        .connect()
-                        .await
-                        .expect("the WebSocket opens");
-                    ws.send(awc::ws::Message::Text("hello over ws\n".into()))
-                        .await
-                        .expect("send");
-                    let mut out = Vec::new();
-                    while let Ok(Some(Ok(frame))) =
-                        actix_rt::time::timeout(Duration::from_secs(10), ws.next()).await
-                    {
-                        if let awc::ws::Frame::Text(b) | awc::ws::Frame::Binary(b) = frame {
-                            out.extend_from_slice(&b);
-                            if out.ends_with(b"\n") {
-                                break;
-                            }
-                        }
-                    }
-                    out
-                });
-                assert_eq!(String::from_utf8_lossy(&got), "hello over ws\n");
+                let got = support::ws_attach::echo_line(awc::Client::new, &url, "hello over ws\n");
+                assert_eq!(got, "hello over ws\n");
                 let (status, body) = fx.http("GET", "/containers/nope/attach/ws", "");
                 assert_eq!(status, 404, "{body}");
                 fx.ok(&["rm", "-f", "wscat"]);

@@ -13,60 +13,19 @@
 
 mod support;
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::etcd::EtcdCluster;
+use support::join::JoinAgent;
 use support::{
-    docker_cli, docker_cli_timeout, http, wait_until, RealCluster, RealEngine, ShoalDaemon,
+    docker_cli, docker_cli_stdin, docker_cli_timeout, http, wait_until, RealCluster, RealEngine,
+    ShoalDaemon,
 };
 
 /// The primary's lease: short, so a takeover is seen quickly (etcd's shortest is 2 s).
 const TTL_SECS: u64 = 3;
-
-/// A `shoal join` agent, killed on drop.
-struct Agent {
-    child: Child,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Agent {
-    fn join(engine: &RealEngine, discovery: &str) -> Agent {
-        let dir = tempfile::tempdir().expect("a temp dir for the agent's log");
-        let log = dir.path().join("join.log");
-        let out = std::fs::File::create(&log).expect("agent log");
-        let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
-            .args(["join", "--advertise", &engine.tcp_addr()])
-            .args(["--heartbeat", "1s", "--ttl", "3s", discovery])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(out)
-            .spawn()
-            .expect("shoal join starts");
-        Agent {
-            child,
-            log,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "shoal join log:\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-        }
-    }
-}
 
 fn manage(discovery: &str, extra: &[&str]) -> ShoalDaemon {
     let mut args = vec![
@@ -148,61 +107,16 @@ fn reschedules_done(host: &str) -> u64 {
 
 /// `docker exec -i NAME cat` through `host`, `input` on its stdin.
 fn exec_cat(host: &str, name: &str, input: &[u8]) -> String {
-    let mut child = Command::new(support::find_program(
-        "SHOAL_IT_DOCKER",
-        "docker",
-        "docker.io",
-    ))
-    .args(["-H", &format!("tcp://{host}"), "exec", "-i", name, "cat"])
-    .env_remove("DOCKER_HOST")
-    .env_remove("DOCKER_CONTEXT")
-    .env_remove("DOCKER_TLS_VERIFY")
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("docker runs");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input).expect("stdin written");
-    drop(stdin);
-    let out = child.wait_with_output().expect("docker exec ends");
-    assert!(
-        out.status.success(),
-        "exec -i failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    docker_cli_stdin(host, &["exec", "-i", name, "cat"], input)
+        .expect_success()
+        .stdout
 }
 
 /// Sends `text` into the container's stdin over `GET /containers/NAME/attach/ws` through
 /// `host`, and answers what comes back up to a newline.
 fn ws_echo(host: &str, name: &str, text: &str) -> String {
     let url = format!("ws://{host}/v1.41/containers/{name}/attach/ws?stream=1&stdin=1&stdout=1");
-    let text = text.to_string();
-    let got = actix_rt::System::new().block_on(async move {
-        use futures_util::{SinkExt, StreamExt};
-        let (_, mut ws) = awc::Client::new()
-            .ws(url)
-            .connect()
-            .await
-            .expect("the WebSocket opens");
-        ws.send(awc::ws::Message::Text(text.into()))
-            .await
-            .expect("send");
-        let mut out = Vec::new();
-        while let Ok(Some(Ok(frame))) =
-            actix_rt::time::timeout(Duration::from_secs(10), ws.next()).await
-        {
-            if let awc::ws::Frame::Text(b) | awc::ws::Frame::Binary(b) = frame {
-                out.extend_from_slice(&b);
-                if out.ends_with(b"\n") {
-                    break;
-                }
-            }
-        }
-        out
-    });
-    String::from_utf8_lossy(&got).into_owned()
+    support::ws_attach::echo_line(awc::Client::new, &url, text)
 }
 
 #[test]
@@ -211,10 +125,10 @@ fn a_replica_forwards_and_takes_over_and_every_answered_create_exists_once() {
     let etcd = EtcdCluster::start(1);
     let cluster = RealCluster::new().engines(2).start().expect("two engines");
     let discovery = etcd.url("repl");
-    let _agents: Vec<Agent> = cluster
+    let _agents: Vec<JoinAgent> = cluster
         .engines()
         .iter()
-        .map(|e| Agent::join(e, &discovery))
+        .map(|e| JoinAgent::join(e, &discovery, TTL_SECS))
         .collect();
     let mut managers = vec![manage(&discovery, &[]), manage(&discovery, &[])];
     for m in &managers {
@@ -348,10 +262,10 @@ fn the_primary_and_an_engine_die_together_and_the_new_primary_reschedules_once()
     let cluster = RealCluster::new().engines(2).start().expect("two engines");
     let (victim, other) = (&cluster.engines()[0], &cluster.engines()[1]);
     let discovery = etcd.url("repl-resched");
-    let _agents: Vec<Agent> = cluster
+    let _agents: Vec<JoinAgent> = cluster
         .engines()
         .iter()
-        .map(|e| Agent::join(e, &discovery))
+        .map(|e| JoinAgent::join(e, &discovery, TTL_SECS))
         .collect();
     let fast = [
         "--engine-failure-retry",
@@ -536,4 +450,123 @@ fn the_etcd_ledger_claims_once_keeps_done_moves_and_frees_a_dead_primarys_claim(
         assert!(b.claim("s2", &n1).await.unwrap());
     });
     drop(etcd_cluster);
+}
+
+/// `Role: ...` and `Primary: ...` as `docker info` prints them over TLS.
+fn role_over_tls(cli: &support::DockerTls) -> (String, String) {
+    let o = cli.run(&["info", "--format", "{{json .SystemStatus}}"]);
+    let v: serde_json::Value = serde_json::from_str(o.out()).unwrap_or_default();
+    let line = |name: &str| {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p[0] == name)
+            .and_then(|p| p[1].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    (line("Role"), line("Primary"))
+}
+
+/// Managers served with `--tlsverify` in front of `dockerd --tlsverify` engines: a replica
+/// dials the primary with TLS, checking its certificate against the CA and showing its own
+/// (the leg that carries every forwarded request). Through the replica, with the docker CLI
+/// and a client certificate: a create placed by the primary, `exec -i` (a hijack relayed
+/// over TLS twice) and `logs`.
+#[test]
+fn a_replica_forwards_to_the_primary_over_tls() {
+    let dir = tempfile::tempdir().expect("a temp dir for certificates");
+    let pki = support::pki::Pki::new(dir.path(), "repl");
+    let etcd = EtcdCluster::start(1);
+    let cluster = RealCluster::new()
+        .engines(2)
+        .tls(&pki)
+        .start()
+        .expect("two TLS engines");
+    let discovery = etcd.url("repl-tls");
+    let agent_tls = pki.client("agent");
+    let agent_args: Vec<String> = [
+        ("--engine-tlscacert", &agent_tls.ca),
+        ("--engine-tlscert", &agent_tls.cert),
+        ("--engine-tlskey", &agent_tls.key),
+    ]
+    .into_iter()
+    .flat_map(|(flag, path)| [flag.to_string(), path.display().to_string()])
+    .collect();
+    let _agents: Vec<JoinAgent> = cluster
+        .engines()
+        .iter()
+        .map(|e| JoinAgent::join_with(e, &discovery, TTL_SECS, &agent_args))
+        .collect();
+    // One certificate for every manager: served to clients and to the other managers,
+    // shown to the engines and to the primary.
+    let manager = pki.shoal(&["IP:127.0.0.1"]);
+    let (ca, cert, key) = (
+        manager.ca.display().to_string(),
+        manager.cert.display().to_string(),
+        manager.key.display().to_string(),
+    );
+    let tls = [
+        "--tlsverify",
+        "--tlscacert",
+        &ca,
+        "--tlscert",
+        &cert,
+        "--tlskey",
+        &key,
+    ];
+    let alice = pki.client("alice");
+    let first = manage(&discovery, &tls);
+    let first_cli = support::DockerTls::new(first.host(), &alice.docker_cert_path());
+    wait_until("the first manager to be primary", 20, || {
+        let (role, primary) = role_over_tls(&first_cli);
+        (role == "primary" && primary == first.host())
+            .then_some(())
+            .ok_or(format!("{role} {primary}"))
+    });
+    let second = manage(&discovery, &tls);
+    let replica = support::DockerTls::new(second.host(), &alice.docker_cert_path());
+    wait_until(
+        "the second manager to be a replica of the first",
+        20,
+        || {
+            let (role, primary) = role_over_tls(&replica);
+            (role == "replica" && primary == first.host())
+                .then_some(())
+                .ok_or(format!("{role} {primary}"))
+        },
+    );
+
+    replica
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "tls-shell",
+            "busybox",
+            "sleep",
+            "600",
+        ])
+        .expect_success();
+    let o = replica.with_stdin(&["exec", "-i", "tls-shell", "cat"], b"replica over tls\n");
+    assert!(o.success() && o.stdout == "replica over tls\n", "{o}");
+    replica
+        .run(&[
+            "run",
+            "--name",
+            "tls-talker",
+            "busybox",
+            "echo",
+            "said once",
+        ])
+        .expect_success();
+    let logs = replica.run(&["logs", "tls-talker"]).expect_success();
+    assert_eq!(logs.stdout, "said once\n", "{logs}");
+    // A replica places nothing: each was created once, by the primary, from a request
+    // that reached it only over the TLS leg (it serves nothing else).
+    let on_engines: Vec<String> = cluster.engines().iter().flat_map(names_on).collect();
+    for name in ["tls-shell", "tls-talker"] {
+        let n = on_engines.iter().filter(|n| *n == name).count();
+        assert_eq!(n, 1, "{name} is on the engines {n} times: {on_engines:?}");
+    }
 }

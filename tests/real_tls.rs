@@ -128,29 +128,13 @@ fn mutual_tls_on_both_legs_with_the_docker_cli() -> Result<(), HarnessError> {
         cert_key: Some((alice.cert.clone(), alice.key.clone())),
     })
     .expect("the client's files");
-    let echoed = actix_rt::System::new().block_on(async move {
-        use futures_util::{SinkExt, StreamExt};
-        let client = awc::Client::builder()
+    let client = || {
+        awc::Client::builder()
             .connector(awc::Connector::new().rustls_0_23(tls.client_config()))
-            .finish();
-        let (_, mut ws) = client.ws(url).connect().await.expect("the WebSocket opens");
-        ws.send(awc::ws::Message::Text("hello over wss\n".into()))
-            .await
-            .expect("send");
-        let mut out = Vec::new();
-        while let Ok(Some(Ok(frame))) =
-            actix_rt::time::timeout(Duration::from_secs(10), ws.next()).await
-        {
-            if let awc::ws::Frame::Text(b) | awc::ws::Frame::Binary(b) = frame {
-                out.extend_from_slice(&b);
-                if out.ends_with(b"\n") {
-                    break;
-                }
-            }
-        }
-        out
-    });
-    assert_eq!(String::from_utf8_lossy(&echoed), "hello over wss\n");
+            .finish()
+    };
+    let echoed = support::ws_attach::echo_line(client, &url, "hello over wss\n");
+    assert_eq!(echoed, "hello over wss\n");
 
     // logs -f: a stream that ends when the container does.
     cli.run(&[

@@ -269,9 +269,9 @@ impl ManageConfig {
             (Some(0), _) => return Err(ConfigError::NoSimEngines),
             (Some(n), _) => EngineSource::Simulated(*n),
             (None, Some(d)) => {
-                EngineSource::Discovery(Discovery::parse_with_opts(d, &args.discovery_opts)?)
+                EngineSource::Discovery(Discovery::parse_with_opts(d, &args.discovery_opt.opts)?)
             }
-            _ if !args.discovery_opts.is_empty() => {
+            _ if !args.discovery_opt.opts.is_empty() => {
                 return Err(DiscoveryError::OptsWithoutEtcd.into())
             }
             #[allow(

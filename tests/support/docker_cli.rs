@@ -2,7 +2,7 @@
 //! the harness needs (a missing one fails the test, it never skips it).
 
 use std::fmt;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -70,6 +70,16 @@ pub fn docker_cli(host: &str, args: &[&str]) -> DockerOutput {
 
 /// Same as [`docker_cli`] with a chosen timeout.
 pub fn docker_cli_timeout(host: &str, args: &[&str], timeout: Duration) -> DockerOutput {
+    run(host, args, None, timeout)
+}
+
+/// Same as [`docker_cli`] with `input` on the CLI's stdin, closed at its end (`exec -i`,
+/// `run -i`).
+pub fn docker_cli_stdin(host: &str, args: &[&str], input: &[u8]) -> DockerOutput {
+    run(host, args, Some(input), DEFAULT_TIMEOUT)
+}
+
+fn run(host: &str, args: &[&str], input: Option<&[u8]>, timeout: Duration) -> DockerOutput {
     let host = host_url(host);
     let mut cmd = Command::new(docker_bin());
     cmd.arg("-H").arg(&host).args(args);
@@ -87,12 +97,24 @@ pub fn docker_cli_timeout(host: &str, args: &[&str], timeout: Duration) -> Docke
     }
     cmd.env("DOCKER_CONFIG", cli_config_dir())
         .env("DOCKER_CLI_HINTS", "false")
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = cmd
+    let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", docker_bin().display()));
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        // On a thread of its own: a CLI that stops reading must not block the harness
+        // past its timeout. Dropping the pipe at the end closes the CLI's stdin.
+        let input = input.to_vec();
+        thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+    }
     output_of(child, host, args, timeout)
 }
 

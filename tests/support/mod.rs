@@ -30,6 +30,7 @@ mod docker_cli;
 mod docker_tls;
 pub mod etcd;
 pub mod http;
+pub mod join;
 mod netns;
 pub mod pki;
 mod proc;
@@ -37,8 +38,11 @@ mod real_cluster;
 pub mod registry;
 mod shoal;
 mod sweep;
+pub mod ws_attach;
 
-pub use docker_cli::{docker_cli, docker_cli_timeout, find_program, DockerOutput, DEFAULT_TIMEOUT};
+pub use docker_cli::{
+    docker_cli, docker_cli_stdin, docker_cli_timeout, find_program, DockerOutput, DEFAULT_TIMEOUT,
+};
 pub use docker_tls::DockerTls;
 pub use real_cluster::{HarnessError, RealCluster, RealClusterBuilder, RealEngine};
 pub use shoal::{served_addr, wait_healthy, ShoalDaemon};
