@@ -10,7 +10,7 @@
 //! for how long) are read back from its log.
 
 use super::cluster::{start_fleet, wait_full};
-use super::load::round3;
+use super::load::{round3, Http};
 use super::procs::{CpuMeter, ShoalProc, SimProc};
 use super::Bench;
 use serde_json::{json, Value};
@@ -183,6 +183,50 @@ async fn logged_cuts(shoal: &ShoalProc) -> (u64, u64, u64) {
     out
 }
 
+/// Where events were lost before the fan-out, from Shoal's own counters: events its nodes
+/// dropped because the hub's mailbox was full (or the hub was gone), and the times a node's
+/// event stream ended and was opened again (an engine that dropped the stream: the sim ends
+/// a stream that fell its `event_buffer` behind). Summed over every series of each family.
+#[derive(Debug, Clone, Copy, Default)]
+struct LossCounters {
+    hub_dropped: u64,
+    reconnects: u64,
+    hub_waits: u64,
+}
+
+impl LossCounters {
+    async fn scrape(shoal: &ShoalProc) -> LossCounters {
+        let http = Http::new(&shoal.host, 1);
+        let text = match http.get("/metrics").await {
+            Ok(a) if a.status == 200 => String::from_utf8_lossy(&a.body).into_owned(),
+            _ => String::new(),
+        };
+        let sum = |family: &str, label: Option<&str>| -> u64 {
+            text.lines()
+                .filter(|l| {
+                    l.strip_prefix(family)
+                        .is_some_and(|rest| rest.starts_with(['{', ' ']))
+                })
+                .filter(|l| label.is_none_or(|want| l.contains(want)))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>() as u64
+        };
+        LossCounters {
+            hub_dropped: sum("shoal_events_dropped_total", Some("reason=\"hub_")),
+            reconnects: sum("shoal_node_event_stream_reconnects_total", None),
+            hub_waits: sum("shoal_events_hub_waits_total", None),
+        }
+    }
+
+    fn since(self, before: LossCounters) -> LossCounters {
+        LossCounters {
+            hub_dropped: self.hub_dropped.saturating_sub(before.hub_dropped),
+            reconnects: self.reconnects.saturating_sub(before.reconnects),
+            hub_waits: self.hub_waits.saturating_sub(before.hub_waits),
+        }
+    }
+}
+
 /// Event fan-in: `--events` events from all engines at `--event-rate`, each to be delivered
 /// to every one of `--subscribers` `/events` clients.
 pub(crate) async fn events(b: &Bench, shoal: &ShoalProc, sims: &mut [SimProc], n: usize) {
@@ -219,6 +263,7 @@ pub(crate) async fn events(b: &Bench, shoal: &ShoalProc, sims: &mut [SimProc], n
     let start = Instant::now();
     let mut emitted = 0;
     let nsims = sims.len() as u64;
+    let counted = LossCounters::scrape(shoal).await;
     let mut meter = CpuMeter::start(shoal.pid()).await;
     for (i, s) in sims.iter_mut().enumerate() {
         let count = if i == 0 {
@@ -279,14 +324,18 @@ pub(crate) async fn events(b: &Bench, shoal: &ShoalProc, sims: &mut [SimProc], n
         .unwrap_or(0) as f64
         / 1000.0;
     subs.into_iter().for_each(Subscriber::stop);
+    let losses = LossCounters::scrape(shoal).await.since(counted);
     let (cuts, cut_lag, cut_behind_ms) = logged_cuts(shoal).await;
     let lost = want.saturating_sub(delivered);
     let rate_in = emitted as f64 / emit_s.max(1e-9);
     let out_rate = delivered as f64 / done_at.as_secs_f64().max(1e-9);
     b.report(
         format!(
-            "{:<18} N={n:<5} {emitted} events at {rate_in:.0}/s in, {out_rate:.0} deliveries/s to {subs_n} subscribers; lost {lost} of {want} ({short} subscribers short, {ended} streams ended, {broken} broken off; Shoal logged {cuts} cuts, largest lag {cut_lag} B, behind {cut_behind_ms} ms); readers' longest pause {max_gap_ms:.1} ms; Shoal CPU {cpu:.2} s ({cpu_us:.0} µs/event); last delivery {:.3} s after the first emit",
+            "{:<18} N={n:<5} {emitted} events at {rate_in:.0}/s in, {out_rate:.0} deliveries/s to {subs_n} subscribers; lost {lost} of {want} ({short} subscribers short, {ended} streams ended, {broken} broken off; Shoal logged {cuts} cuts, largest lag {cut_lag} B, behind {cut_behind_ms} ms; before the fan-out: {} events dropped at the hub's mailbox, {} engine streams reopened, {} waits for the hub's room); readers' longest pause {max_gap_ms:.1} ms; Shoal CPU {cpu:.2} s ({cpu_us:.0} µs/event); last delivery {:.3} s after the first emit",
             "events",
+            losses.hub_dropped,
+            losses.reconnects,
+            losses.hub_waits,
             done_at.as_secs_f64()
         ),
         json!({"scenario": "events", "nodes": n, "containers_per_node": b.args.containers_per_engine,
@@ -297,6 +346,8 @@ pub(crate) async fn events(b: &Bench, shoal: &ShoalProc, sims: &mut [SimProc], n
                "subscribers_short": short, "streams_ended": ended, "streams_broken": broken,
                "cuts_logged": cuts, "cut_max_lag_bytes": cut_lag,
                "cut_max_behind_ms": cut_behind_ms,
+               "hub_dropped": losses.hub_dropped, "streams_reopened": losses.reconnects,
+               "hub_waits": losses.hub_waits,
                "reader_max_pause_ms": round3(max_gap_ms), "shoal_cpu_s": round3(cpu),
                "drain_s": round3(done_at.as_secs_f64()),
                "cpu_us_per_op": cpu_us.round(),

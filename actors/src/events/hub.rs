@@ -234,18 +234,20 @@ impl Handler<NodeEvent> for EventsHub {
     type Result = ();
 
     fn handle(&mut self, msg: NodeEvent, _ctx: &mut Context<Self>) {
-        self.counts.events_in += 1;
         let node = self.names.fields(&msg.addr);
-        let mut event = msg.event;
-        // An engine too old to send `timeNano` gets the time Shoal saw the event.
-        if event.time_nano == 0 {
-            event.time_nano = now_nanos();
-        }
-        match HubEvent::from_engine(event, node) {
-            Some(ev) => self.publish(ev),
-            None => {
-                self.counts.malformed += 1;
-                tracing::debug!(node = %msg.addr, "engine event is not a JSON object, dropped");
+        for mut event in msg.events {
+            self.counts.events_in += 1;
+            // An engine too old to send `timeNano` gets the time Shoal saw the event.
+            if event.time_nano == 0 {
+                event.time_nano = now_nanos();
+            }
+            match HubEvent::from_engine(event, node.clone()) {
+                Some(ev) => self.publish(ev),
+                None => {
+                    self.counts.malformed += 1;
+                    crate::metrics::event_dropped("malformed");
+                    tracing::debug!(node = %msg.addr, "engine event is not a JSON object, dropped");
+                }
             }
         }
     }
@@ -463,7 +465,7 @@ mod tests {
         event.raw = Bytes::from(raw);
         NodeEvent {
             addr: addr(port),
-            event,
+            events: vec![event],
         }
     }
 

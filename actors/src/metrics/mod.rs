@@ -155,6 +155,17 @@ pub fn node_events_reconnect(node: impl Display) {
         .inc();
 }
 
+/// An engine event lost before the events hub fanned it out; `reason` is `hub_full`,
+/// `hub_stopped` or `malformed`.
+pub fn event_dropped(reason: &str) {
+    METRICS.events_dropped.with_label_values(&[reason]).inc();
+}
+
+/// A node's event stream waited for room in the events hub's mailbox.
+pub fn event_hub_wait() {
+    METRICS.events_hub_waits.inc();
+}
+
 /// Why an engine call got no HTTP answer, for `shoal_engine_request_errors_total`.
 pub trait EngineFailure {
     /// `connect`, `timeout`, `io`, ...; `None` when the engine answered (any status).

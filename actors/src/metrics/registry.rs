@@ -2,7 +2,8 @@
 //! buckets each histogram uses. What feeds them is in the parent module.
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 use std::sync::LazyLock;
 
@@ -36,6 +37,8 @@ pub struct Metrics {
     pub node_refresh_seconds: HistogramVec,
     pub node_refresh_failures: IntCounterVec,
     pub node_event_reconnects: IntCounterVec,
+    pub events_dropped: IntCounterVec,
+    pub events_hub_waits: IntCounter,
     pub engine_request_seconds: HistogramVec,
     pub engine_request_errors: IntCounterVec,
     // Scheduler.
@@ -155,6 +158,28 @@ impl Metrics {
                 "Times a node's engine event stream ended and had to be opened again.",
                 &["node"],
             ),
+            events_dropped: {
+                let c = counter(
+                    &r,
+                    "shoal_events_dropped_total",
+                    "Engine events lost before the events hub fanned them out, by reason (hub_full: the hub's mailbox was full; hub_stopped: the hub is gone; malformed: the line was not a JSON object).",
+                    &["reason"],
+                );
+                // Every series exists from the start, at 0: `increase()` sees the first drop.
+                for reason in ["hub_full", "hub_stopped", "malformed"] {
+                    c.with_label_values(&[reason]);
+                }
+                c
+            },
+            events_hub_waits: {
+                let c = IntCounter::new(
+                    "shoal_events_hub_waits_total",
+                    "Times a node's event stream waited for room in the events hub's mailbox before reading on (the hub's bound holding the engines back instead of dropping).",
+                )
+                .expect("valid counter");
+                r.register(Box::new(c.clone())).expect("unique counter");
+                c
+            },
             engine_request_seconds: histogram(
                 &r,
                 "shoal_engine_request_seconds",

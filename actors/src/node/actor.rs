@@ -47,12 +47,14 @@ const EVENT_DEBOUNCE: Duration = Duration::from_millis(50);
 /// Wait before reconnecting a broken event stream when the engine still answers.
 const EVENTS_RETRY: Duration = Duration::from_secs(1);
 
-/// An engine event, sent by a NodeActor to whoever fans events out (the EventsHub).
+/// The engine events of one read of a node's event stream, in the engine's order, sent by
+/// the NodeActor's stream to whoever fans events out (the EventsHub): one message per read,
+/// not per event. Answers nothing.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct NodeEvent {
     pub addr: EngineAddr,
-    pub event: EngineEvent,
+    pub events: Vec<EngineEvent>,
 }
 
 /// Where a node's news goes, each when there is someone to tell.

@@ -29,6 +29,18 @@ pub struct EventActor {
     pub attributes: Option<HashMap<String, String>>,
 }
 
+/// Whether an event can change nothing a node keeps, so the node need not see it (it
+/// still goes to the hub): a container event that only says something was read or run in
+/// the container (`top`, `exec_*`, `attach`, ...), or an event of a kind the node keeps
+/// nothing of (plugin, daemon, ...).
+pub(crate) fn inert(ev: &EngineEvent) -> bool {
+    match ev.kind.as_str() {
+        "container" => crate::node::listing::action_changes_no_list(&ev.action),
+        "image" | "network" | "volume" => false,
+        _ => true,
+    }
+}
+
 /// Splits a byte stream into lines and parses each. A line that is not an event is skipped:
 /// one odd line must not end the stream.
 #[derive(Default)]
@@ -80,8 +92,9 @@ impl EventCursor {
         self.connected = connected;
     }
 
-    pub fn saw(&mut self, ev: &EngineEvent) {
-        self.last_nano = self.last_nano.max(ev.time_nano);
+    /// `time_nano`: the newest `timeNano` of a read of the stream.
+    pub fn saw(&mut self, time_nano: i64) {
+        self.last_nano = self.last_nano.max(time_nano);
     }
 
     /// The query of the next `/events` call: from just past the last event seen, or empty
@@ -122,7 +135,7 @@ mod tests {
         assert_eq!(c.since_query(), "");
         let mut d = EventDecoder::default();
         let ev = d.push(b"{\"Type\":\"container\",\"timeNano\":1700000000999999999}\n");
-        c.saw(&ev[0]);
+        c.saw(ev[0].time_nano);
         assert_eq!(c.since_query(), "?since=1700000001.000000000");
     }
 }

@@ -25,13 +25,28 @@ pub fn event_needs_list(action: &str, listed: Option<&ContainerEntry>, name: Opt
             (Some(e), Some(name)) => e.name() != name.trim_start_matches('/'),
             _ => true,
         },
-        // Nothing the engine lists changes with these.
-        "attach" | "detach" | "resize" | "top" | "export" | "copy" | "archive-path"
-        | "extract-to-dir" | "commit" => false,
-        a if a.starts_with("exec_") => false,
+        a if action_changes_no_list(a) => false,
         // kill, restart, update, oom, health_status, and whatever a newer engine adds.
         _ => true,
     }
+}
+
+/// Whether a container event's action never changes what the engine lists for the
+/// container, whatever the table shows (a `top` or an `exec_start` reads or runs something
+/// in it).
+pub fn action_changes_no_list(action: &str) -> bool {
+    matches!(
+        action,
+        "attach"
+            | "detach"
+            | "resize"
+            | "top"
+            | "export"
+            | "copy"
+            | "archive-path"
+            | "extract-to-dir"
+            | "commit"
+    ) || action.starts_with("exec_")
 }
 
 /// Numbers the lists a node asks its engine for, so that of two lists that overlap the one
