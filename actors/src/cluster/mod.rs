@@ -7,14 +7,16 @@
 mod actor;
 mod answer;
 mod index;
+mod key;
 mod view;
 
 #[cfg(test)]
 mod tests;
 
 pub use actor::{ClusterActor, ClusterConfig, EngineMaker, SetEngines};
-pub use answer::{AnswerMemo, Lookup};
+pub use answer::{AnswerMemo, Lookup, Since};
 pub use index::ClusterIndex;
+pub use key::{Part, ReadKey};
 pub use view::{
     compare_versions, ClusterRead, ClusterView, Found, NodeHandle, NodeRead, ResolveError,
 };

@@ -215,6 +215,17 @@ impl ClusterView {
         ClusterRead { nodes }
     }
 
+    /// Calls `f` with every node's shown name and snapshot, in the order `read` gives, as
+    /// long as it answers true; answers whether it always did. Nothing is cloned: for a
+    /// check of every node that most often finds what it expects (`ReadKey::matches_view`).
+    pub fn visit(&self, mut f: impl FnMut(&Arc<str>, &Arc<NodeSnapshot>) -> bool) -> bool {
+        let layout = self.layout();
+        layout
+            .order
+            .iter()
+            .all(|&i| f(&layout.names[i], &self.nodes[i].state.borrow()))
+    }
+
     fn node_read(&self, i: usize, layout: &Layout) -> NodeRead {
         let handle = self.nodes[i].clone();
         let snapshot = handle.state.borrow().clone();

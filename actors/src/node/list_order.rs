@@ -1,16 +1,19 @@
-//! The containers of one table in the order a container list shows them (newest first, the
-//! ID breaking ties), worked out once per table and kept with it.
+//! The keys a container list orders a table's containers by (newest first, the ID
+//! breaking ties), worked out once per table and kept with it.
 //!
-//! A list of the whole cluster then merges each node's run (a k-way merge) instead of
-//! sorting every container of every node for every request: a table is immutable once
-//! published, so its order is too, and a node whose containers did not change keeps it.
+//! A list of the whole cluster picks the ranks it wants into one vector and sorts that
+//! (`Listed`, 24 bytes a container, comparing IDs only on a tie), instead of reading
+//! `Created` and the ID out of every entry for every request: a table is immutable once
+//! published, so its ranks are too, and a node whose containers did not change keeps them.
+//! The ranks are kept in the table's own order: every list sorts what it picked, so an
+//! order per table would be sorted twice.
 
 use super::snapshot::ContainerEntry;
 use std::cmp::Ordering;
 use std::sync::{Arc, OnceLock};
 
 /// One container's place in its table, with the keys it is listed by.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ranked {
     pub created: i64,
     /// The first 8 bytes of the ID, big-endian: compares as the ID's start does.
@@ -38,19 +41,47 @@ impl Ranked {
     }
 }
 
-/// Whether container `a` (ranked `ra`) is listed before `b` (`Less`) or after: newest
-/// first, as an engine lists; the ID breaks ties so the order is stable. The keys held in
-/// the ranks decide almost always (a fleet made in one second has one `Created` for all,
-/// but IDs differ in their first bytes), so the IDs are rarely compared.
-pub fn listed_order(ra: &Ranked, a: &ContainerEntry, rb: &Ranked, b: &ContainerEntry) -> Ordering {
-    rb.created
-        .cmp(&ra.created)
-        .then(ra.id_head.cmp(&rb.id_head))
-        .then_with(|| a.id().cmp(b.id()))
+impl Ranked {
+    /// This container as listed from node `node` (its position in a cluster read).
+    pub fn on(&self, node: u32) -> Listed {
+        Listed {
+            created: self.created,
+            id_head: self.id_head,
+            node,
+            index: self.index,
+        }
+    }
 }
 
-/// A memo of a table's list order. A changed table is a clone of the one before, and the
-/// clone starts empty.
+/// One container of a cluster-wide list: its keys, its node (a position in the nodes of a
+/// `ClusterRead`) and its index in that node's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    pub created: i64,
+    pub id_head: u64,
+    pub node: u32,
+    pub index: u32,
+}
+
+/// Whether container `a` is listed before `b` (`Less`) or after: newest first, as an
+/// engine lists; the ID breaks ties so the order is stable. The keys held in `Listed`
+/// decide almost always (a fleet made in one second has one `Created` for all, but IDs
+/// differ in their first bytes), so the entries (`entry`, scattered over every node's
+/// table: reading them for every comparison was most of what a sort cost) are read only
+/// on a tie.
+pub fn listed_order<'a>(
+    a: &Listed,
+    b: &Listed,
+    entry: impl Fn(&Listed) -> &'a ContainerEntry,
+) -> Ordering {
+    b.created
+        .cmp(&a.created)
+        .then(a.id_head.cmp(&b.id_head))
+        .then_with(|| entry(a).id().cmp(entry(b).id()))
+}
+
+/// A memo of a table's ranks. A changed table is a clone of the one before, and the clone
+/// starts empty.
 #[derive(Debug, Default)]
 pub struct ListRanks(OnceLock<Box<[Ranked]>>);
 
@@ -61,18 +92,15 @@ impl Clone for ListRanks {
 }
 
 impl ListRanks {
-    /// The order of `entries` (the table's own), ranked the first time it is asked for.
+    /// The ranks of `entries` (the table's own), in their order, worked out the first
+    /// time they are asked for.
     pub fn get_or_rank(&self, entries: &[Arc<ContainerEntry>]) -> &[Ranked] {
         self.0.get_or_init(|| {
-            let mut ranks: Vec<Ranked> = entries
+            entries
                 .iter()
                 .enumerate()
                 .map(|(i, e)| Ranked::of(i, e))
-                .collect();
-            ranks.sort_unstable_by(|a, b| {
-                listed_order(a, &entries[a.index as usize], b, &entries[b.index as usize])
-            });
-            ranks.into_boxed_slice()
+                .collect()
         })
     }
 }
@@ -91,6 +119,39 @@ mod tests {
     }
 
     #[test]
+    fn ranks_are_the_entries_keys_in_table_order_once_per_table() {
+        let entries = vec![entry("bbbbbbbbbb2", 5), entry("zz", 9), entry("", 5)];
+        let ranks = ListRanks::default();
+        let got = ranks.get_or_rank(&entries).to_vec();
+        assert_eq!(
+            got,
+            [
+                Ranked {
+                    created: 5,
+                    id_head: id_head("bbbbbbbbbb2"),
+                    index: 0
+                },
+                Ranked {
+                    created: 9,
+                    id_head: u64::from_be_bytes(*b"zz\0\0\0\0\0\0"),
+                    index: 1
+                },
+                Ranked {
+                    created: 5,
+                    id_head: 0,
+                    index: 2
+                },
+            ]
+        );
+        // Asked again (a table never changes once published): the same slice, not ranked again.
+        assert!(std::ptr::eq(
+            ranks.get_or_rank(&[]),
+            ranks.get_or_rank(&entries)
+        ));
+        assert!(ranks.clone().0.get().is_none(), "a clone starts empty");
+    }
+
+    #[test]
     fn order_is_newest_first_then_by_id() {
         let entries = vec![
             entry("bbbbbbbbbb2", 5),
@@ -100,13 +161,17 @@ mod tests {
             entry("", 5),
             entry("c", 1),
         ];
-        let order = ListRanks::default();
-        let ids: Vec<&str> = order
+        let ranks = ListRanks::default();
+        let mut listed: Vec<Listed> = ranks
             .get_or_rank(&entries)
             .iter()
-            .map(|r| entries[r.index as usize].id())
+            .map(|r| r.on(7))
             .collect();
+        let e = |l: &Listed| &*entries[l.index as usize];
+        listed.sort_unstable_by(|a, b| listed_order(a, b, e));
+        let ids: Vec<&str> = listed.iter().map(|l| e(l).id()).collect();
+        // `bbbbbbbbbb1` and `bbbbbbbbbb2` share their first 8 bytes: the whole IDs decide.
         assert_eq!(ids, ["zz", "", "a", "bbbbbbbbbb1", "bbbbbbbbbb2", "c"]);
-        assert!(order.clone().0.get().is_none(), "a clone starts empty");
+        assert!(listed.iter().all(|l| l.node == 7));
     }
 }

@@ -44,7 +44,7 @@ pub use create::{
 pub use events::{EngineEvent, EventActor};
 pub use facts::EngineFacts;
 pub use health::{Health, HealthTracker};
-pub use list_order::{id_head, listed_order, Ranked};
+pub use list_order::{id_head, listed_order, Listed, Ranked};
 pub use messages::{
     InspectContainer, InspectImage, LayoutChanged, ListContainerSizes, NodeStopped, RefreshNode,
     RestartNode, StopNode, SyncContainer, SyncOffer,

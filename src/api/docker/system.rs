@@ -6,16 +6,19 @@
 use crate::api::error::ApiError;
 use crate::api::forward::fanout::{call, healthy, no_node, pass};
 use crate::api::state::ApiState;
+use actix_web::body::SizedStream;
 use actix_web::{web, HttpRequest, HttpResponse};
+use bollard_stubs::models::ImageSummary;
 use bytes::Bytes;
 use serde_json::json;
-use shoal_actors::cluster::ClusterRead;
+use shoal_actors::cluster::{ClusterRead, ClusterView, NodeRead, ReadKey};
 use shoal_actors::node::Health;
 use shoal_actors::node::NodeSnapshot;
 use shoal_actors::node::ObjectOp;
 use std::cell::RefCell;
+use std::convert::Infallible;
 use std::rc::Rc;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Lowest API version Shoal accepts from a client (what current Docker engines accept).
@@ -169,16 +172,63 @@ fn push_pair(out: &mut Vec<u8>, k: &str, v: &str) {
     let _ = serde_json::to_writer(&mut *out, &[k, v]);
 }
 
+/// What one node puts in `/info`: its name line and `SystemStatus` lines, and, when it is
+/// healthy, what it adds to the totals.
+#[derive(Clone)]
+struct NodeShare {
+    lines: Bytes,
+    /// (containers, running, paused, stopped), CPUs and memory; zero when not healthy.
+    totals: Totals,
+    /// The node's images when it is healthy (their IDs are counted once over the cluster).
+    images: Option<Arc<Vec<ImageSummary>>>,
+}
+
+impl NodeShare {
+    fn of(n: &NodeRead) -> NodeShare {
+        let s = &n.snapshot;
+        let mut lines = Vec::with_capacity(768);
+        lines.push(b',');
+        push_pair(&mut lines, &format!(" {}", n.name), &s.addr.to_string());
+        lines.extend_from_slice(&s.rendered.get_or_render(|| node_status(s)));
+        let healthy = s.health == Health::Healthy;
+        let mut totals = Totals::default();
+        if healthy {
+            let (r, p, st) = s.containers.state_counts();
+            totals.counts = (s.containers.len(), r, p, st);
+            if let Some(f) = &s.facts {
+                totals.ncpu = u64::from(f.ncpu);
+                totals.mem = f.mem_total;
+            }
+        }
+        NodeShare {
+            lines: Bytes::from(lines),
+            totals,
+            images: healthy.then(|| s.images.clone()),
+        }
+    }
+
+    /// Whether this share and `other` count the same image IDs.
+    fn same_images(&self, other: &NodeShare) -> bool {
+        match (&self.images, &other.images) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                Arc::ptr_eq(a, b) || a.iter().map(|i| &i.id).eq(b.iter().map(|i| &i.id))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The part of `/info` made of the nodes alone: every node's `SystemStatus` lines (a
 /// comma before each) and the cluster-wide totals. Worked out once per set of node
-/// snapshots: at a thousand nodes, gathering the distinct images and formatting every
-/// node's name line was most of what a request cost, though snapshots change far less
-/// often than `/info` is asked.
+/// snapshots, and then only for the nodes whose snapshot changed: at a thousand nodes,
+/// gathering the distinct images and formatting every node's name line was most of what
+/// a request cost, though snapshots change far less often than `/info` is asked, and a
+/// refresh changes one node's snapshot at a time.
 struct NodesPart {
-    /// What it was worked out from: each node's snapshot (held weakly, so an old snapshot's
-    /// contents are freed; its address stays taken, so no new snapshot can share it) and
-    /// shown name, in the order shown.
-    key: Vec<(Weak<NodeSnapshot>, Arc<str>)>,
+    /// What it was worked out from: each node's snapshot and shown name, in the order shown.
+    key: ReadKey<NodeSnapshot>,
+    shares: Vec<NodeShare>,
     lines: Bytes,
     totals: Totals,
 }
@@ -199,46 +249,54 @@ impl Totals {
     fn with_counts(self, counts: (usize, usize, usize, usize)) -> Totals {
         Totals { counts, ..self }
     }
+
+    fn add(&mut self, o: &Totals) {
+        let (c, d) = (&mut self.counts, o.counts);
+        *c = (c.0 + d.0, c.1 + d.1, c.2 + d.2, c.3 + d.3);
+        self.ncpu += o.ncpu;
+        self.mem += o.mem;
+    }
+}
+
+fn snapshot(s: &Arc<NodeSnapshot>) -> &Arc<NodeSnapshot> {
+    s
 }
 
 impl NodesPart {
-    /// Whether this part was worked out from exactly these snapshots and names.
-    fn is_of(&self, read: &ClusterRead) -> bool {
-        self.key.len() == read.nodes.len()
-            && self.key.iter().zip(&read.nodes).all(|((snap, name), n)| {
-                std::ptr::eq(snap.as_ptr(), Arc::as_ptr(&n.snapshot))
-                    && (Arc::ptr_eq(name, &n.name) || name == &n.name)
-            })
-    }
-
-    fn of(read: &ClusterRead) -> NodesPart {
-        let mut lines: Vec<u8> = Vec::with_capacity(700 * read.nodes.len());
+    /// The part for `read`, reusing what `last` worked out for the nodes that did not
+    /// change since.
+    fn of(read: &ClusterRead, last: Option<&NodesPart>) -> NodesPart {
+        let since = last.and_then(|l| Some((l, l.key.changed(read)?)));
+        let (shares, images) = match since {
+            Some((last, changed)) => {
+                let mut shares = last.shares.clone();
+                let mut same_images = true;
+                for i in changed {
+                    let share = NodeShare::of(&read.nodes[i]);
+                    same_images &= share.same_images(&shares[i]);
+                    shares[i] = share;
+                }
+                (shares, same_images.then_some(last.totals.images))
+            }
+            None => (read.nodes.iter().map(NodeShare::of).collect(), None),
+        };
         let mut totals = Totals::default();
-        let mut images = std::collections::HashSet::new();
-        for n in &read.nodes {
-            let s = &n.snapshot;
-            lines.push(b',');
-            push_pair(&mut lines, &format!(" {}", n.name), &s.addr.to_string());
-            lines.extend_from_slice(&s.rendered.get_or_render(|| node_status(s)));
-            if s.health != Health::Healthy {
-                continue;
-            }
-            let (r, p, st) = s.containers.state_counts();
-            let c = &mut totals.counts;
-            *c = (c.0 + s.containers.len(), c.1 + r, c.2 + p, c.3 + st);
-            images.extend(s.images.iter().map(|i| i.id.as_str()));
-            if let Some(f) = &s.facts {
-                totals.ncpu += u64::from(f.ncpu);
-                totals.mem += f.mem_total;
-            }
+        let mut lines = Vec::with_capacity(shares.iter().map(|s| s.lines.len()).sum());
+        for share in &shares {
+            lines.extend_from_slice(&share.lines);
+            totals.add(&share.totals);
         }
-        totals.images = images.len();
-        NodesPart {
-            key: read
-                .nodes
+        totals.images = images.unwrap_or_else(|| {
+            let ids = shares
                 .iter()
-                .map(|n| (Arc::downgrade(&n.snapshot), n.name.clone()))
-                .collect(),
+                .flat_map(|s| s.images.iter().flat_map(|i| i.iter()));
+            ids.map(|i| i.id.as_str())
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        });
+        NodesPart {
+            key: ReadKey::of(read, snapshot),
+            shares,
             lines: Bytes::from(lines),
             totals,
         }
@@ -252,13 +310,15 @@ thread_local! {
     static NODES_PART: RefCell<Option<Rc<NodesPart>>> = const { RefCell::new(None) };
 }
 
-/// The nodes part of `/info` for this read: the memo when it is of these snapshots.
-fn nodes_part(read: &ClusterRead) -> Rc<NodesPart> {
+/// The nodes part of `/info` as `view` is now: the memo when it is of the snapshots the
+/// view holds (checked without a read of the cluster), else worked out from `read`.
+fn nodes_part(view: &ClusterView, read: impl FnOnce() -> ClusterRead) -> Rc<NodesPart> {
     NODES_PART.with(|memo| {
-        if let Some(part) = memo.borrow().as_ref().filter(|p| p.is_of(read)) {
+        if let Some(part) = memo.borrow().as_ref().filter(|p| p.key.matches_view(view)) {
             return part.clone();
         }
-        let part = Rc::new(NodesPart::of(read));
+        let last = memo.borrow_mut().take();
+        let part = Rc::new(NodesPart::of(&read(), last.as_deref()));
         *memo.borrow_mut() = Some(part.clone());
         part
     })
@@ -286,16 +346,17 @@ fn tenant_counts(read: &ClusterRead, t: &str) -> (usize, usize, usize, usize) {
 }
 
 pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse {
-    let read = state.read();
+    let view = state.cluster();
     // A tenant client counts its own containers only.
     let tenant = crate::authz::Grant::tenant_of(&http);
-    let part = nodes_part(&read);
-    // The answer is written in one buffer: `{"SystemStatus":[...],` then the rest of the
-    // object without its opening brace.
-    let mut status: Vec<u8> = Vec::with_capacity(4096 + part.lines.len());
+    let part = nodes_part(&view, || view.read());
+    // The answer is sent in three parts: `{"SystemStatus":[` and Shoal's own lines, the
+    // nodes' lines as kept in `part` (not copied), and `],` then the rest of the object
+    // without its opening brace.
+    let mut status: Vec<u8> = Vec::with_capacity(4096);
     status.extend_from_slice(b"{\"SystemStatus\":[");
     let filters = state.info.filters.join(", ");
-    let nodes = read.nodes.len().to_string();
+    let nodes = part.shares.len().to_string();
     // One manager is its own primary; replicated ones say which is (`Primary: host:port`).
     let replication = state.replication.as_ref().map(|r| r.info_lines());
     let role: Vec<(&str, &str)> = match &replication {
@@ -324,15 +385,12 @@ pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse
         status.push(b',');
         push_pair(&mut status, "Discovery Status", &d.state);
     }
-    // Ten lines a node, worked out once per set of node snapshots.
-    status.extend_from_slice(&part.lines);
     let totals = match tenant.as_deref() {
-        Some(t) => part.totals.with_counts(tenant_counts(&read, t)),
+        Some(t) => part.totals.with_counts(tenant_counts(&view.read(), t)),
         None => part.totals,
     };
     let (containers, running, paused, stopped) = totals.counts;
     let (images, ncpu, mem) = (totals.images, totals.ncpu, totals.mem);
-    status.push(b']');
     let now = SystemTime::now();
     let rest = json!({
         "ID": state.info.id,
@@ -407,14 +465,30 @@ pub async fn info(state: web::Data<ApiState>, http: HttpRequest) -> HttpResponse
             .chain(discovery.as_ref().and_then(|d| d.warning.as_ref()))
             .collect::<Vec<_>>()
     });
-    let mut body = status;
-    body.push(b',');
+    let mut tail = b"],".to_vec();
     let rest = serde_json::to_vec(&rest).unwrap_or_else(|_| b"{}".to_vec());
-    body.extend_from_slice(rest.get(1..).unwrap_or(b"}"));
+    tail.extend_from_slice(rest.get(1..).unwrap_or(b"}"));
+    // Ten lines a node, worked out once per node snapshot, sent as slices of the memo's
+    // buffer: actix-http copies each into its write buffer, which slices keep small (a
+    // whole ~0.5 MB body grew it, and was copied once more before, at each request).
+    let lines = part.lines.clone();
+    let slices = (0..lines.len().div_ceil(LINES_SLICE))
+        .map(move |i| lines.slice(i * LINES_SLICE..lines.len().min((i + 1) * LINES_SLICE)));
+    let parts: Vec<Bytes> = std::iter::once(Bytes::from(status))
+        .chain(slices)
+        .chain(std::iter::once(Bytes::from(tail)))
+        .collect();
+    let len: usize = parts.iter().map(Bytes::len).sum();
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(body)
+        .body(SizedStream::new(
+            len as u64,
+            futures_util::stream::iter(parts.into_iter().map(Ok::<_, Infallible>)),
+        ))
 }
+
+/// Bytes of the nodes' lines sent at a time (see `info`).
+const LINES_SLICE: usize = 64 * 1024;
 
 /// `POST /auth`: checks credentials on one healthy node (every engine asks the same
 /// registry).

@@ -2,8 +2,10 @@
 //! (the list) and the node's inspect cache (one container).
 //!
 //! A list sorts the compact ranks each node's table keeps (`order`); the list of every
-//! container, the `ps -a` of tools polling the cluster, is kept whole in the
-//! published view and sent again as long as no node it was made from changed.
+//! container, the `ps -a` of tools polling the cluster, keeps its order in the published
+//! view (a list after a change sorts only the changed nodes' containers into it) and its
+//! bytes once the cluster holds still, sent again as long as no node it was made from
+//! changed.
 
 mod order;
 
@@ -15,13 +17,14 @@ use actix_web::body::SizedStream;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
-use order::{in_list_order, Selection};
+use order::{entry, in_list_order, reordered};
 use serde::Deserialize;
 use shoal_actors::cluster::{ClusterRead, ClusterView, Lookup, NodeRead};
-use shoal_actors::node::{ContainerEntry, Health, InspectContainer, ListContainerSizes};
+use shoal_actors::node::{ContainerEntry, Health, InspectContainer, ListContainerSizes, Listed};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::rc::Rc;
+use std::sync::Arc;
 
 const LIST_FILTERS: &[&str] = &[
     "id", "name", "label", "status", "ancestor", "before", "since", "exited",
@@ -154,7 +157,18 @@ impl ListSpec {
     }
 }
 
-fn select(read: &ClusterRead, spec: &ListSpec, tenant: Option<&str>) -> Vec<Selection> {
+/// Whether the list shows the containers of node `i` at all: as classic Swarm, what an
+/// unhealthy node last listed may no longer run, so only `all` shows it (as `Host Down`).
+fn node_shown(read: &ClusterRead, all: bool, i: usize) -> bool {
+    all || read.nodes[i].snapshot.health != Health::Unhealthy
+}
+
+/// Whether the list shows a container by its state alone.
+fn state_shown(all: bool, entry: &ContainerEntry) -> bool {
+    all || matches!(entry.state(), "running" | "paused" | "restarting")
+}
+
+fn select(read: &ClusterRead, spec: &ListSpec, tenant: Option<&str>) -> Vec<Listed> {
     let filters = &spec.filters;
     let (before, since, all) = (spec.before, spec.since, spec.all);
     let (names, ids) = (Matcher::of(filters, "name"), Matcher::of(filters, "id"));
@@ -190,14 +204,10 @@ fn select(read: &ClusterRead, spec: &ListSpec, tenant: Option<&str>) -> Vec<Sele
         !(before.is_some_and(|t| entry.created >= t) || since.is_some_and(|t| entry.created <= t))
     };
     let unfiltered = spec.unfiltered();
-    // As classic Swarm: what an unhealthy node last listed may no longer run, so only
-    // `all` shows it (as `Host Down`).
-    let nodes = (0..read.nodes.len())
-        .filter(|&i| all || read.nodes[i].snapshot.health != Health::Unhealthy);
+    let nodes = (0..read.nodes.len()).filter(|&i| node_shown(read, all, i));
     // Newest first over all nodes, as an engine lists.
     in_list_order(read, nodes, spec.limit, |node, entry| {
-        let up = matches!(entry.state(), "running" | "paused" | "restarting");
-        (all || up)
+        state_shown(all, entry)
             // Another tenant's containers are not there for this client.
             && Grant::sees(tenant, |k| entry.info.labels.get(k).map(String::as_str))
             && (unfiltered || wanted(entry, &read.nodes[node].name))
@@ -225,7 +235,7 @@ pub async fn list(
     };
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .streaming(ListBody::new(read, selected, sizes).into_stream()))
+        .streaming(ListBody::new(read, selected.into(), sizes).into_stream()))
 }
 
 /// Bytes of the kept whole answer sent at a time: actix-http copies each into its write
@@ -236,21 +246,32 @@ const ANSWER_SLICE: usize = 256 * 1024;
 /// was rendered from changed; else rendered whole and kept there when the last list saw
 /// the cluster as this one does, or streamed as any other list when it changed since.
 fn whole_answer(view: &ClusterView, read: ClusterRead, spec: &ListSpec) -> HttpResponse {
-    let variant = u8::from(spec.all);
-    let body = match view.list_answer.get(&read, variant) {
+    let (all, variant) = (spec.all, u8::from(spec.all));
+    let lookup = view.list_answer.get(&read, variant, |since| match since {
+        Some(since) => reordered(
+            &read,
+            since,
+            |i| node_shown(&read, all, i),
+            |_, e| state_shown(all, e),
+        ),
+        None => select(&read, spec, None),
+    });
+    let body = match lookup {
         Lookup::Kept(body) => body,
-        Lookup::Unchanged => {
-            let selected = select(&read, spec, None);
-            let lister = ListBody::new(read, selected, HashMap::new());
+        Lookup::Order { order, still: true } => {
+            let lister = ListBody::new(read, order.clone(), HashMap::new());
             let body = lister.render_whole();
-            view.list_answer.put(&lister.read, variant, body.clone());
+            view.list_answer
+                .put(&lister.read, variant, order, body.clone());
             body
         }
-        Lookup::Changed => {
-            let selected = select(&read, spec, None);
+        Lookup::Order {
+            order,
+            still: false,
+        } => {
             return HttpResponse::Ok()
                 .content_type("application/json")
-                .streaming(ListBody::new(read, selected, HashMap::new()).into_stream());
+                .streaming(ListBody::new(read, order, HashMap::new()).into_stream());
         }
     };
     let len = body.len();
@@ -274,18 +295,15 @@ const LIST_CHUNK: usize = 256;
 /// is already rendered (see `ContainerEntry::render_into`): a chunk is copies of it.
 struct ListBody {
     read: ClusterRead,
-    selected: Vec<Selection>,
+    /// Shared with the memo when it is the whole list's order.
+    selected: Arc<[Listed]>,
     sizes: HashMap<String, (i64, i64)>,
     /// Each node's name as it goes in a JSON string, by node index (escaped once per list).
     node_names: Vec<Vec<u8>>,
 }
 
 impl ListBody {
-    fn new(
-        read: ClusterRead,
-        selected: Vec<Selection>,
-        sizes: HashMap<String, (i64, i64)>,
-    ) -> Self {
+    fn new(read: ClusterRead, selected: Arc<[Listed]>, sizes: HashMap<String, (i64, i64)>) -> Self {
         let node_names = read
             .nodes
             .iter()
@@ -314,13 +332,11 @@ impl ListBody {
             .iter()
             .map(|s| {
                 let down = self.read.nodes[s.node as usize].snapshot.health == Health::Unhealthy;
-                s.entry(&self.read)
-                    .rendered_len(self.node_names[s.node as usize].len(), down)
-                    + 1
+                entry(&self.read, s).rendered_len(self.node_names[s.node as usize].len(), down) + 1
             })
             .sum();
         let mut out = BytesMut::with_capacity(len.max(1) + 1);
-        for s in &self.selected {
+        for s in self.selected.iter() {
             out.put_u8(if out.is_empty() { b'[' } else { b',' });
             self.render_one(s, &mut out);
         }
@@ -331,10 +347,10 @@ impl ListBody {
         out.freeze()
     }
 
-    fn render_one(&self, s: &Selection, out: &mut BytesMut) {
+    fn render_one(&self, s: &Listed, out: &mut BytesMut) {
         let node = &self.read.nodes[s.node as usize];
         let down = node.snapshot.health == Health::Unhealthy;
-        let entry = s.entry(&self.read);
+        let entry = entry(&self.read, s);
         let sizes = if self.sizes.is_empty() {
             None
         } else {
@@ -365,7 +381,7 @@ impl ListBody {
 }
 
 /// Sizes are computed by the engines on request, so `size=1` asks the nodes involved.
-async fn fetch_sizes(read: &ClusterRead, selected: &[Selection]) -> HashMap<String, (i64, i64)> {
+async fn fetch_sizes(read: &ClusterRead, selected: &[Listed]) -> HashMap<String, (i64, i64)> {
     let mut picked = vec![false; read.nodes.len()];
     for s in selected {
         picked[s.node as usize] = true;
