@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use bollard_stubs::models::ContainerCreateBody;
 use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::error::CreateError;
@@ -60,13 +61,20 @@ impl CreateRequest {
     pub fn parse(body: &[u8], name: Option<&str>) -> Result<Self, CreateError> {
         let raw: Value = serde_json::from_slice(body)
             .map_err(|e| CreateError::Invalid(format!("invalid JSON: {e}")))?;
-        let Value::Object(raw) = raw else {
+        if !raw.is_object() {
             return Err(CreateError::Invalid(
                 "invalid JSON: the body must be an object".into(),
             ));
-        };
-        let typed: ContainerCreateBody = serde_json::from_value(Value::Object(raw.clone()))
+        }
+        // Typed from the parsed value where it is: a copy of the whole body to read it from
+        // was one more pass over it per create.
+        let typed = ContainerCreateBody::deserialize(&raw)
             .map_err(|e| CreateError::Invalid(format!("invalid create body: {e}")))?;
+        let Value::Object(raw) = raw else {
+            return Err(CreateError::Internal(
+                "the body stopped being an object".into(),
+            ));
+        };
         let name = name.filter(|n| !n.is_empty());
         if let Some(name) = name {
             if !valid_name(name) {
@@ -161,22 +169,49 @@ impl CreateRequest {
     /// The body for the engine: the client's JSON with Shoal's rewrite of `Env` and
     /// `Labels`, `com.docker.swarm.id` set to `swarm_id`, forced labels last.
     pub(crate) fn engine_body(&self, swarm_id: &str) -> Bytes {
-        let mut rewritten = self.body.clone();
+        // Only `Env` and `Labels` are rewritten: a copy of them, not of the whole typed body.
+        let mut rewritten = ContainerCreateBody {
+            env: self.body.env.clone(),
+            labels: self.body.labels.clone(),
+            ..Default::default()
+        };
         self.placement.rewrite_body(&mut rewritten, swarm_id);
         let labels = rewritten.labels.get_or_insert_with(Default::default);
         for (k, v) in &self.forced_labels {
             labels.insert(k.clone(), v.clone());
         }
-        let mut out = self.raw.clone();
-        out.insert(
-            "Env".into(),
-            serde_json::to_value(&rewritten.env).unwrap_or(Value::Null),
-        );
-        out.insert(
-            "Labels".into(),
-            serde_json::to_value(&rewritten.labels).unwrap_or(Value::Null),
-        );
-        Bytes::from(Value::Object(out).to_string())
+        let out = EngineBody {
+            raw: &self.raw,
+            env: &rewritten.env,
+            labels: &rewritten.labels,
+        };
+        // Written straight from the client's object: a copy of it to edit first was one more
+        // pass over the body per create.
+        Bytes::from(serde_json::to_vec(&out).unwrap_or_else(|_| b"{}".to_vec()))
+    }
+}
+
+/// The client's object with `Env` and `Labels` in Shoal's rewrite, as it is serialized
+/// (each where the client had it, else after the rest).
+struct EngineBody<'a> {
+    raw: &'a Map<String, Value>,
+    env: &'a Option<Vec<String>>,
+    labels: &'a Option<std::collections::HashMap<String, String>>,
+}
+
+impl serde::Serialize for EngineBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.raw {
+            match k.as_str() {
+                "Env" | "Labels" => {}
+                _ => map.serialize_entry(k, v)?,
+            }
+        }
+        map.serialize_entry("Env", self.env)?;
+        map.serialize_entry("Labels", self.labels)?;
+        map.end()
     }
 }
 

@@ -40,14 +40,16 @@ struct InspectBody {
     config: Option<InspectConfig>,
 }
 
-/// A create body: the same fields as an inspect's, with `ExposedPorts` at the top.
+/// A create body: the same fields as an inspect's, with `ExposedPorts` at the top. Named
+/// here rather than flattened: serde buffers every field of a body it flattens into, and
+/// that was a second parse of the whole body per create.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct CreateBody {
     #[serde(default)]
     host_config: Option<HostConfig>,
-    #[serde(flatten)]
-    config: InspectConfig,
+    #[serde(default, deserialize_with = "null_as_default")]
+    exposed_ports: HashMap<String, serde_json::Value>,
 }
 
 impl ContainerResources {
@@ -67,7 +69,9 @@ impl ContainerResources {
         let b: CreateBody = serde_json::from_slice(body).ok()?;
         Some(Self::from_config(
             b.host_config.unwrap_or_default(),
-            b.config,
+            InspectConfig {
+                exposed_ports: b.exposed_ports,
+            },
         ))
     }
 
