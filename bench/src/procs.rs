@@ -210,6 +210,36 @@ impl ShoalProc {
     pub async fn usage(&self) -> (f64, f64) {
         usage_of(self.pid()).await
     }
+
+    /// Resident memory now (`VmRSS`) in MiB.
+    pub async fn rss_mib(&self) -> f64 {
+        let status = tokio::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .await
+            .unwrap_or_default();
+        status_kb(&status, "VmRSS:") / 1024.0
+    }
+
+    /// Descriptors open now: what 10,000 engines run into (the hard limit here is 20,000).
+    pub async fn open_files(&self) -> usize {
+        let Ok(mut dir) = tokio::fs::read_dir(format!("/proc/{}/fd", self.pid())).await else {
+            return 0;
+        };
+        let mut n = 0;
+        while let Ok(Some(_)) = dir.next_entry().await {
+            n += 1;
+        }
+        n
+    }
+}
+
+/// A `kB` field of a `/proc/<pid>/status` text (NaN when missing).
+fn status_kb(status: &str, key: &str) -> f64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 impl Drop for ShoalProc {
@@ -263,12 +293,7 @@ pub async fn usage_of(pid: u32) -> (f64, f64) {
     let status = tokio::fs::read_to_string(format!("/proc/{pid}/status"))
         .await
         .unwrap_or_default();
-    let hwm_kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN);
+    let hwm_kb = status_kb(&status, "VmHWM:");
     let stat = tokio::fs::read_to_string(format!("/proc/{pid}/stat"))
         .await
         .unwrap_or_default();
