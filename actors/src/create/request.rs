@@ -191,8 +191,8 @@ impl CreateRequest {
     }
 }
 
-/// The client's object with `Env` and `Labels` in Shoal's rewrite, as it is serialized
-/// (each where the client had it, else after the rest).
+/// The client's object with `Env` and `Labels` in Shoal's rewrite, as it is serialized:
+/// the client's other fields as they came, then the two rewritten ones.
 struct EngineBody<'a> {
     raw: &'a Map<String, Value>,
     env: &'a Option<Vec<String>>,
