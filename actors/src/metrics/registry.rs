@@ -162,7 +162,7 @@ impl Metrics {
                 let c = counter(
                     &r,
                     "shoal_events_dropped_total",
-                    "Engine events lost before the events hub fanned them out, by reason (hub_full: the hub's mailbox was full; hub_stopped: the hub is gone; malformed: the line was not a JSON object).",
+                    "Engine events lost before the events hub fanned them out, by reason (hub_full: a node's health change found the hub's mailbox full; hub_stopped: the hub is gone; malformed: the line was not a JSON object).",
                     &["reason"],
                 );
                 // Every series exists from the start, at 0: `increase()` sees the first drop.

@@ -31,6 +31,7 @@ use crate::engine::{Engine, EngineAddr, EngineError};
 use crate::events::{NodeChange, NodeChanged};
 use crate::metrics;
 use crate::scheduler::UpdateOffer;
+use actix::dev::SendError;
 use actix::prelude::*;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -197,8 +198,15 @@ impl NodeActor {
                 addr: self.addr.clone(),
                 change,
             };
-            if out.try_send(msg).is_err() {
-                tracing::debug!(node = %self.addr, "events hub full, health change not reported");
+            // Not waited for: the actor must not stall on the hub. A lost health event is
+            // counted; the node's health itself is in its snapshot either way.
+            match out.try_send(msg) {
+                Ok(()) => {}
+                Err(SendError::Full(_)) => {
+                    metrics::event_dropped("hub_full");
+                    tracing::debug!(node = %self.addr, "events hub full, health change not reported");
+                }
+                Err(SendError::Closed(_)) => metrics::event_dropped("hub_stopped"),
             }
         }
     }
