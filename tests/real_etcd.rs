@@ -266,14 +266,7 @@ fn tls_three_member_etcd_losing_one_member() {
     let (a, b) = (&cluster.engines()[0], &cluster.engines()[1]);
     let discovery = etcd.url("tls-test");
     let to_engines = pki.client("manager");
-    let engine_tls: Vec<String> = [
-        ("--engine-tlscacert", &to_engines.ca),
-        ("--engine-tlscert", &to_engines.cert),
-        ("--engine-tlskey", &to_engines.key),
-    ]
-    .into_iter()
-    .flat_map(|(flag, path)| [flag.to_string(), path.display().to_string()])
-    .collect();
+    let engine_tls = to_engines.engine_tls_args();
     let cert = etcd.client_cert().expect("a client certificate");
     let opts = [
         format!("kv.cacertfile={}", cert.ca.display()),

@@ -48,8 +48,13 @@ fn role(host: &str) -> (String, String) {
         return (String::new(), String::new());
     };
     let v: serde_json::Value = serde_json::from_str(&answer.text()).unwrap_or_default();
+    role_of(&v["SystemStatus"])
+}
+
+/// `Role` and `Primary` of a `SystemStatus` (`[[name, value], ...]`).
+fn role_of(status: &serde_json::Value) -> (String, String) {
     let line = |name: &str| {
-        v["SystemStatus"]
+        status
             .as_array()
             .into_iter()
             .flatten()
@@ -455,17 +460,7 @@ fn the_etcd_ledger_claims_once_keeps_done_moves_and_frees_a_dead_primarys_claim(
 /// `Role: ...` and `Primary: ...` as `docker info` prints them over TLS.
 fn role_over_tls(cli: &support::DockerTls) -> (String, String) {
     let o = cli.run(&["info", "--format", "{{json .SystemStatus}}"]);
-    let v: serde_json::Value = serde_json::from_str(o.out()).unwrap_or_default();
-    let line = |name: &str| {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .find(|p| p[0] == name)
-            .and_then(|p| p[1].as_str())
-            .unwrap_or("")
-            .to_string()
-    };
-    (line("Role"), line("Primary"))
+    role_of(&serde_json::from_str(o.out()).unwrap_or_default())
 }
 
 /// Managers served with `--tlsverify` in front of `dockerd --tlsverify` engines: a replica
@@ -484,15 +479,7 @@ fn a_replica_forwards_to_the_primary_over_tls() {
         .start()
         .expect("two TLS engines");
     let discovery = etcd.url("repl-tls");
-    let agent_tls = pki.client("agent");
-    let agent_args: Vec<String> = [
-        ("--engine-tlscacert", &agent_tls.ca),
-        ("--engine-tlscert", &agent_tls.cert),
-        ("--engine-tlskey", &agent_tls.key),
-    ]
-    .into_iter()
-    .flat_map(|(flag, path)| [flag.to_string(), path.display().to_string()])
-    .collect();
+    let agent_args = pki.client("agent").engine_tls_args();
     let _agents: Vec<JoinAgent> = cluster
         .engines()
         .iter()

@@ -15,6 +15,19 @@ pub struct CertFiles {
 }
 
 impl CertFiles {
+    /// These files as `shoal`'s flags for dialing engines (`manage` and `join`):
+    /// `--engine-tlscacert CA --engine-tlscert CERT --engine-tlskey KEY`.
+    pub fn engine_tls_args(&self) -> Vec<String> {
+        [
+            ("--engine-tlscacert", &self.ca),
+            ("--engine-tlscert", &self.cert),
+            ("--engine-tlskey", &self.key),
+        ]
+        .into_iter()
+        .flat_map(|(flag, path)| [flag.to_string(), path.display().to_string()])
+        .collect()
+    }
+
     /// A directory laid out as the docker CLI's `DOCKER_CERT_PATH` wants it (`ca.pem`,
     /// `cert.pem`, `key.pem`), made beside the files.
     pub fn docker_cert_path(&self) -> PathBuf {
