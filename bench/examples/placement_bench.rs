@@ -37,10 +37,10 @@ fn offer(i: usize) -> Offer {
             Default::default(),
         )
         .volume(&format!("vol-{i}"));
-    o.facts.storage_driver = "overlay2".into();
-    o.facts.kernel_version = "6.1.0-18-amd64".into();
-    o.facts.os_type = "linux".into();
-    o.facts.operating_system = "Debian GNU/Linux 12".into();
+    Arc::make_mut(&mut o.facts).storage_driver = "overlay2".into();
+    Arc::make_mut(&mut o.facts).kernel_version = "6.1.0-18-amd64".into();
+    Arc::make_mut(&mut o.facts).os_type = "linux".into();
+    Arc::make_mut(&mut o.facts).operating_system = "Debian GNU/Linux 12".into();
     if i.is_multiple_of(2) {
         o = o.image(&format!("sha256:{:064x}", i + 1_000_000), &["redis:7"]);
         o = o.port(HostPort::tcp(80));

@@ -246,19 +246,16 @@ impl CreateFlow {
     }
 
     /// Not waited for: the answer does not depend on it, and until it arrives the
-    /// reservation still counts, which can only be too careful.
+    /// reservation still counts, which can only be too careful. Nor is its reply: waiting
+    /// for it in the background woke this thread once more per create, for nothing (a
+    /// scheduler that is gone has no reservations left to confirm).
     fn confirm(&self, placed: &Placement, container_id: &str) {
         let msg = ConfirmPlacement {
             reservation: placed.reservation.clone(),
             container_id: container_id.to_owned(),
         };
         metrics::queued("scheduler", "scheduler");
-        let send = self.scheduler.send(msg);
-        actix_rt::spawn(async move {
-            if send.await.is_err() {
-                tracing::warn!("the scheduler is gone; placement not confirmed");
-            }
-        });
+        self.scheduler.do_send(msg);
     }
 
     async fn cancel(&self, placed: &Placement) {

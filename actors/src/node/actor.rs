@@ -21,7 +21,7 @@ use super::containers::ContainerBook;
 use super::events::{EngineEvent, EventCursor};
 use super::health::HealthTracker;
 use super::messages::{LayoutChanged, NodeStopped};
-use super::offer::{offer_from, OfferFlow};
+use super::offer::{OfferFlow, OfferParts};
 use super::publish::Publisher;
 use super::refresh::{self, NodeConfig, Refreshed};
 use super::snapshot::NodeSnapshot;
@@ -90,6 +90,7 @@ pub struct NodeActor {
     refresh: RefreshLoop,
     publisher: Publisher,
     offers: OfferFlow,
+    offer_parts: OfferParts,
     outlets: Outlets,
     containers: ContainerBook,
     caches: Caches,
@@ -113,6 +114,7 @@ impl NodeActor {
             engine,
             refresh: RefreshLoop::default(),
             offers: OfferFlow::default(),
+            offer_parts: OfferParts::default(),
             outlets: Outlets::default(),
             containers: ContainerBook::default(),
             caches: Caches::default(),
@@ -223,7 +225,7 @@ impl NodeActor {
         let Some((out, covers)) = self.offers.next() else {
             return;
         };
-        let offer = Arc::new(offer_from(&self.publisher.current()));
+        let offer = Arc::new(self.offer_parts.offer(&self.publisher.current()));
         metrics::queued("scheduler", "scheduler");
         ctx.spawn(out.send(UpdateOffer(offer)).into_actor(self).map(move |sent, act, ctx| {
             act.offers.arrived(covers);

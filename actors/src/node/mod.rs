@@ -50,7 +50,6 @@ pub use messages::{
     RestartNode, StopNode, SyncContainer, SyncOffer,
 };
 pub use objects::{ObjectCall, ObjectOp, PruneKind};
-pub use offer::offer_from;
 pub use refresh::{NodeConfig, PROBE_INTERVAL};
 pub use resources::{ContainerResources, Reservation};
 pub use snapshot::{

@@ -1,64 +1,96 @@
 //! A node's resource offer for the scheduler, built from what the node publishes, and the
 //! flow control that keeps one offer at a time on its way.
 
+use super::snapshot::ObjectEntry;
 use super::NodeSnapshot;
 use crate::scheduler::{HostPort, ImageInfo, NetworkInfo, NodeId, Offer, Scope, UpdateOffer};
 use actix::Recipient;
+use bollard_stubs::models::ImageSummary;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
-/// The offer of the node `snapshot` describes.
-///
-/// Only containers whose inspect is known are offered. The scheduler drops a reservation
-/// when the offer shows its container, so a container listed before its reservation is
-/// counted here would let the scheduler book that CPU and memory twice.
-pub fn offer_from(snapshot: &NodeSnapshot) -> Offer {
-    let facts = snapshot.facts.as_deref();
-    let mut ports: BTreeSet<HostPort> = BTreeSet::new();
-    let containers = snapshot
-        .containers
-        .entries
-        .iter()
-        .filter_map(|e| {
-            let resources = snapshot.resources.get(e.id())?;
-            ports.extend(resources.host_ports.iter().copied());
-            Some(e.info.clone())
-        })
-        .collect();
-    Offer {
-        node: NodeId::new(snapshot.addr.to_string()),
-        name: snapshot.engine_name(),
-        engine_id: facts.map(|f| f.id.clone()).unwrap_or_default(),
-        addr: snapshot.addr.to_string(),
-        health: snapshot.health,
-        labels: facts.map(|f| f.labels.clone()).unwrap_or_default(),
-        facts: facts.cloned().unwrap_or_default(),
-        reserved_cpu: snapshot.reserved.nano_cpus.max(0) as u64,
-        reserved_memory: snapshot.reserved.memory.max(0) as u64,
-        ports: ports.into_iter().collect(),
-        containers,
-        images: snapshot
-            .images
+/// Builds a node's offers: what the node says of itself is shared from one offer to the
+/// next while the snapshot's parts it comes from are the same (see [`Offer`]).
+#[derive(Debug, Default)]
+pub(crate) struct OfferParts {
+    images: Built<Vec<ImageSummary>, Vec<ImageInfo>>,
+    networks: Built<Vec<ObjectEntry>, Vec<NetworkInfo>>,
+    volumes: Built<Vec<ObjectEntry>, Vec<String>>,
+}
+
+/// A part of the last offer, with the snapshot's part it was built from.
+type Built<S, T> = Option<(Arc<S>, Arc<T>)>;
+
+/// `build(from)`, or what it gave last if `from` is the very part it was given then.
+fn shared<S, T>(last: &mut Built<S, T>, from: &Arc<S>, build: impl FnOnce(&S) -> T) -> Arc<T> {
+    match last {
+        Some((source, built)) if Arc::ptr_eq(source, from) => built.clone(),
+        _ => {
+            let built = Arc::new(build(from));
+            *last = Some((from.clone(), built.clone()));
+            built
+        }
+    }
+}
+
+impl OfferParts {
+    /// The offer of the node `snapshot` describes.
+    ///
+    /// Only containers whose inspect is known are offered. The scheduler drops a
+    /// reservation when the offer shows its container, so a container listed before its
+    /// reservation is counted here would let the scheduler book that CPU and memory twice.
+    pub fn offer(&mut self, snapshot: &NodeSnapshot) -> Offer {
+        let mut ports: BTreeSet<HostPort> = BTreeSet::new();
+        let containers = snapshot
+            .containers
+            .entries
             .iter()
-            .map(|i| ImageInfo {
-                id: i.id.clone(),
-                repo_tags: i.repo_tags.clone(),
+            .filter_map(|e| {
+                let resources = snapshot.resources.get(e.id())?;
+                ports.extend(resources.host_ports.iter().copied());
+                Some(e.info.clone())
             })
-            .collect(),
-        networks: snapshot
-            .networks
-            .iter()
-            .map(|n| NetworkInfo {
-                name: n.name.clone(),
-                id: n.id.clone(),
-                scope: if n.scope == "local" || n.scope.is_empty() {
-                    Scope::Local
-                } else {
-                    Scope::Global
-                },
-            })
-            .collect(),
-        volumes: snapshot.volumes.iter().map(|v| v.name.clone()).collect(),
+            .collect();
+        let facts = snapshot.facts.clone().unwrap_or_default();
+        Offer {
+            node: NodeId::new(snapshot.addr.to_string()),
+            name: snapshot.engine_name(),
+            engine_id: facts.id.clone(),
+            addr: snapshot.addr.to_string(),
+            health: snapshot.health,
+            facts,
+            reserved_cpu: snapshot.reserved.nano_cpus.max(0) as u64,
+            reserved_memory: snapshot.reserved.memory.max(0) as u64,
+            ports: ports.into_iter().collect(),
+            containers,
+            images: shared(&mut self.images, &snapshot.images, |images| {
+                images
+                    .iter()
+                    .map(|i| ImageInfo {
+                        id: i.id.clone(),
+                        repo_tags: i.repo_tags.clone(),
+                    })
+                    .collect()
+            }),
+            networks: shared(&mut self.networks, &snapshot.networks, |networks| {
+                networks
+                    .iter()
+                    .map(|n| NetworkInfo {
+                        name: n.name.clone(),
+                        id: n.id.clone(),
+                        scope: if n.scope == "local" || n.scope.is_empty() {
+                            Scope::Local
+                        } else {
+                            Scope::Global
+                        },
+                    })
+                    .collect()
+            }),
+            volumes: shared(&mut self.volumes, &snapshot.volumes, |volumes| {
+                volumes.iter().map(|v| v.name.clone()).collect()
+            }),
+        }
     }
 }
 
@@ -138,5 +170,32 @@ impl OfferFlow {
         let (tx, rx) = oneshot::channel();
         self.waiters.push((self.published, tx));
         Some(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineAddr;
+
+    #[test]
+    fn what_did_not_change_is_shared_between_offers() {
+        let addr: EngineAddr = "127.0.0.1:2375".parse().expect("an address");
+        let mut snapshot = NodeSnapshot::pending(addr);
+        snapshot.images = Arc::new(vec![ImageSummary {
+            id: "sha256:1".into(),
+            repo_tags: vec!["busybox:latest".into()],
+            ..Default::default()
+        }]);
+        let mut parts = OfferParts::default();
+        let first = parts.offer(&snapshot);
+        let second = parts.offer(&snapshot);
+        assert!(Arc::ptr_eq(&first.images, &second.images));
+        assert!(Arc::ptr_eq(&first.networks, &second.networks));
+        assert_eq!(first, second);
+        snapshot.images = Arc::new(Vec::new());
+        let third = parts.offer(&snapshot);
+        assert!(third.images.is_empty(), "a new image list is offered anew");
+        assert!(Arc::ptr_eq(&first.volumes, &third.volumes));
     }
 }

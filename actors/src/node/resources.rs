@@ -15,6 +15,24 @@ pub struct Reservation {
     pub memory: i64,
 }
 
+/// Sums wrap rather than saturate, so that taking a container out of a sum is exactly the
+/// inverse of putting it in (a node's sum is carried forward that way).
+impl Reservation {
+    pub fn plus(self, o: Reservation) -> Reservation {
+        Reservation {
+            nano_cpus: self.nano_cpus.wrapping_add(o.nano_cpus),
+            memory: self.memory.wrapping_add(o.memory),
+        }
+    }
+
+    pub fn minus(self, o: Reservation) -> Reservation {
+        Reservation {
+            nano_cpus: self.nano_cpus.wrapping_sub(o.nano_cpus),
+            memory: self.memory.wrapping_sub(o.memory),
+        }
+    }
+}
+
 /// What a container holds on its node, read once from its inspect.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerResources {

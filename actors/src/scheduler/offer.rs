@@ -181,6 +181,12 @@ pub struct NetworkInfo {
 }
 
 /// One node's latest resource offer.
+///
+/// What a node says of itself (facts, labels, images, networks, volumes) is shared with
+/// its earlier offers while it does not change: a node offers anew after each change of
+/// its containers, and copying the rest each time was some forty strings an offer, and as
+/// many compared by the scheduler to find them unchanged (`Arc`'s equality checks the
+/// pointer first).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Offer {
     /// Unique key: the engine address.
@@ -191,11 +197,9 @@ pub struct Offer {
     pub engine_id: String,
     pub addr: String,
     pub health: Health,
-    /// `dockerd --label` labels.
-    pub labels: BTreeMap<String, String>,
-    /// The engine's facts: constraint keys (`storagedriver`, `kernelversion`, ...) and
-    /// capacity (`NCPU`, `MemTotal`).
-    pub facts: EngineFacts,
+    /// The engine's facts: constraint keys (`storagedriver`, `kernelversion`, ...),
+    /// `dockerd --label` labels and capacity (`NCPU`, `MemTotal`).
+    pub facts: Arc<EngineFacts>,
     /// Sum over the node's containers of their CPU reservation, nano-CPUs
     /// (see [`container_reservation`]).
     pub reserved_cpu: u64,
@@ -205,10 +209,10 @@ pub struct Offer {
     pub ports: Vec<HostPort>,
     /// Shared with the node's own container table, not copied from it.
     pub containers: Vec<Arc<ContainerInfo>>,
-    pub images: Vec<ImageInfo>,
-    pub networks: Vec<NetworkInfo>,
+    pub images: Arc<Vec<ImageInfo>>,
+    pub networks: Arc<Vec<NetworkInfo>>,
     /// Names of the volumes on the node.
-    pub volumes: Vec<String>,
+    pub volumes: Arc<Vec<String>>,
 }
 
 impl Offer {
@@ -232,15 +236,18 @@ impl Offer {
 
     #[must_use]
     pub fn label(mut self, key: &str, value: &str) -> Self {
-        self.labels.insert(key.into(), value.into());
+        Arc::make_mut(&mut self.facts)
+            .labels
+            .insert(key.into(), value.into());
         self
     }
 
     /// Sets `NCPU` and `MemTotal`.
     #[must_use]
     pub fn capacity(mut self, ncpu: u32, mem_total: u64) -> Self {
-        self.facts.ncpu = ncpu;
-        self.facts.mem_total = mem_total;
+        let facts = Arc::make_mut(&mut self.facts);
+        facts.ncpu = ncpu;
+        facts.mem_total = mem_total;
         self
     }
 
@@ -265,7 +272,7 @@ impl Offer {
 
     #[must_use]
     pub fn image(mut self, id: &str, tags: &[&str]) -> Self {
-        self.images.push(ImageInfo {
+        Arc::make_mut(&mut self.images).push(ImageInfo {
             id: id.into(),
             repo_tags: tags.iter().map(|t| t.to_string()).collect(),
         });
@@ -274,7 +281,7 @@ impl Offer {
 
     #[must_use]
     pub fn network(mut self, name: &str, id: &str, scope: Scope) -> Self {
-        self.networks.push(NetworkInfo {
+        Arc::make_mut(&mut self.networks).push(NetworkInfo {
             name: name.into(),
             id: id.into(),
             scope,
@@ -284,7 +291,7 @@ impl Offer {
 
     #[must_use]
     pub fn volume(mut self, name: &str) -> Self {
-        self.volumes.push(name.into());
+        Arc::make_mut(&mut self.volumes).push(name.into());
         self
     }
 }

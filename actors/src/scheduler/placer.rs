@@ -19,6 +19,7 @@ use super::offer::{HostPort, NodeId, Offer};
 use super::request::{PlacementRequest, LABEL_SWARM_ID};
 use super::state::ClusterState;
 use super::strategy;
+use crate::shared_list::positional_changes;
 
 /// A reservation's id. Random, 64 hex digits, cluster-unique: the front should use it
 /// as the container's `com.docker.swarm.id` (see `PlacementRequest::rewrite_body`), so
@@ -118,18 +119,33 @@ impl Placer {
     /// Installs a node's latest offer. Reservations whose container the offer now shows
     /// (by confirmed ID, or by its `com.docker.swarm.id` label) are dropped: the offer
     /// counts them from now on.
+    ///
+    /// Only the containers the node's last offer did not show as they are now are looked
+    /// at: one it showed was matched then, or at the reservation's confirm (which looks at
+    /// the offer it arrives to). Looking at every container was a label lookup per
+    /// container of the node per offer, 3 % of a create's CPU at a thousand nodes.
     pub fn update_offer(&mut self, offer: Arc<Offer>) {
+        let last =
+            (self.state.by_node.get(&offer.node)).map(|&s| Arc::clone(&self.state.slot(s).offer));
         let s = self.state.update(Arc::clone(&offer));
-        let pending = self.state.slot(s).pending.clone();
+        let pending = &self.state.slot(s).pending;
+        if pending.is_empty() {
+            return;
+        }
+        let came = match &last {
+            Some(last) => positional_changes(&last.containers, &offer.containers).1,
+            None => offer.containers.iter().collect(),
+        };
         let done: Vec<String> = pending
-            .into_iter()
+            .iter()
             .filter(|id| {
-                let r = &self.reservations[id];
-                offer.containers.iter().any(|c| {
+                let r = &self.reservations[*id];
+                came.iter().any(|c| {
                     r.container_id.as_deref() == Some(c.id.as_str())
-                        || c.labels.get(LABEL_SWARM_ID) == Some(id)
+                        || c.labels.get(LABEL_SWARM_ID) == Some(*id)
                 })
             })
+            .cloned()
             .collect();
         for id in done {
             self.release(&id);

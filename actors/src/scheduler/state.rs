@@ -87,7 +87,6 @@ fn same_node_part(a: &Offer, b: &Offer) -> bool {
         && a.engine_id == b.engine_id
         && a.addr == b.addr
         && a.facts == b.facts
-        && a.labels == b.labels
         && a.ports == b.ports
         && a.images == b.images
         && a.networks == b.networks
@@ -237,6 +236,7 @@ impl ClusterState {
         let oc = self.overcommit;
         let grow = |total: u64| total.saturating_add((total as f64 * oc) as u64);
         let limit = offer
+            .facts
             .labels
             .get("containerslots")
             .and_then(|v| v.trim().parse::<u32>().ok());
@@ -418,7 +418,7 @@ impl ClusterState {
             ("operatingsystem", &o.facts.operating_system),
             ("ostype", &o.facts.os_type),
         ];
-        let labels = o.labels.iter().map(|(k, v)| (k.as_str(), v));
+        let labels = o.facts.labels.iter().map(|(k, v)| (k.as_str(), v));
         for (k, v) in facts.into_iter().chain(labels) {
             if v.is_empty() {
                 continue;
@@ -432,7 +432,7 @@ impl ClusterState {
         for p in &o.ports {
             self.post_port(*p, s, add);
         }
-        for img in &o.images {
+        for img in o.images.iter() {
             post(&mut self.images, &img.id, s, add);
             if let Some(bare) = img.id.strip_prefix("sha256:") {
                 post(&mut self.images, bare, s, add);
@@ -453,7 +453,7 @@ impl ClusterState {
                 post(&mut self.networks, &n.id, s, add);
             }
         }
-        for v in &o.volumes {
+        for v in o.volumes.iter() {
             post(&mut self.volumes, v, s, add);
         }
     }

@@ -46,19 +46,19 @@ fn labelled() -> Vec<Offer> {
     let mut n1 = node("n1")
         .label("storage", "ssd")
         .label("zone", "eu-west-1");
-    n1.facts.kernel_version = "5.15.0-generic".into();
-    n1.facts.os_type = "linux".into();
-    n1.facts.storage_driver = "overlay2".into();
-    n1.facts.operating_system = "Ubuntu 22.04".into();
+    Arc::make_mut(&mut n1.facts).kernel_version = "5.15.0-generic".into();
+    Arc::make_mut(&mut n1.facts).os_type = "linux".into();
+    Arc::make_mut(&mut n1.facts).storage_driver = "overlay2".into();
+    Arc::make_mut(&mut n1.facts).operating_system = "Ubuntu 22.04".into();
     let mut n2 = node("n2")
         .label("storage", "hdd")
         .label("zone", "us-east-1");
-    n2.facts.kernel_version = "6.1.0".into();
-    n2.facts.os_type = "linux".into();
-    n2.facts.storage_driver = "btrfs".into();
+    Arc::make_mut(&mut n2.facts).kernel_version = "6.1.0".into();
+    Arc::make_mut(&mut n2.facts).os_type = "linux".into();
+    Arc::make_mut(&mut n2.facts).storage_driver = "btrfs".into();
     n2.engine_id = "ENGINE-TWO".into();
     let mut n3 = node("n3");
-    n3.facts.os_type = "windows".into();
+    Arc::make_mut(&mut n3.facts).os_type = "windows".into();
     vec![n1, n2, n3]
 }
 
@@ -588,6 +588,45 @@ fn reservations_settle_on_offers() {
     assert_eq!(p.pending(), 0);
     assert_eq!(p.node_count(), 1);
     assert_eq!(p.choose(&req(&[])).unwrap().as_str(), "n2");
+}
+
+/// A node's successive offers share the containers that did not change, as a NodeActor's
+/// do: a reservation settles on the offer where its container first shows, whatever the
+/// unchanged containers before it, and a confirm looks at the offer it arrives to.
+#[test]
+fn reservations_settle_on_offers_that_share_containers() {
+    let mut p = all(vec![node("n1")]);
+    let kept = Arc::new(ContainerInfo::new("cid0", "kept"));
+    let offer = |extra: &[ContainerInfo]| {
+        let mut o = node("n1");
+        o.containers.push(kept.clone());
+        o.containers.extend(extra.iter().cloned().map(Arc::new));
+        Arc::new(o)
+    };
+    p.update_offer(offer(&[]));
+    let a = p.place(&reqj(json!({}), Some("a"))).unwrap();
+    let b = p.place(&reqj(json!({}), Some("b"))).unwrap();
+    p.update_offer(offer(&[]));
+    assert_eq!(p.pending(), 2);
+    let ca = ContainerInfo::new("cida", "a").label(request::LABEL_SWARM_ID, a.reservation.as_str());
+    let with_a = offer(&[ca]);
+    p.update_offer(with_a.clone());
+    assert_eq!(p.pending(), 1, "a's container came with a's label");
+    // The next offer shares a's container and adds b's, known by ID only.
+    let mut next = Offer::clone(&with_a);
+    next.containers
+        .push(Arc::new(ContainerInfo::new("cidb", "b")));
+    let next = Arc::new(next);
+    p.update_offer(next.clone());
+    assert_eq!(
+        p.pending(),
+        1,
+        "b's container has no label: b waits for its confirm"
+    );
+    p.update_offer(Arc::new(Offer::clone(&next)));
+    assert_eq!(p.pending(), 1);
+    assert!(p.confirm(&b.reservation, "cidb"));
+    assert_eq!(p.pending(), 0);
 }
 
 #[test]
