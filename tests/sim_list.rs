@@ -5,24 +5,29 @@
 
 mod sim_fixture;
 
+use shoal_actors::cluster::ClusterView;
 use shoal_actors::node::{ContainerTable, Health};
 use shoal_sim::Fault;
 use sim_fixture::{SimCluster, Started};
 use std::sync::Arc;
 
-/// Every node's container table and health now: what the kept answer is made from.
-fn tables(c: &Started) -> Vec<(Arc<ContainerTable>, Health)> {
+/// The published view (whose memo keeps the answer) and every node's container table and
+/// health in it now: what the kept answer is made from.
+fn tables(c: &Started) -> (Arc<ClusterView>, Vec<(Arc<ContainerTable>, Health)>) {
     let view = c.view.borrow().clone();
-    view.read()
+    let tables = view
+        .read()
         .nodes
         .iter()
         .map(|n| (n.snapshot.containers.clone(), n.snapshot.health))
-        .collect()
+        .collect();
+    (view, tables)
 }
 
 /// `?all=1` (kept), checked against the same list merged afresh (a limit above the count
 /// is the same list, never kept). Retried while a node publishes between the requests (a
-/// refresh brings new `Up N seconds` texts).
+/// refresh brings new `Up N seconds` texts), or the cluster publishes a new view (a node's
+/// name, health or API version changed: the new view's memo starts empty).
 async fn listed_all(c: &Started) -> serde_json::Value {
     for _ in 0..20 {
         let before = tables(c);
@@ -33,10 +38,12 @@ async fn listed_all(c: &Started) -> serde_json::Value {
         let again = c.get("/containers/json?all=1").await;
         let fresh = c.get("/containers/json?all=1&limit=100000").await;
         let after = tables(c);
-        let same = before.len() == after.len()
+        let same = Arc::ptr_eq(&before.0, &after.0)
+            && before.1.len() == after.1.len()
             && before
+                .1
                 .iter()
-                .zip(&after)
+                .zip(&after.1)
                 .all(|(a, b)| Arc::ptr_eq(&a.0, &b.0) && a.1 == b.1);
         if !same {
             continue;
@@ -55,7 +62,7 @@ async fn listed_all(c: &Started) -> serde_json::Value {
             String::from_utf8_lossy(&fresh.body),
             "the kept answer is the merged one"
         );
-        let held = c.view.borrow().list_answer.held();
+        let held = after.0.list_answer.held();
         assert!(held >= kept.body.len(), "{held} bytes held");
         return kept.json();
     }
