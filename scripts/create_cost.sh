@@ -9,6 +9,7 @@
 #
 #   scripts/create_cost.sh OLD_SHOAL NEW_SHOAL [ROUNDS]
 #   PERF=1 scripts/create_cost.sh ...     # also `perf record -g` each run (target/bench/)
+#   CONNS=4 scripts/create_cost.sh ...    # another number of connections (16 when not set)
 #
 # Needs wrk (Debian: wrk). Ports: engines from 20000, Shoal on 19990.
 set -euo pipefail
@@ -16,10 +17,12 @@ cd "$(dirname "$0")/.."
 old=${1:?old shoal binary}
 new=${2:?new shoal binary}
 rounds=${3:-2}
-engines=1000 per=30 port_base=20000 api=19990
+engines=1000 per=30 port_base=20000 api=19990 conns=${CONNS:-16}
 mkdir -p target/bench
 tick() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 
 run() {
     local side=$1 bin=$2 dir sim shoal
@@ -27,17 +30,21 @@ run() {
     "$bin" sim --engines $engines --port-base $port_base --containers-per-engine $per \
         --addrs-file "$dir/addrs" >/dev/null 2>"$dir/sim.log" &
     sim=$!
+    pids+=($sim)
     until [[ -f $dir/addrs ]] && (($(wc -w <"$dir/addrs") >= engines)); do sleep 0.2; done
     "$bin" manage "file://$dir/addrs" -H 127.0.0.1:$api --log-level warn >"$dir/manage.log" 2>&1 &
     shoal=$!
-    trap 'kill $sim $shoal 2>/dev/null || true' RETURN
+    pids+=($shoal)
     # Every container listed and its reservation known: creates are measured after that.
     until curl -sf 127.0.0.1:$api/shoal/api/cluster | python3 -c '
 import json, sys
 nodes = json.load(sys.stdin)["nodes"]
 ok = len(nodes) == int(sys.argv[1]) and all(
     n["containers"]["total"] >= int(sys.argv[2]) and n["containers"]["unreserved"] == 0 for n in nodes)
-sys.exit(0 if ok else 1)' $engines $per 2>/dev/null; do sleep 1; done
+sys.exit(0 if ok else 1)' $engines $per 2>/dev/null; do
+        kill -0 $shoal 2>/dev/null || { echo "$side: shoal exited, see $dir/manage.log" >&2; exit 1; }
+        sleep 1
+    done
     local a b idle n
     a=$(tick $shoal); sleep 4; b=$(tick $shoal); idle=$((b - a))
     local perf=
@@ -47,10 +54,12 @@ sys.exit(0 if ok else 1)' $engines $per 2>/dev/null; do sleep 1; done
         perf=$!
     fi
     a=$(tick $shoal)
-    n=$(wrk -t1 -c16 -d8s -s scripts/create_cost.lua "http://127.0.0.1:$api" | awk '/requests in/ {print $1}')
+    n=$(wrk -t1 -c$conns -d8s -s scripts/create_cost.lua "http://127.0.0.1:$api" | awk '/requests in/ {print $1}')
     b=$(tick $shoal)
     [[ -z $perf ]] || wait $perf
-    echo "$side: $n creates in 8 s, Shoal CPU $(((b - a) * 1000 / hz)) ms = $(((b - a) * 1000000 / hz / n)) µs/create (idle before: $((idle * 1000 / hz)) ms in 4 s)"
+    echo "$side: $n creates in 8 s at $conns connections, Shoal CPU $(((b - a) * 1000 / hz)) ms = $(((b - a) * 1000000 / hz / n)) µs/create (idle before: $((idle * 1000 / hz)) ms in 4 s)"
+    kill $sim $shoal 2>/dev/null || true
+    wait $sim $shoal 2>/dev/null || true
     rm -rf "$dir"
 }
 

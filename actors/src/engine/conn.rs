@@ -42,6 +42,8 @@ use tokio::net::{TcpStream, UnixStream};
 
 /// Largest answer head looked at; a longer one passes unchanged (awc refuses it anyway).
 const HEAD_LIMIT: usize = 64 * 1024;
+/// Room made in `held` for each read while an answer head is gathered.
+const HEAD_CHUNK: usize = 4096;
 
 /// One connection to an engine: TCP, TCP with TLS, or a unix socket.
 #[derive(Debug)]
@@ -223,17 +225,18 @@ impl<T: AsyncRead + Unpin> AnswerFraming<T> {
                 }
                 None => {}
             }
-            let mut chunk = [0u8; 4096];
-            let mut rb = ReadBuf::new(&mut chunk);
-            match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+            // Read straight into `held`'s spare room (a zeroed chunk per read was 4 KB of
+            // stores per poll, Pending ones too).
+            self.held.reserve(HEAD_CHUNK);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.held) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) if rb.filled().is_empty() => {
+                Poll::Ready(Ok(0)) => {
                     // Closed mid-head: hand on what came; awc reports the broken answer.
                     self.phase = Phase::Idle;
                     return Poll::Ready(Ok(()));
                 }
-                Poll::Ready(Ok(())) => self.held.extend_from_slice(rb.filled()),
+                Poll::Ready(Ok(_)) => {}
             }
         }
     }
