@@ -7,7 +7,7 @@ use crate::scheduler::{HostPort, ImageInfo, NetworkInfo, NodeId, Offer, Scope, U
 use actix::Recipient;
 use bollard_stubs::models::ImageSummary;
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use tokio::sync::oneshot;
 
 /// Builds a node's offers: what the node says of itself is shared from one offer to the
@@ -19,16 +19,18 @@ pub(crate) struct OfferParts {
     volumes: Built<Vec<ObjectEntry>, Vec<String>>,
 }
 
-/// A part of the last offer, with the snapshot's part it was built from.
-type Built<S, T> = Option<(Arc<S>, Arc<T>)>;
+/// A part of the last offer, with the snapshot's part it was built from: held weakly, so a
+/// snapshot's part that is replaced is freed (a weak pointer keeps only its address, which
+/// is all the comparison needs).
+type Built<S, T> = Option<(Weak<S>, Arc<T>)>;
 
 /// `build(from)`, or what it gave last if `from` is the very part it was given then.
 fn shared<S, T>(last: &mut Built<S, T>, from: &Arc<S>, build: impl FnOnce(&S) -> T) -> Arc<T> {
     match last {
-        Some((source, built)) if Arc::ptr_eq(source, from) => built.clone(),
+        Some((source, built)) if std::ptr::eq(source.as_ptr(), Arc::as_ptr(from)) => built.clone(),
         _ => {
             let built = Arc::new(build(from));
-            *last = Some((from.clone(), built.clone()));
+            *last = Some((Arc::downgrade(from), built.clone()));
             built
         }
     }
