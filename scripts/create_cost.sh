@@ -19,32 +19,21 @@ new=${2:?new shoal binary}
 rounds=${3:-2}
 engines=1000 per=30 port_base=20000 api=19990 conns=${CONNS:-16}
 mkdir -p target/bench
+# shellcheck source=scripts/create_fleet.sh
+source scripts/create_fleet.sh
 tick() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 
 run() {
-    local side=$1 bin=$2 dir sim shoal
+    local side=$1 bin=$2 dir shoal
     dir=$(mktemp -d /tmp/create-cost-XXXX)
-    "$bin" sim --engines $engines --port-base $port_base --containers-per-engine $per \
-        --addrs-file "$dir/addrs" >/dev/null 2>"$dir/sim.log" &
-    sim=$!
-    pids+=($sim)
-    until [[ -f $dir/addrs ]] && (($(wc -w <"$dir/addrs") >= engines)); do sleep 0.2; done
+    start_fleet "$bin" "$dir"
     "$bin" manage "file://$dir/addrs" -H 127.0.0.1:$api --log-level warn >"$dir/manage.log" 2>&1 &
     shoal=$!
     pids+=($shoal)
-    # Every container listed and its reservation known: creates are measured after that.
-    until curl -sf 127.0.0.1:$api/shoal/api/cluster | python3 -c '
-import json, sys
-nodes = json.load(sys.stdin)["nodes"]
-ok = len(nodes) == int(sys.argv[1]) and all(
-    n["containers"]["total"] >= int(sys.argv[2]) and n["containers"]["unreserved"] == 0 for n in nodes)
-sys.exit(0 if ok else 1)' $engines $per 2>/dev/null; do
-        kill -0 $shoal 2>/dev/null || { echo "$side: shoal exited, see $dir/manage.log" >&2; exit 1; }
-        sleep 1
-    done
+    wait_known "$side" "$dir" $shoal
     local a b idle n
     a=$(tick $shoal); sleep 4; b=$(tick $shoal); idle=$((b - a))
     local perf=

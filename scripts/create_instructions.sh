@@ -19,31 +19,21 @@ new=${2:?new shoal binary}
 rounds=${3:-1}
 engines=100 per=30 port_base=21000 api=19980
 mkdir -p target/bench
+# shellcheck source=scripts/create_fleet.sh
+source scripts/create_fleet.sh
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 
 run() {
-    local side=$1 bin=$2 dir sim shoal out
+    local side=$1 bin=$2 dir shoal out
     dir=$(mktemp -d /tmp/create-instr-XXXX)
     out="target/bench/create-$side-$(date -u +%H%M%S).callgrind"
-    "$bin" sim --engines $engines --port-base $port_base --containers-per-engine $per \
-        --addrs-file "$dir/addrs" >/dev/null 2>"$dir/sim.log" &
-    sim=$!
-    pids+=($sim)
-    until [[ -f $dir/addrs ]] && (($(wc -w <"$dir/addrs") >= engines)); do sleep 0.2; done
+    start_fleet "$bin" "$dir"
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
         "$bin" manage "file://$dir/addrs" -H 127.0.0.1:$api --log-level warn >"$dir/manage.log" 2>&1 &
     shoal=$!
     pids+=($shoal)
-    until curl -sf 127.0.0.1:$api/shoal/api/cluster | python3 -c '
-import json, sys
-nodes = json.load(sys.stdin)["nodes"]
-ok = len(nodes) == int(sys.argv[1]) and all(
-    n["containers"]["total"] >= int(sys.argv[2]) and n["containers"]["unreserved"] == 0 for n in nodes)
-sys.exit(0 if ok else 1)' $engines $per 2>/dev/null; do
-        kill -0 $shoal 2>/dev/null || { echo "$side: shoal exited, see $dir/manage.log" >&2; exit 1; }
-        sleep 2
-    done
+    wait_known "$side" "$dir" $shoal
     sleep 3
     callgrind_control -i on $shoal >/dev/null 2>&1
     local n
