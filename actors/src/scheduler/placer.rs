@@ -125,8 +125,11 @@ impl Placer {
     /// the offer it arrives to). Looking at every container was a label lookup per
     /// container of the node per offer, 3 % of a create's CPU at a thousand nodes.
     pub fn update_offer(&mut self, offer: Arc<Offer>) {
-        let last =
-            (self.state.by_node.get(&offer.node)).map(|&s| Arc::clone(&self.state.slot(s).offer));
+        let last = self
+            .state
+            .by_node
+            .get(&offer.node)
+            .map(|&s| Arc::clone(&self.state.slot(s).offer));
         let s = self.state.update(Arc::clone(&offer));
         let pending = &self.state.slot(s).pending;
         if pending.is_empty() {
