@@ -21,47 +21,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from perf_round import mem_kb, wait_ready  # noqa: E402
+from perf_round import mem_kb, start_fleet, wait_ready  # noqa: E402
 
 
 def fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def start_fleet(exe, engines, per, port_base, tmp):
-    sims, addrs = [], []
-    for first in range(0, engines, 2500):
-        count = min(2500, engines - first)
-        path = os.path.join(tmp, f"addrs-{per}-{first}")
-        sims.append(
-            subprocess.Popen(
-                [exe, "sim", "--engines", str(count), "--port-base", str(port_base + first),
-                 "--first-index", str(first), "--containers-per-engine", str(per),
-                 "--addrs-file", path],
-                stdout=subprocess.DEVNULL,
-                stderr=open(os.path.join(tmp, f"sim-{first}.log"), "w"),
-            )
-        )
-        addrs.append(path)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        ready = [p for p in addrs if os.path.exists(p)
-                 and len(open(p).read().splitlines()) >= min(2500, engines)]
-        if len(ready) == len(addrs):
-            break
-        time.sleep(0.5)
-    else:
-        raise RuntimeError("the fleet never wrote its addresses")
-    time.sleep(1)
-    lines = []
-    for p in addrs:
-        lines += open(p).read().splitlines()
-    if len(lines) != engines:
-        raise RuntimeError(f"{len(lines)} addresses, not {engines}")
-    listing = os.path.join(tmp, f"engines-{per}")
-    with open(listing, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return sims, listing
 
 
 def run(name, exe, listing, engines, per, api_port, settle):
@@ -72,16 +36,15 @@ def run(name, exe, listing, engines, per, api_port, settle):
         stderr=subprocess.DEVNULL,
     )
     try:
-        peak_fds = 0
         wait_ready(api_port, engines, engines * per, limit=float(os.environ.get("READY_LIMIT", "900")))
         ready_s = time.time() - started
-        peak_fds = max(peak_fds, fds(p.pid))
+        fds_at_ready = fds(p.pid)
         time.sleep(settle)
         out = {
             "binary": name, "engines": engines, "containers_per_engine": per,
             "ready_s": round(ready_s, 1),
             "rss_kb": mem_kb(p.pid, "VmRSS"), "hwm_kb": mem_kb(p.pid, "VmHWM"),
-            "fds_at_ready": peak_fds, "fds_at_rest": fds(p.pid),
+            "fds_at_ready": fds_at_ready, "fds_at_rest": fds(p.pid),
         }
         print(json.dumps(out), flush=True)
         return out

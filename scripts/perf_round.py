@@ -165,6 +165,40 @@ def measure(label, exe, addrs, nodes, per, args):
         p.wait()
 
 
+def start_fleet(exe, engines, per, port_base, tmp):
+    """`exe sim` processes of at most 2,500 engines each (the open-file limit), engine i on
+    `port_base + i`, `per` containers each; answers them and a file listing every engine's
+    address, written once all of them listen."""
+    sims = []
+    for first in range(0, engines, 2500):
+        count = min(2500, engines - first)
+        f = os.path.join(tmp, f"addrs-{per}-{first}")
+        proc = subprocess.Popen(
+            [exe, "sim", "--engines", str(count), "--port-base", str(port_base + first),
+             "--first-index", str(first), "--containers-per-engine", str(per),
+             "--addrs-file", f],
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(tmp, f"sim-{per}-{first}.log"), "w"),
+        )
+        sims.append((proc, f, count))
+    try:
+        for proc, f, count in sims:
+            while not os.path.exists(f) or len(open(f).read().split()) < count:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"a sim exited, see {tmp}/sim-{per}-*.log")
+                time.sleep(0.2)
+    except BaseException:
+        for proc, _, _ in sims:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        raise
+    listing = os.path.join(tmp, f"engines-{per}")
+    with open(listing, "w") as out:
+        for _, f, _ in sims:
+            out.write(open(f).read())
+    return [proc for proc, _, _ in sims], listing
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--engines", type=int, default=1000)
@@ -180,32 +214,8 @@ def main():
     args = ap.parse_args()
     args.dir = tempfile.mkdtemp(prefix="perf-round-")
     bins = [s.split("=", 1) for s in args.shoal]
-    addrs = os.path.join(args.dir, "addrs")
-    sims = []
-    per_sim = 2500
-    for first in range(0, args.engines, per_sim):
-        count = min(per_sim, args.engines - first)
-        f = f"{addrs}.{first}"
-        sims.append(
-            (
-                subprocess.Popen(
-                    [bins[0][1], "sim", "--engines", str(count), "--port-base",
-                     str(args.port_base + first), "--first-index", str(first),
-                     "--containers-per-engine", str(args.per), "--addrs-file", f],
-                    stdout=subprocess.DEVNULL,
-                    stderr=open(os.path.join(args.dir, f"sim-{first}.log"), "w"),
-                ),
-                f,
-                count,
-            )
-        )
+    sims, addrs = start_fleet(bins[0][1], args.engines, args.per, args.port_base, args.dir)
     try:
-        for _, f, count in sims:
-            while not os.path.exists(f) or len(open(f).read().split()) < count:
-                time.sleep(0.2)
-        with open(addrs, "w") as out:
-            for _, f, _ in sims:
-                out.write(open(f).read())
         results = []
         for _ in range(args.rounds):
             for label, exe in bins:
@@ -215,7 +225,7 @@ def main():
         for k in keys:
             print(f"| {k} | " + " | ".join(str(r[k]) for r in results) + " |", file=sys.stderr)
     finally:
-        for p, _, _ in sims:
+        for p in sims:
             p.send_signal(signal.SIGKILL)
             p.wait()
 
