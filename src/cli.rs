@@ -91,6 +91,13 @@ pub struct ManageArgs {
     #[arg(long, env = "SHOAL_ENGINE_WORK_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
     pub engine_work_timeout: Duration,
 
+    /// Most connections to engines open at once (event streams, refreshes, creates,
+    /// proxied calls). A dial beyond it waits for a connection to close, and once half of
+    /// it is in use idle connections are closed after a second. Default: four fifths of
+    /// the open-file limit, the rest left for clients, listeners and files.
+    #[arg(long, env = "SHOAL_ENGINE_CONNECTIONS", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub engine_connections: Option<u64>,
+
     /// Start N simulated engines in this process and use them as the cluster.
     #[arg(
         long,

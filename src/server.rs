@@ -313,6 +313,14 @@ pub async fn start(config: ManageConfig, listener: Listener) -> Result<Running, 
     });
     // Engine clients read how to dial TCP engines when they are made: set before any is.
     shoal_actors::engine::tls::use_engine_tls(config.tls.engines.clone());
+    if let Some(n) = config.cluster.engine_connections {
+        if !shoal_actors::engine::budget::configure(n) {
+            tracing::warn!(
+                budget = ?shoal_actors::engine::budget::size(),
+                "the engine connection budget was already set in this process; it stands"
+            );
+        }
+    }
     let (cluster, view) = ClusterActor::new(config.cluster.clone());
     // The hub gets a thread of its own: a burst of events from many engines must not delay
     // the ClusterActor, and the hub must not wait behind it.

@@ -252,6 +252,7 @@ async fn big_cluster() -> (SimFleet, Running, String) {
                 long: Duration::from_secs(120),
             },
             arbiters: 2,
+            engine_connections: None,
         },
         placement: Default::default(),
         observe: Default::default(),

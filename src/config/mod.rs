@@ -317,6 +317,12 @@ impl ManageConfig {
                     call: args.engine_timeout,
                     long: args.engine_work_timeout,
                 },
+                engine_connections: Some(
+                    args.engine_connections
+                        .map_or_else(default_engine_connections, |n| {
+                            usize::try_from(n).unwrap_or(usize::MAX)
+                        }),
+                ),
                 ..ClusterConfig::default()
             },
             observe: crate::telemetry::ObserveConfig {
@@ -333,6 +339,15 @@ impl ManageConfig {
             },
         })
     }
+}
+
+/// The engine connections allowed without `--engine-connections`: four fifths of the
+/// open-file limit (`main` has raised the soft limit to the hard one by now), the fifth left
+/// for clients, listeners, etcd and files.
+fn default_engine_connections() -> usize {
+    use rustix::process::{getrlimit, Resource};
+    let limit = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    usize::try_from(limit / 5 * 4).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]

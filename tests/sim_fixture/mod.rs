@@ -28,6 +28,7 @@ pub struct SimCluster {
     discovery: Option<Discovery>,
     placement: PlacementConfig,
     api: ApiConfig,
+    cluster: ClusterConfig,
 }
 
 pub struct Started {
@@ -80,6 +81,7 @@ pub fn fast_cluster_config() -> ClusterConfig {
             long: Duration::from_secs(30),
         },
         arbiters: 2,
+        engine_connections: None,
     }
 }
 
@@ -90,7 +92,15 @@ impl SimCluster {
             discovery: None,
             placement: PlacementConfig::default(),
             api: ApiConfig::default(),
+            cluster: fast_cluster_config(),
         }
+    }
+
+    /// How the nodes run, instead of `fast_cluster_config`. Its `engine_connections` is the
+    /// process's: the first cluster started in a test process sets it.
+    pub fn cluster(mut self, c: ClusterConfig) -> Self {
+        self.cluster = c;
+        self
     }
 
     /// The front's own settings (`--api-cors-header`).
@@ -156,7 +166,7 @@ impl SimCluster {
             replication: None,
             listen: ListenAddr::Tcp(format!("127.0.0.1:{port}")),
             engines: EngineSource::Discovery(discovery),
-            cluster: fast_cluster_config(),
+            cluster: self.cluster,
             placement: self.placement,
             observe: Default::default(),
             tls: Default::default(),

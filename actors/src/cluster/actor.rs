@@ -30,6 +30,10 @@ pub struct ClusterConfig {
     pub timeouts: Timeouts,
     /// Threads the NodeActors run on.
     pub arbiters: usize,
+    /// Engine connections that may be open at once (`--engine-connections`, see
+    /// `engine::budget`); `None`: no bound. Set by whoever starts the process's first
+    /// cluster, before any engine is dialed.
+    pub engine_connections: Option<usize>,
 }
 
 impl Default for ClusterConfig {
@@ -38,6 +42,7 @@ impl Default for ClusterConfig {
             node: NodeConfig::default(),
             timeouts: Timeouts::default(),
             arbiters: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            engine_connections: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! `started`, on its own arbiter. Every call runs under `actix_rt::time::timeout`, body
 //! included, because a slow engine must cost its own node a timeout and nobody else anything.
 
+use super::pools::{self, Kind, Pools};
 use super::{Engine, EngineAddr, EngineError, PostRequest};
 use awc::http::Method;
 use bytes::Bytes;
@@ -45,13 +46,13 @@ impl Default for Timeouts {
 pub struct HttpEngine {
     addr: EngineAddr,
     pub(super) base: String,
-    pub(super) client: awc::Client,
     pub(super) timeouts: Timeouts,
+    /// The awc clients; a node's has one for work a client asked for (see
+    /// `NODE_WORK_CONNECTIONS`).
+    pools: Pools,
     /// A node's client: the calls (other than the event stream) that may be under way at
     /// once. See `NODE_CALLS`.
     calls: Option<Rc<Semaphore>>,
-    /// A node's client: the connections for work a client asked for. See `WorkClient`.
-    work: Option<WorkClient>,
 }
 
 /// Work a client asked a node's engine for (creates, pulls, network and volume creates,
@@ -60,17 +61,12 @@ pub struct HttpEngine {
 /// calls would hold up the node's refreshes until they failed and marked a healthy engine
 /// sick. At most `NODE_WORK_CONNECTIONS` at once; awc's pool queues the rest, which only
 /// clients' own calls can fill.
-struct WorkClient {
-    tls: Option<super::tls::EngineTls>,
-    client: std::cell::OnceCell<awc::Client>,
-}
-
-/// Connections a node keeps for work a client asked for (see `WorkClient`).
 const NODE_WORK_CONNECTIONS: usize = 2;
 
-/// Connections a NodeActor keeps to its engine: its event stream, and two for refreshes
-/// and inspects. Bounded because a thousand nodes with awc's default of 100 each held
-/// nine connections apiece after start-up (~500 MB of buffers and 9,000 descriptors).
+/// Connections a NodeActor keeps to its engine: its event stream (over a client of its
+/// own, see `pools`), and two for refreshes and inspects. Bounded because a thousand nodes
+/// with awc's default of 100 each held nine connections apiece after start-up (~500 MB of
+/// buffers and 9,000 descriptors).
 pub const NODE_CONNECTIONS: usize = 3;
 
 /// Calls a node's client has under way at once, its event stream aside: one per connection
@@ -85,46 +81,59 @@ impl HttpEngine {
     /// Builds the client a NodeActor uses for `addr`: at most `NODE_CONNECTIONS` at once.
     /// Must run on the thread that will use it.
     pub fn for_node(addr: EngineAddr, timeouts: Timeouts) -> Self {
-        let tls = super::tls::engine_tls();
-        let mut engine = Self::with_tls(addr, timeouts, NODE_CONNECTIONS, tls.clone());
+        let mut engine = Self::with_tls(
+            addr,
+            timeouts,
+            NODE_CALLS,
+            Some(NODE_WORK_CONNECTIONS),
+            super::tls::engine_tls(),
+        );
         engine.calls = Some(Rc::new(Semaphore::new(NODE_CALLS)));
-        engine.work = Some(WorkClient {
-            tls,
-            client: std::cell::OnceCell::new(),
-        });
         engine
     }
 
     /// Builds a client for `addr` with no bound on its connections (the API front's:
     /// every proxied stream needs its own). Must run on the thread that will use it.
     pub fn new(addr: EngineAddr, timeouts: Timeouts) -> Self {
-        Self::with_limit(addr, timeouts, 0)
-    }
-
-    fn with_limit(addr: EngineAddr, timeouts: Timeouts, max_connections: usize) -> Self {
-        Self::with_tls(addr, timeouts, max_connections, super::tls::engine_tls())
+        Self::with_tls(addr, timeouts, 0, None, super::tls::engine_tls())
     }
 
     fn with_tls(
         addr: EngineAddr,
         timeouts: Timeouts,
         max_connections: usize,
+        work_connections: Option<usize>,
         tls: Option<super::tls::EngineTls>,
     ) -> Self {
-        let (client, base) = http_client(&addr, timeouts.call, max_connections, tls);
+        let pools = Pools::new(
+            addr.clone(),
+            timeouts.call,
+            max_connections,
+            work_connections,
+            tls,
+        );
         HttpEngine {
+            base: pools::base_url(&addr),
             addr,
-            base,
-            client,
             timeouts,
+            pools,
             calls: None,
-            work: None,
         }
     }
 
     /// The awc client and the base URL, for callers that build requests themselves.
-    pub fn client(&self) -> (&awc::Client, &str) {
-        (&self.client, &self.base)
+    pub fn client(&self) -> (awc::Client, &str) {
+        (self.pools.calls(), &self.base)
+    }
+
+    /// A request to `path` on the engine (the proxy's), closing its connection after the
+    /// answer while the connection budget is short (`pools::keep_alive`). The URL is built
+    /// once, in a buffer of its size.
+    pub fn request(&self, method: Method, path: &str) -> awc::ClientRequest {
+        let mut url = String::with_capacity(self.base.len() + path.len());
+        url.push_str(&self.base);
+        url.push_str(path);
+        pools::keep_alive(self.pools.calls().request(method, url))
     }
 
     fn call(
@@ -158,24 +167,23 @@ impl HttpEngine {
         };
         let timed = (method.to_string(), path.clone());
         let url = format!("{}{}", self.base, path);
-        let (client, calls) = match (&self.work, r.long) {
-            (Some(work), true) => {
-                let client = work.client.get_or_init(|| {
-                    let tls = work.tls.clone();
-                    http_client(&self.addr, self.timeouts.call, NODE_WORK_CONNECTIONS, tls).0
-                });
-                (client.clone(), None)
-            }
-            _ => (self.client.clone(), self.calls.clone()),
+        let (client, in_use) = self
+            .pools
+            .begin(if r.long { Kind::Work } else { Kind::Calls });
+        // Work on a pool of its own is not counted against the node's calls.
+        let calls = match in_use.kind() {
+            Kind::Calls => self.calls.clone(),
+            Kind::Work => None,
         };
         let call = Box::pin(async move {
+            let _in_use = in_use;
             let exchange = async {
                 // Closed never: the semaphore lives as long as this client.
                 let _permit = match &calls {
                     Some(calls) => calls.acquire().await.ok(),
                     None => None,
                 };
-                let mut req = client.request(method, url);
+                let mut req = pools::keep_alive(client.request(method, url));
                 if body.is_some() {
                     req = req.insert_header(("Content-Type", "application/json"));
                 }
@@ -208,36 +216,6 @@ impl HttpEngine {
             &self.addr, &timed.0, &timed.1, call,
         ))
     }
-}
-
-/// An awc client for `addr` and the base URL to put before engine paths. Only connecting
-/// has a deadline (`connect`); callers bound the rest themselves, because a proxied log
-/// stream may rightly stay open for days. Must run on the thread that will use it (awc
-/// clients are `!Send`): the NodeActor builds one on its arbiter, the API front one per
-/// worker thread and engine.
-///
-/// Redirects are not followed: an engine does not redirect, and a proxied answer must reach
-/// the client as the engine gave it. awc's redirect layer also copies every request's header
-/// map (~6 KB) to be able to resend it, which at start-up (thousands of calls in flight)
-/// was ~50 MB.
-fn http_client(
-    addr: &EngineAddr,
-    connect: Duration,
-    max_connections: usize,
-    tls: Option<super::tls::EngineTls>,
-) -> (awc::Client, String) {
-    let builder = awc::Client::builder().disable_timeout().disable_redirects();
-    // Every connection is dialed (TLS included) and framed by `conn`, so awc speaks plain
-    // HTTP/1.1 on it whatever the transport; the URL only names the `Host` header.
-    let connector = awc::Connector::new()
-        .timeout(connect)
-        .limit(max_connections)
-        .connector(super::conn::connector(addr.clone(), tls));
-    let base = match addr {
-        EngineAddr::Tcp { host, port } => format!("http://{host}:{port}"),
-        EngineAddr::Unix(_) => "http://localhost".to_string(),
-    };
-    (builder.connector(connector).finish(), base)
 }
 
 /// Why a request got no answer head. Only a request the engine cannot have read whole
@@ -348,7 +326,7 @@ impl Engine for HttpEngine {
         let addr = self.addr.to_string();
         let path = format!("/events{query}");
         let limit = self.timeouts.call;
-        let req = self.client.get(format!("{}{}", self.base, path));
+        let req = self.pools.stream().get(format!("{}{}", self.base, path));
         Box::pin(async move {
             let resp = answer_head(&addr, &path, limit, req.send()).await?;
             let status = resp.status().as_u16();
@@ -431,6 +409,7 @@ mod tests {
             addr,
             Timeouts::default(),
             1,
+            None,
             Some(EngineTls::load(&files).unwrap()),
         );
         assert!(engine.client().1.starts_with("http://127.0.0.1:"));
@@ -534,7 +513,7 @@ mod framing_tests {
             host: "127.0.0.1".into(),
             port,
         };
-        let engine = HttpEngine::with_tls(addr, Timeouts::default(), 1, None);
+        let engine = HttpEngine::with_tls(addr, Timeouts::default(), 1, None, None);
         let (status, body) = engine
             .post(PostRequest::new("/exec/x/start"))
             .await

@@ -25,6 +25,7 @@
 //! Every connection [`connect`] opens is also [`Severable`]: cut when its node turns
 //! unhealthy (see `sever`).
 
+use super::budget::{self, Slot};
 use super::sever::{self, Severable};
 use super::tls::EngineTls;
 use super::EngineAddr;
@@ -45,41 +46,53 @@ const HEAD_LIMIT: usize = 64 * 1024;
 /// Room made in `held` for each read while an answer head is gathered.
 const HEAD_CHUNK: usize = 4096;
 
-/// One connection to an engine: TCP, TCP with TLS, or a unix socket.
+/// One connection to an engine, holding its slot of the connection budget until closed.
 #[derive(Debug)]
-pub enum EngineSocket {
+pub struct EngineSocket {
+    transport: Transport,
+    _slot: Slot,
+}
+
+/// What an engine connection runs over: TCP, TCP with TLS, or a unix socket.
+#[derive(Debug)]
+enum Transport {
     Tcp(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     Unix(UnixStream),
 }
 
 /// Opens a connection to `addr` (with TLS on TCP when `tls` is given, handshake included),
-/// cut when the engine's node turns unhealthy. No deadline of its own: callers put one
-/// around it.
+/// cut when the engine's node turns unhealthy. Waits for a slot of the connection budget
+/// first (`budget`). No deadline of its own: callers put one around it.
 pub async fn connect(
     addr: &EngineAddr,
     tls: Option<&EngineTls>,
 ) -> io::Result<Severable<EngineSocket>> {
+    let slot = budget::slot().await;
     let line = sever::lifeline(addr);
-    Ok(Severable::new(line, dial(addr, tls).await?))
+    let socket = EngineSocket {
+        transport: dial(addr, tls).await?,
+        _slot: slot,
+    };
+    Ok(Severable::new(line, socket))
 }
 
-async fn dial(addr: &EngineAddr, tls: Option<&EngineTls>) -> io::Result<EngineSocket> {
+async fn dial(addr: &EngineAddr, tls: Option<&EngineTls>) -> io::Result<Transport> {
     Ok(match addr {
         EngineAddr::Tcp { host, port } => {
             let tcp = TcpStream::connect((host.as_str(), *port)).await?;
             tcp.set_nodelay(true)?;
             match tls {
-                None => EngineSocket::Tcp(tcp),
+                None => Transport::Tcp(tcp),
                 Some(tls) => {
                     let name = ServerName::try_from(host.clone())
                         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
                     let connector = tokio_rustls::TlsConnector::from(tls.client_config());
-                    EngineSocket::Tls(Box::new(connector.connect(name, tcp).await?))
+                    Transport::Tls(Box::new(connector.connect(name, tcp).await?))
                 }
             }
         }
-        EngineAddr::Unix(path) => EngineSocket::Unix(UnixStream::connect(path).await?),
+        EngineAddr::Unix(path) => Transport::Unix(UnixStream::connect(path).await?),
     })
 }
 
@@ -347,10 +360,10 @@ impl AsyncRead for EngineSocket {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            EngineSocket::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            EngineSocket::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            EngineSocket::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        match &mut self.get_mut().transport {
+            Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::Unix(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -361,10 +374,10 @@ impl AsyncWrite for EngineSocket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            EngineSocket::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            EngineSocket::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            EngineSocket::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        match &mut self.get_mut().transport {
+            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::Unix(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -373,34 +386,34 @@ impl AsyncWrite for EngineSocket {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            EngineSocket::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            EngineSocket::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-            EngineSocket::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        match &mut self.get_mut().transport {
+            Transport::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Transport::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            EngineSocket::Tcp(s) => s.is_write_vectored(),
-            EngineSocket::Tls(s) => s.is_write_vectored(),
-            EngineSocket::Unix(s) => s.is_write_vectored(),
+        match &self.transport {
+            Transport::Tcp(s) => s.is_write_vectored(),
+            Transport::Tls(s) => s.is_write_vectored(),
+            Transport::Unix(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            EngineSocket::Tcp(s) => Pin::new(s).poll_flush(cx),
-            EngineSocket::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            EngineSocket::Unix(s) => Pin::new(s).poll_flush(cx),
+        match &mut self.get_mut().transport {
+            Transport::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::Unix(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            EngineSocket::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            EngineSocket::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            EngineSocket::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        match &mut self.get_mut().transport {
+            Transport::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Transport::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -409,18 +422,18 @@ impl AsyncWrite for EngineSocket {
 /// readiness of the socket under any TLS.
 impl ActixStream for AnswerFraming<Severable<EngineSocket>> {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<Ready>> {
-        match self.io.get_ref() {
-            EngineSocket::Tcp(s) => ActixStream::poll_read_ready(s, cx),
-            EngineSocket::Tls(s) => ActixStream::poll_read_ready(s.get_ref().0, cx),
-            EngineSocket::Unix(s) => ActixStream::poll_read_ready(s, cx),
+        match &self.io.get_ref().transport {
+            Transport::Tcp(s) => ActixStream::poll_read_ready(s, cx),
+            Transport::Tls(s) => ActixStream::poll_read_ready(s.get_ref().0, cx),
+            Transport::Unix(s) => ActixStream::poll_read_ready(s, cx),
         }
     }
 
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<Ready>> {
-        match self.io.get_ref() {
-            EngineSocket::Tcp(s) => ActixStream::poll_write_ready(s, cx),
-            EngineSocket::Tls(s) => ActixStream::poll_write_ready(s.get_ref().0, cx),
-            EngineSocket::Unix(s) => ActixStream::poll_write_ready(s, cx),
+        match &self.io.get_ref().transport {
+            Transport::Tcp(s) => ActixStream::poll_write_ready(s, cx),
+            Transport::Tls(s) => ActixStream::poll_write_ready(s.get_ref().0, cx),
+            Transport::Unix(s) => ActixStream::poll_write_ready(s, cx),
         }
     }
 }

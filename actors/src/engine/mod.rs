@@ -8,13 +8,17 @@
 //! the process was started with it; `conn` is the connection awc speaks over, which makes
 //! an answer that runs to the close end with it (never left in a pooled connection);
 //! `sever` cuts every connection to an engine when its node turns unhealthy, so work in
-//! flight on a frozen engine ends then, not after the work timeout.
+//! flight on a frozen engine ends then, not after the work timeout; `budget` bounds the
+//! engine connections open at once under the open-file limit, and `pools` closes a
+//! client's idle ones when half the budget is taken.
 
 mod addr;
+pub mod budget;
 mod client;
 pub mod conn;
 mod error;
 mod path;
+mod pools;
 mod sever;
 mod stream;
 pub mod tls;

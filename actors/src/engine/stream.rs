@@ -118,9 +118,7 @@ impl HttpEngine {
         let addr = self.addr().to_string();
         let path = r.path;
         let limit = self.timeouts.long;
-        let mut req = self
-            .client
-            .request(r.method, format!("{}{}", self.base, path));
+        let mut req = self.request(r.method, &path);
         for (name, value) in r.headers {
             req = req.insert_header((name, value));
         }

@@ -166,6 +166,33 @@ pub fn event_hub_wait() {
     METRICS.events_hub_waits.inc();
 }
 
+/// An engine connection was opened under the connection budget (`engine::budget`).
+pub fn engine_connection_opened() {
+    METRICS.engine_connections.inc();
+}
+
+/// An engine connection opened under the budget was closed.
+pub fn engine_connection_closed() {
+    METRICS.engine_connections.dec();
+}
+
+/// The connection budget's size, once it is set.
+pub fn engine_connection_budget(size: usize) {
+    METRICS
+        .engine_connection_budget
+        .set(i64::try_from(size).unwrap_or(i64::MAX));
+}
+
+/// A dial to an engine waited for a slot of the connection budget.
+pub fn engine_connection_wait() {
+    METRICS.engine_connection_waits.inc();
+}
+
+/// An engine client closed its idle pooled connections under budget pressure.
+pub fn engine_idle_release() {
+    METRICS.engine_idle_releases.inc();
+}
+
 /// Why an engine call got no HTTP answer, for `shoal_engine_request_errors_total`.
 pub trait EngineFailure {
     /// `connect`, `timeout`, `io`, ...; `None` when the engine answered (any status).

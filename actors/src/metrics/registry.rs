@@ -41,6 +41,10 @@ pub struct Metrics {
     pub events_hub_waits: IntCounter,
     pub engine_request_seconds: HistogramVec,
     pub engine_request_errors: IntCounterVec,
+    pub engine_connections: IntGauge,
+    pub engine_connection_budget: IntGauge,
+    pub engine_connection_waits: IntCounter,
+    pub engine_idle_releases: IntCounter,
     // Scheduler.
     pub scheduler_decisions: IntCounterVec,
     pub scheduler_decision_seconds: Histogram,
@@ -76,6 +80,12 @@ fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeV
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid gauge");
     r.register(Box::new(g.clone())).expect("unique gauge");
     g
+}
+
+fn plain_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid counter");
+    r.register(Box::new(c.clone())).expect("unique counter");
+    c
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
@@ -171,15 +181,11 @@ impl Metrics {
                 }
                 c
             },
-            events_hub_waits: {
-                let c = IntCounter::new(
-                    "shoal_events_hub_waits_total",
-                    "Times a node's event stream waited for room in the events hub's mailbox before reading on (the hub's bound holding the engines back instead of dropping).",
-                )
-                .expect("valid counter");
-                r.register(Box::new(c.clone())).expect("unique counter");
-                c
-            },
+            events_hub_waits: plain_counter(
+                &r,
+                "shoal_events_hub_waits_total",
+                "Times a node's event stream waited for room in the events hub's mailbox before reading on (the hub's bound holding the engines back instead of dropping).",
+            ),
             engine_request_seconds: histogram(
                 &r,
                 "shoal_engine_request_seconds",
@@ -192,6 +198,26 @@ impl Metrics {
                 "shoal_engine_request_errors_total",
                 "Engine calls that got no HTTP answer, by node and reason (connect, timeout, io).",
                 &["node", "reason"],
+            ),
+            engine_connections: gauge(
+                &r,
+                "shoal_engine_connections",
+                "Connections to engines open now, under the budget (--engine-connections).",
+            ),
+            engine_connection_budget: gauge(
+                &r,
+                "shoal_engine_connection_budget",
+                "Connections to engines that may be open at once (--engine-connections).",
+            ),
+            engine_connection_waits: plain_counter(
+                &r,
+                "shoal_engine_connection_waits_total",
+                "Dials to an engine that waited for a free slot of the connection budget.",
+            ),
+            engine_idle_releases: plain_counter(
+                &r,
+                "shoal_engine_idle_releases_total",
+                "Times an engine client closed its idle pooled connections because half the connection budget was in use.",
             ),
             scheduler_decisions: counter(
                 &r,

@@ -48,20 +48,14 @@ use std::time::Duration;
 const WHOLE_LIMIT: usize = 16 * 1024 * 1024;
 
 /// A request of this thread's client for `addr` (shared with the streamed calls:
-/// `local_engine`; made with `timeouts` on first use) to `path` on the engine. The URL is
-/// built once, in a buffer of its size; neither the client nor its base is copied.
+/// `local_engine`; made with `timeouts` on first use) to `path` on the engine.
 fn request(
     addr: &EngineAddr,
     timeouts: Timeouts,
     method: Method,
     path: &str,
 ) -> awc::ClientRequest {
-    let engine = local_engine(addr, timeouts);
-    let (client, base) = engine.client();
-    let mut url = String::with_capacity(base.len() + path.len());
-    url.push_str(base);
-    url.push_str(path);
-    client.request(method, url)
+    local_engine(addr, timeouts).request(method, path)
 }
 
 /// The node owning a container, and the container's full ID.

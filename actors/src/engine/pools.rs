@@ -1,0 +1,252 @@
+//! The awc clients of one engine client, and closing their idle connections when the
+//! process runs short of engine connections.
+//!
+//! awc closes an idle pooled connection only when it next takes it from its pool, and the
+//! only way to close the idle connections of a pool at another time is to drop the pool,
+//! that is the client. So while the connection budget is pressed (`budget::pressed`), a
+//! pool that had no call under way for [`IDLE`] is dropped (made afresh on its next use),
+//! closing its idle connections. Below the pressure mark nothing is dropped and
+//! connections stay pooled as before.
+//!
+//! While a dial waits for a slot (`budget::starved`), slots must pass on faster: requests
+//! are sent with `Connection: close` ([`keep_alive`]), so each connection closes when its
+//! answer ends, and a pool with no call under way is dropped at once.
+//!
+//! A pool stays open while any of its connections is in use, so each engine client keeps
+//! its calls and its work (creates, pulls) in separate pools, each dropped when idle on
+//! its own, and a node's event stream gets a client of its own ([`Pools::stream`]). The
+//! API front's clients hand out their pool for proxied answers, which may be streams
+//! (`logs -f`): a pool dropped while one is under way closes its idle connections when
+//! that stream ends.
+//!
+//! A watch is a timer started at a client's first use under pressure and kept while it has
+//! a pool; it holds the pools weakly, so it ends with them.
+
+use super::budget;
+use super::tls::EngineTls;
+use super::EngineAddr;
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+/// How long a pool goes without calls before it is dropped under pressure. Long enough
+/// for a node's refresh (five calls in a row) or a burst of creates to keep its connection;
+/// short enough that at start-up, with every node refreshing, the connections of nodes
+/// done with it come back well within the connect timeout of those still waiting.
+pub const IDLE: Duration = Duration::from_secs(1);
+
+/// How often a watch looks at its pools.
+const WATCH_STEP: Duration = Duration::from_millis(250);
+
+/// The awc clients of one engine client: the one for its calls and, for a node, the one
+/// for work a client asked for (see `client::NODE_WORK_CONNECTIONS`).
+pub(super) struct Pools(Rc<Inner>);
+
+/// Which of an engine client's pools.
+#[derive(Clone, Copy)]
+pub(super) enum Kind {
+    Calls,
+    Work,
+}
+
+struct Inner {
+    addr: EngineAddr,
+    /// Connect timeout of every client built.
+    connect: Duration,
+    tls: Option<EngineTls>,
+    calls: Pool,
+    /// `None`: this engine client has no separate pool for work.
+    work: Option<Pool>,
+    watched: Cell<bool>,
+}
+
+/// One awc client, made on first use and dropped when idle under pressure.
+struct Pool {
+    /// Its connections (0: no limit).
+    limit: usize,
+    client: RefCell<Option<awc::Client>>,
+    /// Calls under way that were counted ([`Pools::begin`]).
+    in_flight: Cell<usize>,
+    last_used: Cell<Instant>,
+}
+
+impl Pool {
+    fn new(limit: usize) -> Self {
+        Pool {
+            limit,
+            client: RefCell::new(None),
+            in_flight: Cell::new(0),
+            last_used: Cell::new(Instant::now()),
+        }
+    }
+
+    /// Drops the client when it has been idle `idle` long; answers whether one is left.
+    fn drop_if_idle(&self, idle: Duration) -> bool {
+        let held = self.client.borrow().is_some();
+        if held && self.in_flight.get() == 0 && self.last_used.get().elapsed() >= idle {
+            drop(self.client.take());
+            crate::metrics::engine_idle_release();
+            return false;
+        }
+        held
+    }
+}
+
+impl Pools {
+    pub(super) fn new(
+        addr: EngineAddr,
+        connect: Duration,
+        limit: usize,
+        work_limit: Option<usize>,
+        tls: Option<EngineTls>,
+    ) -> Self {
+        Pools(Rc::new(Inner {
+            addr,
+            connect,
+            tls,
+            calls: Pool::new(limit),
+            work: work_limit.map(Pool::new),
+            watched: Cell::new(false),
+        }))
+    }
+
+    /// The client for calls.
+    pub(super) fn calls(&self) -> awc::Client {
+        self.0.client(&self.0.calls)
+    }
+
+    /// The client for a call of `kind` (work goes to the calls pool when this engine
+    /// client has no pool for it) and a guard that marks the call under way until dropped
+    /// (its pool is not dropped meanwhile).
+    pub(super) fn begin(&self, kind: Kind) -> (awc::Client, InUse) {
+        let kind = if self.0.work.is_some() {
+            kind
+        } else {
+            Kind::Calls
+        };
+        let pool = self.0.pool(kind);
+        let client = self.0.client(pool);
+        pool.in_flight.set(pool.in_flight.get() + 1);
+        (client, InUse(self.0.clone(), kind))
+    }
+
+    /// A client for one long stream (a node's event stream), made for it: a connection in
+    /// use keeps its whole pool open, idle connections included, so a stream that lasts
+    /// for days must not share a pool whose idle connections are to be closed.
+    pub(super) fn stream(&self) -> awc::Client {
+        http_client(&self.0.addr, self.0.connect, 1, self.0.tls.clone())
+    }
+}
+
+/// A call under way (see [`Pools::begin`]).
+pub(super) struct InUse(Rc<Inner>, Kind);
+
+impl InUse {
+    /// The pool the call went to.
+    pub(super) fn kind(&self) -> Kind {
+        self.1
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        let pool = self.0.pool(self.1);
+        pool.in_flight.set(pool.in_flight.get() - 1);
+        pool.last_used.set(Instant::now());
+    }
+}
+
+/// `req`, made to close its connection after the answer while a dial waits for a slot
+/// of the connection budget (see the module doc).
+pub(super) fn keep_alive(req: awc::ClientRequest) -> awc::ClientRequest {
+    if budget::starved() {
+        req.force_close()
+    } else {
+        req
+    }
+}
+
+impl Inner {
+    /// The pool of `kind` (the calls pool for work when there is no work pool).
+    fn pool(&self, kind: Kind) -> &Pool {
+        match kind {
+            Kind::Work => self.work.as_ref().unwrap_or(&self.calls),
+            Kind::Calls => &self.calls,
+        }
+    }
+
+    /// `pool`'s client, made if it was dropped; under pressure, starts the watch that
+    /// drops it once idle.
+    fn client(self: &Rc<Self>, pool: &Pool) -> awc::Client {
+        pool.last_used.set(Instant::now());
+        if !self.watched.get() && budget::pressed() {
+            self.watched.set(true);
+            actix_rt::spawn(watch(Rc::downgrade(self)));
+        }
+        pool.client
+            .borrow_mut()
+            .get_or_insert_with(|| {
+                http_client(&self.addr, self.connect, pool.limit, self.tls.clone())
+            })
+            .clone()
+    }
+}
+
+/// Drops the pools of `inner` once idle while the budget is pressed (at once while it is
+/// starved); ends when the pressure does, when every pool is dropped, or with the pools.
+async fn watch(inner: Weak<Inner>) {
+    loop {
+        actix_rt::time::sleep(WATCH_STEP).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        if !budget::pressed() {
+            inner.watched.set(false);
+            return;
+        }
+        let idle = if budget::starved() {
+            Duration::ZERO
+        } else {
+            IDLE
+        };
+        let calls_left = inner.calls.drop_if_idle(idle);
+        let work_left = inner.work.as_ref().is_some_and(|w| w.drop_if_idle(idle));
+        if !calls_left && !work_left {
+            inner.watched.set(false);
+            return;
+        }
+    }
+}
+
+/// An awc client for `addr`. Only connecting has a deadline (`connect`); callers bound the
+/// rest themselves, because a proxied log stream may rightly stay open for days. Must run
+/// on the thread that will use it (awc clients are `!Send`): the NodeActor builds one on
+/// its arbiter, the API front one per worker thread and engine.
+///
+/// Redirects are not followed: an engine does not redirect, and a proxied answer must reach
+/// the client as the engine gave it. awc's redirect layer also copies every request's header
+/// map (~6 KB) to be able to resend it, which at start-up (thousands of calls in flight)
+/// was ~50 MB.
+fn http_client(
+    addr: &EngineAddr,
+    connect: Duration,
+    max_connections: usize,
+    tls: Option<EngineTls>,
+) -> awc::Client {
+    let builder = awc::Client::builder().disable_timeout().disable_redirects();
+    // Every connection is dialed (TLS included) and framed by `conn`, so awc speaks plain
+    // HTTP/1.1 on it whatever the transport; the URL only names the `Host` header.
+    let connector = awc::Connector::new()
+        .timeout(connect)
+        .limit(max_connections)
+        .connector(super::conn::connector(addr.clone(), tls));
+    builder.connector(connector).finish()
+}
+
+/// The base URL to put before engine paths for `addr`.
+pub(super) fn base_url(addr: &EngineAddr) -> String {
+    match addr {
+        EngineAddr::Tcp { host, port } => format!("http://{host}:{port}"),
+        EngineAddr::Unix(_) => "http://localhost".to_string(),
+    }
+}
