@@ -127,13 +127,18 @@ impl HttpEngine {
     }
 
     /// A request to `path` on the engine (the proxy's), closing its connection after the
-    /// answer while the connection budget is short (`pools::keep_alive`). The URL is built
+    /// answer while the connection budget is short (`Pools::closing`). The URL is built
     /// once, in a buffer of its size.
     pub fn request(&self, method: Method, path: &str) -> awc::ClientRequest {
         let mut url = String::with_capacity(self.base.len() + path.len());
         url.push_str(&self.base);
         url.push_str(path);
-        pools::keep_alive(self.pools.calls().request(method, url))
+        let req = self.pools.calls().request(method, url);
+        if self.pools.closing() {
+            req.force_close()
+        } else {
+            req
+        }
     }
 
     fn call(
@@ -175,6 +180,7 @@ impl HttpEngine {
             Kind::Calls => self.calls.clone(),
             Kind::Work => None,
         };
+        let close = self.pools.closing();
         let call = Box::pin(async move {
             let _in_use = in_use;
             let exchange = async {
@@ -183,7 +189,10 @@ impl HttpEngine {
                     Some(calls) => calls.acquire().await.ok(),
                     None => None,
                 };
-                let mut req = pools::keep_alive(client.request(method, url));
+                let mut req = client.request(method, url);
+                if close {
+                    req = req.force_close();
+                }
                 if body.is_some() {
                     req = req.insert_header(("Content-Type", "application/json"));
                 }

@@ -3,21 +3,29 @@
 //!
 //! awc closes an idle pooled connection only when it next takes it from its pool, and the
 //! only way to close the idle connections of a pool at another time is to drop the pool,
-//! that is the client. So while the connection budget is pressed (`budget::pressed`), a
-//! pool that had no call under way for [`IDLE`] is dropped (made afresh on its next use),
-//! closing its idle connections. Below the pressure mark nothing is dropped and
-//! connections stay pooled as before.
+//! that is the client. So while the connection budget is pressed (`budget::pressed`):
+//! - a pool that had no call under way for [`IDLE`] is dropped (made afresh on its next
+//!   use), closing its idle connections; while a dial waits for a slot
+//!   (`budget::starved`), a pool with no call under way is dropped at once;
+//! - a bounded pool (a node's) is made with room for one connection. Its calls then queue
+//!   for that connection inside the pool instead of dialing a second one, so a pool never
+//!   holds an idle connection while one of its own calls waits for a slot, which would
+//!   hold that slot until the waiting call timed out. A busy node keeps its connection
+//!   through a burst (a refresh, its start-up inspects) and gives it back when the burst
+//!   ends. A pool made under pressure is made again with its full room once the pressure
+//!   is gone and it is idle.
 //!
-//! While a dial waits for a slot (`budget::starved`), slots must pass on faster: requests
-//! are sent with `Connection: close` ([`keep_alive`]), so each connection closes when its
-//! answer ends, and a pool with no call under way is dropped at once.
+//! The API front's pools are unbounded (every proxied stream needs its own connection), so
+//! while a dial waits their requests go with `Connection: close` ([`Pools::closing`]):
+//! each connection closes when its answer ends.
+//!
+//! Below the pressure mark nothing changes: connections stay pooled as before.
 //!
 //! A pool stays open while any of its connections is in use, so each engine client keeps
 //! its calls and its work (creates, pulls) in separate pools, each dropped when idle on
-//! its own, and a node's event stream gets a client of its own ([`Pools::stream`]). The
-//! API front's clients hand out their pool for proxied answers, which may be streams
-//! (`logs -f`): a pool dropped while one is under way closes its idle connections when
-//! that stream ends.
+//! its own, and a node's event stream gets a client of its own ([`Pools::stream`]). A
+//! front's pool dropped while a proxied stream (`logs -f`) is under way closes its idle
+//! connections when that stream ends.
 //!
 //! A watch is a timer started at a client's first use under pressure and kept while it has
 //! a pool; it holds the pools weakly, so it ends with them.
@@ -64,7 +72,8 @@ struct Inner {
 struct Pool {
     /// Its connections (0: no limit).
     limit: usize,
-    client: RefCell<Option<awc::Client>>,
+    /// The client and the room it was made with.
+    client: RefCell<Option<(awc::Client, usize)>>,
     /// Calls under way that were counted ([`Pools::begin`]).
     in_flight: Cell<usize>,
     last_used: Cell<Instant>,
@@ -130,6 +139,12 @@ impl Pools {
         (client, InUse(self.0.clone(), kind))
     }
 
+    /// Whether a request made now should close its connection after the answer: its pool
+    /// is unbounded and a dial waits for a slot (see the module doc).
+    pub(super) fn closing(&self) -> bool {
+        self.0.calls.limit == 0 && budget::starved()
+    }
+
     /// A client for one long stream (a node's event stream), made for it: a connection in
     /// use keeps its whole pool open, idle connections included, so a stream that lasts
     /// for days must not share a pool whose idle connections are to be closed.
@@ -156,16 +171,6 @@ impl Drop for InUse {
     }
 }
 
-/// `req`, made to close its connection after the answer while a dial waits for a slot
-/// of the connection budget (see the module doc).
-pub(super) fn keep_alive(req: awc::ClientRequest) -> awc::ClientRequest {
-    if budget::starved() {
-        req.force_close()
-    } else {
-        req
-    }
-}
-
 impl Inner {
     /// The pool of `kind` (the calls pool for work when there is no work pool).
     fn pool(&self, kind: Kind) -> &Pool {
@@ -175,20 +180,29 @@ impl Inner {
         }
     }
 
-    /// `pool`'s client, made if it was dropped; under pressure, starts the watch that
-    /// drops it once idle.
+    /// `pool`'s client, made if it was dropped (or made again with its full room once
+    /// the pressure is gone); under pressure, starts the watch that drops it once idle.
     fn client(self: &Rc<Self>, pool: &Pool) -> awc::Client {
         pool.last_used.set(Instant::now());
-        if !self.watched.get() && budget::pressed() {
+        let pressed = budget::pressed();
+        if pressed && !self.watched.get() {
             self.watched.set(true);
             actix_rt::spawn(watch(Rc::downgrade(self)));
         }
-        pool.client
-            .borrow_mut()
-            .get_or_insert_with(|| {
-                http_client(&self.addr, self.connect, pool.limit, self.tls.clone())
-            })
-            .clone()
+        let room = if pressed && pool.limit != 0 {
+            1
+        } else {
+            pool.limit
+        };
+        let mut held = pool.client.borrow_mut();
+        match &*held {
+            Some((client, made)) if *made == room || pool.in_flight.get() > 0 => client.clone(),
+            _ => {
+                let client = http_client(&self.addr, self.connect, room, self.tls.clone());
+                *held = Some((client.clone(), room));
+                client
+            }
+        }
     }
 }
 
