@@ -10,6 +10,7 @@
 #   scripts/create_cost.sh OLD_SHOAL NEW_SHOAL [ROUNDS]
 #   PERF=1 scripts/create_cost.sh ...     # also `perf record -g` each run (target/bench/)
 #   CONNS=4 scripts/create_cost.sh ...    # another number of connections (16 when not set)
+#   ENGINES=5000 scripts/create_cost.sh ... # another fleet size (1,000 when not set; one sim process, so at most ~5,000 here)
 #
 # Needs wrk (Debian: wrk). Ports: engines from 20000, Shoal on 19990.
 set -euo pipefail
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 old=${1:?old shoal binary}
 new=${2:?new shoal binary}
 rounds=${3:-2}
-engines=1000 per=30 port_base=20000 api=19990 conns=${CONNS:-16}
+engines=${ENGINES:-1000} per=30 port_base=20000 api=19990 conns=${CONNS:-16}
 mkdir -p target/bench
 # shellcheck source=scripts/create_fleet.sh
 source scripts/create_fleet.sh

@@ -92,9 +92,9 @@ pub struct ManageArgs {
     pub engine_work_timeout: Duration,
 
     /// Most connections to engines open at once (event streams, refreshes, creates,
-    /// proxied calls). A dial beyond it waits for a connection to close, and once half of
-    /// it is in use idle connections are closed after a second. Default: four fifths of
-    /// the open-file limit, the rest left for clients, listeners and files.
+    /// proxied calls). A dial beyond it waits for a connection to close, and once three
+    /// quarters of it are in use idle connections are closed after a second. Default: four
+    /// fifths of the open-file limit, the rest left for clients, listeners and files.
     #[arg(long, env = "SHOAL_ENGINE_CONNECTIONS", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub engine_connections: Option<u64>,
 

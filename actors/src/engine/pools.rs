@@ -27,8 +27,10 @@
 //! front's pool dropped while a proxied stream (`logs -f`) is under way closes its idle
 //! connections when that stream ends.
 //!
-//! A watch is a timer started at a client's first use under pressure and kept while it has
-//! a pool; it holds the pools weakly, so it ends with them.
+//! Each thread keeps a list of its engine clients that hold a pool, weakly, and a sweeper:
+//! a timer that every [`SWEEP_STEP`] looks whether the budget is pressed and, when it is,
+//! drops the idle pools on the list. A pool made before the pressure began is dropped as
+//! well as one made under it. Without a budget (tests, `shoal join`) nothing is listed.
 
 use super::budget;
 use super::tls::EngineTls;
@@ -41,10 +43,17 @@ use std::time::{Duration, Instant};
 /// for a node's refresh (five calls in a row) or a burst of creates to keep its connection;
 /// short enough that at start-up, with every node refreshing, the connections of nodes
 /// done with it come back well within the connect timeout of those still waiting.
-pub const IDLE: Duration = Duration::from_secs(1);
+const IDLE: Duration = Duration::from_secs(1);
 
-/// How often a watch looks at its pools.
-const WATCH_STEP: Duration = Duration::from_millis(250);
+/// How often a thread's sweeper looks at the budget (and, under pressure, at its pools).
+const SWEEP_STEP: Duration = Duration::from_millis(250);
+
+thread_local! {
+    /// This thread's engine clients that hold a pool (see the module doc).
+    static HOLDING: RefCell<Vec<Weak<Inner>>> = const { RefCell::new(Vec::new()) };
+    /// Whether this thread's sweeper runs.
+    static SWEEPING: Cell<bool> = const { Cell::new(false) };
+}
 
 /// The awc clients of one engine client: the one for its calls and, for a node, the one
 /// for work a client asked for (see `client::NODE_WORK_CONNECTIONS`).
@@ -65,7 +74,8 @@ struct Inner {
     calls: Pool,
     /// `None`: this engine client has no separate pool for work.
     work: Option<Pool>,
-    watched: Cell<bool>,
+    /// On this thread's `HOLDING` list.
+    listed: Cell<bool>,
 }
 
 /// One awc client, made on first use and dropped when idle under pressure.
@@ -115,7 +125,7 @@ impl Pools {
             tls,
             calls: Pool::new(limit),
             work: work_limit.map(Pool::new),
-            watched: Cell::new(false),
+            listed: Cell::new(false),
         }))
     }
 
@@ -180,16 +190,11 @@ impl Inner {
         }
     }
 
-    /// `pool`'s client, made if it was dropped (or made again with its full room once
-    /// the pressure is gone); under pressure, starts the watch that drops it once idle.
+    /// `pool`'s client, made if it was dropped (with room for one connection under
+    /// pressure, and made again with its full room once the pressure is gone).
     fn client(self: &Rc<Self>, pool: &Pool) -> awc::Client {
         pool.last_used.set(Instant::now());
-        let pressed = budget::pressed();
-        if pressed && !self.watched.get() {
-            self.watched.set(true);
-            actix_rt::spawn(watch(Rc::downgrade(self)));
-        }
-        let room = if pressed && pool.limit != 0 {
+        let room = if pool.limit != 0 && budget::pressed() {
             1
         } else {
             pool.limit
@@ -200,35 +205,54 @@ impl Inner {
             _ => {
                 let client = http_client(&self.addr, self.connect, room, self.tls.clone());
                 *held = Some((client.clone(), room));
+                if budget::size().is_some() && !self.listed.replace(true) {
+                    hold(self);
+                }
                 client
             }
         }
     }
+
+    /// Drops the pools idle for `idle`; answers whether one is left.
+    fn drop_idle(&self, idle: Duration) -> bool {
+        let calls_left = self.calls.drop_if_idle(idle);
+        let work_left = self.work.as_ref().is_some_and(|w| w.drop_if_idle(idle));
+        calls_left || work_left
+    }
 }
 
-/// Drops the pools of `inner` once idle while the budget is pressed (at once while it is
-/// starved); ends when the pressure does, when every pool is dropped, or with the pools.
-async fn watch(inner: Weak<Inner>) {
+/// Puts `inner` on this thread's list, and starts the thread's sweeper.
+fn hold(inner: &Rc<Inner>) {
+    HOLDING.with(|h| h.borrow_mut().push(Rc::downgrade(inner)));
+    if !SWEEPING.with(|s| s.replace(true)) {
+        actix_rt::spawn(sweep());
+    }
+}
+
+/// This thread's sweeper: while the budget is pressed, drops the idle pools of the
+/// listed clients (idle for [`IDLE`], or at once while a dial waits), and takes off the
+/// list the clients left with no pool.
+async fn sweep() {
     loop {
-        actix_rt::time::sleep(WATCH_STEP).await;
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
+        actix_rt::time::sleep(SWEEP_STEP).await;
         if !budget::pressed() {
-            inner.watched.set(false);
-            return;
+            continue;
         }
         let idle = if budget::starved() {
             Duration::ZERO
         } else {
             IDLE
         };
-        let calls_left = inner.calls.drop_if_idle(idle);
-        let work_left = inner.work.as_ref().is_some_and(|w| w.drop_if_idle(idle));
-        if !calls_left && !work_left {
-            inner.watched.set(false);
-            return;
-        }
+        HOLDING.with(|h| {
+            h.borrow_mut().retain(|weak| {
+                let Some(inner) = weak.upgrade() else {
+                    return false;
+                };
+                let left = inner.drop_idle(idle);
+                inner.listed.set(left);
+                left
+            })
+        });
     }
 }
 

@@ -217,7 +217,7 @@ impl Metrics {
             engine_idle_releases: plain_counter(
                 &r,
                 "shoal_engine_idle_releases_total",
-                "Times an engine client closed its idle pooled connections because half the connection budget was in use.",
+                "Times an engine client closed its idle pooled connections because three quarters of the connection budget were in use.",
             ),
             scheduler_decisions: counter(
                 &r,
