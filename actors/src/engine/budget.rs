@@ -20,7 +20,8 @@
 //!   ([`starved`]) idle pools close at once. Below the mark nothing changes: connections
 //!   stay pooled and a refresh or a TLS engine's call reuses its connection. (With the
 //!   mark at half, 10,000 engines under 20,000 descriptors were pressed by their event
-//!   streams alone, and every create dialed: 650 against 704–732 µs of CPU a create.)
+//!   streams alone, and every create dialed its engine: BENCHMARKS.md, issue 16's fifth
+//!   round.)
 //!
 //! Unconfigured (tests, `shoal join`) there is no budget: every dial proceeds at once.
 
