@@ -99,6 +99,16 @@ impl Pool {
         }
     }
 
+    /// Holds no client (never made, or dropped under pressure).
+    fn is_empty(&self) -> bool {
+        self.client.borrow().is_none()
+    }
+
+    /// Holds a client and has nothing under way on it.
+    fn is_idle(&self) -> bool {
+        self.in_flight.get() == 0 && !self.is_empty()
+    }
+
     /// Drops the client when it has been idle `idle` long; answers whether one is left.
     fn drop_if_idle(&self, idle: Duration) -> bool {
         let held = self.client.borrow().is_some();
@@ -138,10 +148,17 @@ impl Pools {
     /// client has no pool for it) and a guard that marks the call under way until dropped
     /// (its pool is not dropped meanwhile).
     pub(super) fn begin(&self, kind: Kind) -> (awc::Client, InUse) {
-        let kind = if self.0.work.is_some() {
-            kind
-        } else {
-            Kind::Calls
+        let kind = match (kind, &self.0.work) {
+            (_, None) => Kind::Calls,
+            (Kind::Calls, Some(work)) if self.0.calls.is_empty() && work.is_idle() => {
+                // Under pressure the calls pool was dropped while the work pool still
+                // holds the connection of a create that just ended: the node's list of that
+                // container goes over it instead of dialing again (one dial a create, not
+                // two). Nothing is under way there, so no long work holds the call up; work
+                // that comes meanwhile waits for this short call only.
+                Kind::Work
+            }
+            (kind, Some(_)) => kind,
         };
         let pool = self.0.pool(kind);
         let client = self.0.client(pool);
