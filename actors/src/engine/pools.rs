@@ -13,7 +13,10 @@
 //!   hold that slot until the waiting call timed out. A busy node keeps its connection
 //!   through a burst (a refresh, its start-up inspects) and gives it back when the burst
 //!   ends. A pool made under pressure is made again with its full room once the pressure
-//!   is gone and it is idle.
+//!   is gone and it is idle;
+//! - a node's call finds its calls pool dropped but the work pool holding an idle
+//!   connection (a create just ended): it goes over that one ([`Pools::begin`]), so the
+//!   list that follows a create does not dial again.
 //!
 //! The API front's pools are unbounded (every proxied stream needs its own connection), so
 //! while a dial waits their requests go with `Connection: close` ([`Pools::closing`]):
