@@ -10,7 +10,7 @@
 //! `sever` cuts every connection to an engine when its node turns unhealthy, so work in
 //! flight on a frozen engine ends then, not after the work timeout; `budget` bounds the
 //! engine connections open at once under the open-file limit, and `pools` closes a
-//! client's idle ones when half the budget is taken.
+//! client's idle ones when three quarters of the budget are taken.
 
 mod addr;
 pub mod budget;

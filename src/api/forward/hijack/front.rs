@@ -158,14 +158,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for Gate<T> {
             };
             let read = READ_CHUNK.with_borrow_mut(|chunk| {
                 let mut rb = ReadBuf::new(&mut chunk[..]);
-                match Pin::new(io).poll_read(cx, &mut rb) {
-                    Poll::Ready(Ok(())) => {
-                        this.buf.extend_from_slice(rb.filled());
-                        Poll::Ready(Ok(rb.filled().len()))
-                    }
-                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                    Poll::Pending => Poll::Pending,
-                }
+                Pin::new(io).poll_read(cx, &mut rb).map_ok(|()| {
+                    this.buf.extend_from_slice(rb.filled());
+                    rb.filled().len()
+                })
             });
             match read {
                 Poll::Pending => return Poll::Pending,
